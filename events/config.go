@@ -1,0 +1,234 @@
+// Package events parses the EventBridge events the remediation pipeline
+// consumes. It never calls AWS and never panics on input: anything that is
+// not a well-formed event of the expected kind yields a *ParseError that
+// says what is wrong.
+package events
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Source and DetailType of the events AWS Config sends to EventBridge when a
+// rule's compliance for a resource changes.
+const (
+	SourceConfig                  = "aws.config"
+	DetailTypeComplianceChange    = "Config Rules Compliance Change"
+	MessageTypeComplianceChange   = "ComplianceChangeNotification"
+	ComplianceTypeCompliant       = "COMPLIANT"
+	ComplianceTypeNonCompliant    = "NON_COMPLIANT"
+	ComplianceTypeNotApplicable   = "NOT_APPLICABLE"
+	ComplianceTypeInsufficentData = "INSUFFICIENT_DATA"
+)
+
+// Envelope is the EventBridge envelope common to every event. Detail is kept
+// raw so that each detail type can be decoded into its own struct.
+type Envelope struct {
+	Version    string          `json:"version"`
+	ID         string          `json:"id"`
+	DetailType string          `json:"detail-type"`
+	Source     string          `json:"source"`
+	Account    string          `json:"account"`
+	Time       time.Time       `json:"time"`
+	Region     string          `json:"region"`
+	Resources  []string        `json:"resources"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// ConfigComplianceChange is the detail of a "Config Rules Compliance Change"
+// event.
+type ConfigComplianceChange struct {
+	ResourceID               string            `json:"resourceId"`
+	ResourceType             string            `json:"resourceType"`
+	AWSRegion                string            `json:"awsRegion"`
+	AWSAccountID             string            `json:"awsAccountId"`
+	ConfigRuleName           string            `json:"configRuleName"`
+	ConfigRuleARN            string            `json:"configRuleARN"`
+	RecordVersion            string            `json:"recordVersion,omitempty"`
+	MessageType              string            `json:"messageType"`
+	NewEvaluationResult      EvaluationResult  `json:"newEvaluationResult"`
+	OldEvaluationResult      *EvaluationResult `json:"oldEvaluationResult,omitempty"`
+	NotificationCreationTime time.Time         `json:"notificationCreationTime"`
+}
+
+// EvaluationResult is one Config evaluation of a resource against a rule.
+type EvaluationResult struct {
+	EvaluationResultIdentifier EvaluationResultIdentifier `json:"evaluationResultIdentifier"`
+	ComplianceType             string                     `json:"complianceType"`
+	ResultRecordedTime         *time.Time                 `json:"resultRecordedTime,omitempty"`
+	ConfigRuleInvokedTime      *time.Time                 `json:"configRuleInvokedTime,omitempty"`
+	Annotation                 string                     `json:"annotation,omitempty"`
+}
+
+// EvaluationResultIdentifier identifies an evaluation result.
+type EvaluationResultIdentifier struct {
+	EvaluationResultQualifier EvaluationResultQualifier `json:"evaluationResultQualifier"`
+	OrderingTimestamp         *time.Time                `json:"orderingTimestamp,omitempty"`
+	ResourceEvaluationID      string                    `json:"resourceEvaluationId,omitempty"`
+}
+
+// EvaluationResultQualifier names the rule and resource of an evaluation.
+type EvaluationResultQualifier struct {
+	ConfigRuleName string `json:"configRuleName"`
+	ResourceType   string `json:"resourceType"`
+	ResourceID     string `json:"resourceId"`
+	EvaluationMode string `json:"evaluationMode,omitempty"`
+}
+
+// ComplianceChangeEvent is a parsed and validated compliance change event.
+type ComplianceChangeEvent struct {
+	Envelope
+	Change ConfigComplianceChange
+}
+
+// Account returns the account the evaluated resource lives in.
+func (e *ComplianceChangeEvent) Account() string {
+	if e.Change.AWSAccountID != "" {
+		return e.Change.AWSAccountID
+	}
+	return e.Envelope.Account
+}
+
+// Region returns the region the evaluated resource lives in.
+func (e *ComplianceChangeEvent) Region() string {
+	if e.Change.AWSRegion != "" {
+		return e.Change.AWSRegion
+	}
+	return e.Envelope.Region
+}
+
+// ErrorKind classifies why an input is not a usable compliance change event.
+type ErrorKind string
+
+// The kinds of ParseError.
+const (
+	ErrNotJSON          ErrorKind = "not-json"
+	ErrOtherSource      ErrorKind = "other-source"
+	ErrOtherDetailType  ErrorKind = "other-detail-type"
+	ErrMissingDetail    ErrorKind = "missing-detail"
+	ErrMissingField     ErrorKind = "missing-field"
+	ErrInvalidField     ErrorKind = "invalid-field"
+	ErrOtherMessageType ErrorKind = "other-message-type"
+)
+
+// ParseError says why an input is not a usable compliance change event.
+type ParseError struct {
+	Kind   ErrorKind
+	Field  string // the JSON field at fault, when there is one
+	Detail string // what was found, in words
+	Err    error  // the underlying decoding error, if any
+}
+
+func (e *ParseError) Error() string {
+	var b strings.Builder
+	b.WriteString("invalid Config compliance change event: ")
+	switch e.Kind {
+	case ErrNotJSON:
+		b.WriteString("not a JSON object")
+	case ErrOtherSource:
+		fmt.Fprintf(&b, "source is %q, want %q", e.Detail, SourceConfig)
+	case ErrOtherDetailType:
+		fmt.Fprintf(&b, "detail-type is %q, want %q", e.Detail, DetailTypeComplianceChange)
+	case ErrOtherMessageType:
+		fmt.Fprintf(&b, "detail.messageType is %q, want %q", e.Detail, MessageTypeComplianceChange)
+	case ErrMissingDetail:
+		b.WriteString("detail is missing or not an object")
+	case ErrMissingField:
+		fmt.Fprintf(&b, "%s is missing or empty", e.Field)
+	case ErrInvalidField:
+		fmt.Fprintf(&b, "%s is invalid", e.Field)
+		if e.Detail != "" {
+			fmt.Fprintf(&b, ": %s", e.Detail)
+		}
+	default:
+		b.WriteString(string(e.Kind))
+	}
+	if e.Err != nil && e.Kind != ErrInvalidField {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	return b.String()
+}
+
+func (e *ParseError) Unwrap() error { return e.Err }
+
+// ParseComplianceChange decodes and validates one "Config Rules Compliance
+// Change" event. The resources array is empty in these events and
+// oldEvaluationResult is absent on a resource's first evaluation; neither is
+// an error.
+func ParseComplianceChange(data []byte) (*ComplianceChangeEvent, error) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, &ParseError{Kind: ErrNotJSON}
+	}
+	var ev ComplianceChangeEvent
+	if err := json.Unmarshal(trimmed, &ev.Envelope); err != nil {
+		return nil, decodeError("", err)
+	}
+	if ev.Source != SourceConfig {
+		return nil, &ParseError{Kind: ErrOtherSource, Field: "source", Detail: ev.Source}
+	}
+	if ev.DetailType != DetailTypeComplianceChange {
+		return nil, &ParseError{Kind: ErrOtherDetailType, Field: "detail-type", Detail: ev.DetailType}
+	}
+	detail := bytes.TrimSpace(ev.Detail)
+	if len(detail) == 0 || detail[0] != '{' {
+		return nil, &ParseError{Kind: ErrMissingDetail, Field: "detail"}
+	}
+	if err := json.Unmarshal(detail, &ev.Change); err != nil {
+		return nil, decodeError("detail.", err)
+	}
+	c := &ev.Change
+	if c.MessageType != "" && c.MessageType != MessageTypeComplianceChange {
+		return nil, &ParseError{Kind: ErrOtherMessageType, Field: "detail.messageType", Detail: c.MessageType}
+	}
+	q := c.NewEvaluationResult.EvaluationResultIdentifier.EvaluationResultQualifier
+	// The top-level detail fields are the documented ones; the qualifier
+	// repeats them and stands in when an older record version omits them.
+	if c.ResourceID == "" {
+		c.ResourceID = q.ResourceID
+	}
+	if c.ResourceType == "" {
+		c.ResourceType = q.ResourceType
+	}
+	if c.ConfigRuleName == "" {
+		c.ConfigRuleName = q.ConfigRuleName
+	}
+	required := []struct{ name, value string }{
+		{"detail.configRuleName", c.ConfigRuleName},
+		{"detail.resourceType", c.ResourceType},
+		{"detail.resourceId", c.ResourceID},
+		{"detail.newEvaluationResult.complianceType", c.NewEvaluationResult.ComplianceType},
+	}
+	for _, r := range required {
+		if strings.TrimSpace(r.value) == "" {
+			return nil, &ParseError{Kind: ErrMissingField, Field: r.name}
+		}
+	}
+	if ev.Region() == "" {
+		return nil, &ParseError{Kind: ErrMissingField, Field: "detail.awsRegion"}
+	}
+	switch c.NewEvaluationResult.ComplianceType {
+	case ComplianceTypeCompliant, ComplianceTypeNonCompliant, ComplianceTypeNotApplicable, ComplianceTypeInsufficentData:
+	default:
+		return nil, &ParseError{Kind: ErrInvalidField, Field: "detail.newEvaluationResult.complianceType",
+			Detail: fmt.Sprintf("%q is not one of COMPLIANT, NON_COMPLIANT, NOT_APPLICABLE, INSUFFICIENT_DATA", c.NewEvaluationResult.ComplianceType)}
+	}
+	return &ev, nil
+}
+
+func decodeError(prefix string, err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		return &ParseError{Kind: ErrInvalidField, Field: prefix + typeErr.Field,
+			Detail: fmt.Sprintf("got JSON %s, want %s", typeErr.Value, typeErr.Type), Err: err}
+	}
+	var timeErr *time.ParseError
+	if errors.As(err, &timeErr) {
+		return &ParseError{Kind: ErrInvalidField, Field: prefix + "time", Detail: "not an RFC 3339 timestamp", Err: err}
+	}
+	return &ParseError{Kind: ErrNotJSON, Err: err}
+}

@@ -1,0 +1,87 @@
+// Package remediation is the core of the pipeline: it turns a Config
+// compliance change event into exactly one Outcome by dispatching it to the
+// Remediator registered for the event's rule, and publishes that outcome as a
+// log line, CloudWatch metrics and an SNS message.
+package remediation
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Action is what happened to a resource. Every outcome has exactly one.
+type Action string
+
+// The actions, in the vocabulary of the outcome JSON and the metrics.
+const (
+	ActionRemediated  Action = "remediated"   // the resource was changed and the change verified
+	ActionCompliant   Action = "compliant"    // our own read found nothing to change
+	ActionExempt      Action = "exempt"       // a tag or a guard excludes the resource
+	ActionDryRun      Action = "dry-run"      // non-compliant; the change was not made because of dry-run mode
+	ActionDeferred    Action = "deferred"     // non-compliant, but changing it now would break a workload
+	ActionNeedsManual Action = "needs-manual" // non-compliant and cannot be fixed in place
+	ActionGone        Action = "gone"         // the resource no longer exists
+	ActionIgnored     Action = "ignored"      // not an event we act on
+	ActionFailed      Action = "failed"       // an API call failed or the change did not verify
+)
+
+// Actions lists every action, in a stable order (the order of the summary
+// tables and the dashboard).
+func Actions() []Action {
+	return []Action{ActionRemediated, ActionCompliant, ActionExempt, ActionDryRun, ActionDeferred,
+		ActionNeedsManual, ActionGone, ActionIgnored, ActionFailed}
+}
+
+// Severity is how much attention an outcome needs; it is the SNS message
+// attribute subscribers filter on.
+func (a Action) Severity() string {
+	switch a {
+	case ActionFailed:
+		return "high"
+	case ActionDeferred, ActionNeedsManual:
+		return "medium"
+	case ActionRemediated, ActionDryRun:
+		return "low"
+	default:
+		return "info"
+	}
+}
+
+// Outcome is the record of one event's handling. Its JSON form has exactly
+// the documented fields; DetectedAt is internal.
+type Outcome struct {
+	Remediator   string         `json:"remediator"`
+	Rule         string         `json:"rule"`
+	ResourceType string         `json:"resourceType"`
+	ResourceID   string         `json:"resourceId"`
+	Account      string         `json:"account"`
+	Region       string         `json:"region"`
+	Action       Action         `json:"action"`
+	Reason       string         `json:"reason"`
+	Before       map[string]any `json:"before"`
+	After        map[string]any `json:"after"`
+	DurationMs   int64          `json:"durationMs"`
+	Error        string         `json:"error"`
+	EventID      string         `json:"eventId"`
+
+	// DetectedAt is when the non-compliance was first reported (the event's
+	// notificationCreationTime); zero when unknown. It feeds the
+	// TimeToRemediate metric.
+	DetectedAt time.Time `json:"-"`
+	// CompletedAt is when the outcome was decided.
+	CompletedAt time.Time `json:"-"`
+}
+
+// MarshalJSON renders nil before/after as {} so that consumers always find
+// objects there.
+func (o Outcome) MarshalJSON() ([]byte, error) {
+	type plain Outcome
+	p := plain(o)
+	if p.Before == nil {
+		p.Before = map[string]any{}
+	}
+	if p.After == nil {
+		p.After = map[string]any{}
+	}
+	return json.Marshal(p)
+}

@@ -1,0 +1,279 @@
+package remediation
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+)
+
+// The metrics every outcome produces. The dashboard in terraform/ is built on
+// exactly these; a test keeps the two in step.
+const (
+	DefaultNamespace = "AutoRemediation"
+
+	// MetricRemediations counts outcomes (unit Count, value 1), by
+	// Remediator and Action.
+	MetricRemediations = "Remediations"
+	// MetricDuration is the time spent deciding and applying one outcome
+	// (unit Milliseconds), by Remediator.
+	MetricDuration = "RemediationDuration"
+	// MetricTimeToRemediate is the time from Config's notification to the
+	// verified fix (unit Milliseconds), by Remediator; only for remediated
+	// outcomes of events that carry notificationCreationTime.
+	MetricTimeToRemediate = "TimeToRemediate"
+
+	DimensionRemediator = "Remediator"
+	DimensionAction     = "Action"
+
+	// NoRemediator is the Remediator dimension of outcomes whose rule maps to
+	// no remediator (CloudWatch dimension values cannot be empty).
+	NoRemediator = "none"
+)
+
+// MetricSpec describes one published metric.
+type MetricSpec struct {
+	Name       string
+	Unit       string
+	Dimensions []string
+}
+
+// PublishedMetrics lists every metric the publisher emits, in the namespace
+// it is given.
+func PublishedMetrics() []MetricSpec {
+	return []MetricSpec{
+		{MetricRemediations, "Count", []string{DimensionRemediator, DimensionAction}},
+		{MetricDuration, "Milliseconds", []string{DimensionRemediator}},
+		{MetricTimeToRemediate, "Milliseconds", []string{DimensionRemediator}},
+	}
+}
+
+// MetricsAPI is the part of the CloudWatch client the publisher uses.
+type MetricsAPI interface {
+	PutMetricData(ctx context.Context, params *cloudwatch.PutMetricDataInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.PutMetricDataOutput, error)
+}
+
+// SNSAPI is the part of the SNS client the publisher uses.
+type SNSAPI interface {
+	Publish(ctx context.Context, params *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error)
+}
+
+// OutcomePublisher writes each outcome as one structured log line carrying
+// CloudWatch Embedded Metric Format, optionally puts the same metrics with
+// PutMetricData (for the local emulator, which cannot read logs), and sends
+// it to an SNS topic.
+type OutcomePublisher struct {
+	Logger    *slog.Logger
+	Namespace string
+	// EMF embeds the metrics in the log line; Lambda turns them into metrics
+	// without a synchronous API call on the hot path.
+	EMF bool
+	// Metrics, when set, receives PutMetricData calls.
+	Metrics func() MetricsAPI
+	// SNS and TopicARN: publishing is skipped (with a log line) when
+	// TopicARN is empty.
+	SNS      func() SNSAPI
+	TopicARN string
+}
+
+// Publish delivers the outcome. Failing to deliver is logged with the whole
+// outcome and returned.
+func (p *OutcomePublisher) Publish(ctx context.Context, o Outcome) error {
+	p.logOutcome(ctx, o)
+	var errs []error
+	if p.Metrics != nil {
+		if _, err := p.Metrics().PutMetricData(ctx, p.metricData(o)); err != nil {
+			errs = append(errs, fmt.Errorf("putting metrics in namespace %q: %w", p.namespace(), err))
+		}
+	}
+	if p.TopicARN == "" {
+		p.Logger.LogAttrs(ctx, slog.LevelDebug, "SNS topic not configured; notification skipped",
+			slog.String("resourceId", o.ResourceID))
+	} else if p.SNS != nil {
+		if _, err := p.SNS().Publish(ctx, SNSMessage(p.TopicARN, o)); err != nil {
+			errs = append(errs, fmt.Errorf("publishing to SNS topic %q: %w", p.TopicARN, err))
+		}
+	}
+	err := errors.Join(errs...)
+	if err != nil {
+		p.Logger.LogAttrs(ctx, slog.LevelError, "outcome not delivered",
+			slog.String("error", err.Error()), slog.Any("outcome", o))
+	}
+	return err
+}
+
+func (p *OutcomePublisher) namespace() string {
+	if p.Namespace == "" {
+		return DefaultNamespace
+	}
+	return p.Namespace
+}
+
+func level(a Action) slog.Level {
+	switch a.Severity() {
+	case "high":
+		return slog.LevelError
+	case "medium":
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}
+
+func dimensionRemediator(o Outcome) string {
+	if o.Remediator == "" {
+		return NoRemediator
+	}
+	return o.Remediator
+}
+
+// logOutcome writes the single structured line for the outcome. The outcome
+// fields sit at the top level; with EMF on, the _aws block and the metric and
+// dimension members that EMF requires at the root sit beside them.
+func (p *OutcomePublisher) logOutcome(ctx context.Context, o Outcome) {
+	attrs := []slog.Attr{
+		slog.String("remediator", o.Remediator),
+		slog.String("rule", o.Rule),
+		slog.String("resourceType", o.ResourceType),
+		slog.String("resourceId", o.ResourceID),
+		slog.String("account", o.Account),
+		slog.String("region", o.Region),
+		slog.String("action", string(o.Action)),
+		slog.String("reason", o.Reason),
+		slog.Any("before", nonNil(o.Before)),
+		slog.Any("after", nonNil(o.After)),
+		slog.Int64("durationMs", o.DurationMs),
+		slog.String("error", o.Error),
+		slog.String("eventId", o.EventID),
+	}
+	if p.EMF {
+		attrs = append(attrs, p.emfAttrs(o)...)
+	}
+	p.Logger.LogAttrs(ctx, level(o.Action), "outcome", attrs...)
+}
+
+func nonNil(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
+}
+
+type emfMetric struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+type emfDirective struct {
+	Namespace  string      `json:"Namespace"`
+	Dimensions [][]string  `json:"Dimensions"`
+	Metrics    []emfMetric `json:"Metrics"`
+}
+
+type emfMetadata struct {
+	Timestamp         int64          `json:"Timestamp"`
+	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
+}
+
+func (p *OutcomePublisher) emfAttrs(o Outcome) []slog.Attr {
+	ns := p.namespace()
+	ts := o.CompletedAt
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	meta := emfMetadata{
+		Timestamp: ts.UnixMilli(),
+		CloudWatchMetrics: []emfDirective{
+			{Namespace: ns, Dimensions: [][]string{{DimensionRemediator, DimensionAction}},
+				Metrics: []emfMetric{{MetricRemediations, "Count"}}},
+			{Namespace: ns, Dimensions: [][]string{{DimensionRemediator}},
+				Metrics: []emfMetric{{MetricDuration, "Milliseconds"}}},
+		},
+	}
+	attrs := []slog.Attr{
+		slog.String(DimensionRemediator, dimensionRemediator(o)),
+		slog.String(DimensionAction, string(o.Action)),
+		slog.Int(MetricRemediations, 1),
+		slog.Int64(MetricDuration, o.DurationMs),
+	}
+	if ttr, ok := timeToRemediate(o); ok {
+		meta.CloudWatchMetrics[1].Metrics = append(meta.CloudWatchMetrics[1].Metrics, emfMetric{MetricTimeToRemediate, "Milliseconds"})
+		attrs = append(attrs, slog.Int64(MetricTimeToRemediate, ttr.Milliseconds()))
+	}
+	return append([]slog.Attr{slog.Any("_aws", meta)}, attrs...)
+}
+
+func timeToRemediate(o Outcome) (time.Duration, bool) {
+	if o.Action != ActionRemediated || o.DetectedAt.IsZero() || o.CompletedAt.IsZero() {
+		return 0, false
+	}
+	d := o.CompletedAt.Sub(o.DetectedAt)
+	if d < 0 {
+		return 0, false
+	}
+	return d, true
+}
+
+func (p *OutcomePublisher) metricData(o Outcome) *cloudwatch.PutMetricDataInput {
+	ts := o.CompletedAt
+	if ts.IsZero() {
+		ts = time.Now()
+	}
+	rem := cwtypes.Dimension{Name: aws.String(DimensionRemediator), Value: aws.String(dimensionRemediator(o))}
+	data := []cwtypes.MetricDatum{
+		{MetricName: aws.String(MetricRemediations), Unit: cwtypes.StandardUnitCount, Value: aws.Float64(1), Timestamp: aws.Time(ts),
+			Dimensions: []cwtypes.Dimension{rem, {Name: aws.String(DimensionAction), Value: aws.String(string(o.Action))}}},
+		{MetricName: aws.String(MetricDuration), Unit: cwtypes.StandardUnitMilliseconds, Value: aws.Float64(float64(o.DurationMs)), Timestamp: aws.Time(ts),
+			Dimensions: []cwtypes.Dimension{rem}},
+	}
+	if ttr, ok := timeToRemediate(o); ok {
+		data = append(data, cwtypes.MetricDatum{MetricName: aws.String(MetricTimeToRemediate), Unit: cwtypes.StandardUnitMilliseconds,
+			Value: aws.Float64(float64(ttr.Milliseconds())), Timestamp: aws.Time(ts), Dimensions: []cwtypes.Dimension{rem}})
+	}
+	return &cloudwatch.PutMetricDataInput{Namespace: aws.String(p.namespace()), MetricData: data}
+}
+
+// SNSMessage builds the notification for an outcome: the outcome JSON as the
+// body, a readable subject, and the action, remediator and severity as
+// message attributes for subscription filter policies.
+func SNSMessage(topicARN string, o Outcome) *sns.PublishInput {
+	body, _ := json.Marshal(o) // an Outcome always marshals
+	str := func(v string) snstypes.MessageAttributeValue {
+		return snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	return &sns.PublishInput{
+		TopicArn: aws.String(topicARN),
+		Subject:  aws.String(Subject(o)),
+		Message:  aws.String(string(body)),
+		MessageAttributes: map[string]snstypes.MessageAttributeValue{
+			"action":     str(string(o.Action)),
+			"remediator": str(dimensionRemediator(o)),
+			"severity":   str(o.Action.Severity()),
+		},
+	}
+}
+
+// Subject is the SNS subject of an outcome: printable ASCII, at most 100
+// characters, as SNS requires.
+func Subject(o Outcome) string {
+	rem := o.Remediator
+	if rem == "" {
+		rem = "no remediator"
+	}
+	s := fmt.Sprintf("[%s] %s: %s %s", strings.ToUpper(string(o.Action)), rem, o.ResourceType, o.ResourceID)
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s) && len(b) < 100; i++ {
+		if c := s[i]; c >= 0x20 && c < 0x7f {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}

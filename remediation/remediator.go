@@ -1,0 +1,91 @@
+package remediation
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+)
+
+// Mode selects whether a remediator writes.
+type Mode string
+
+// The modes.
+const (
+	ModeEnforce Mode = "enforce" // read, decide, write, verify
+	ModeDryRun  Mode = "dry-run" // everything but the write
+)
+
+// ParseMode validates a mode name.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(strings.TrimSpace(s)) {
+	case ModeEnforce:
+		return ModeEnforce, nil
+	case ModeDryRun:
+		return ModeDryRun, nil
+	}
+	return "", fmt.Errorf("mode %q is not one of enforce, dry-run", s)
+}
+
+// Request is what a remediator is asked to look at. It carries no view of
+// the resource's state: the event's view can be minutes old, duplicated, or
+// caused by our own last change, so the remediator's own read decides.
+type Request struct {
+	Rule         string // the Config rule name as deployed (may be a generated name)
+	ManagedRule  string // the AWS managed rule it was recognised as, "" if mapped by configuration
+	ResourceType string // e.g. AWS::S3::Bucket
+	ResourceID   string
+	Account      string
+	Region       string
+	Mode         Mode
+}
+
+// Result is a remediator's verdict. Before and After hold the relevant
+// settings as read from AWS (After is what it would be in dry-run).
+type Result struct {
+	Action Action
+	Reason string
+	Before map[string]any
+	After  map[string]any
+	Err    error // set when Action is ActionFailed, wrapping the API error
+}
+
+// Remediator fixes one kind of misconfiguration. Remediate must read the
+// resource itself, decide, write only if needed and allowed by the mode,
+// then read back to verify. It must be safe to call repeatedly and
+// concurrently for the same resource.
+type Remediator interface {
+	// Name is the stable identifier used in outcomes, metrics and settings.
+	Name() string
+	// ResourceTypes are the Config resource types it handles.
+	ResourceTypes() []string
+	// Remediate handles one resource.
+	Remediate(ctx context.Context, req Request) Result
+	// Permissions lists the IAM actions Remediate may call.
+	Permissions() []string
+}
+
+// Failed builds a failed result whose error names the action and resource.
+func Failed(before map[string]any, err error) Result {
+	return Result{Action: ActionFailed, Reason: err.Error(), Before: before, Err: err}
+}
+
+// Lazy returns a Remediator that builds the real one on first use, so that a
+// cold start pays only for the SDK clients the events actually need. Name and
+// resource types must be given up front; they are the registry's keys.
+func Lazy(name string, resourceTypes []string, build func() Remediator) Remediator {
+	return &lazy{name: name, types: resourceTypes, build: sync.OnceValue(build)}
+}
+
+type lazy struct {
+	name  string
+	types []string
+	build func() Remediator
+}
+
+func (l *lazy) Name() string            { return l.name }
+func (l *lazy) ResourceTypes() []string { return l.types }
+func (l *lazy) Permissions() []string   { return l.build().Permissions() }
+func (l *lazy) Remediate(ctx context.Context, req Request) Result {
+	return l.build().Remediate(ctx, req)
+}
