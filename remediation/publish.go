@@ -277,3 +277,10 @@ func Subject(o Outcome) string {
 	}
 	return string(b)
 }
+
+// PublisherPermissions lists the IAM actions the publisher calls:
+// PutMetricData (METRICS_MODE api or both; grant it limited by the
+// cloudwatch:namespace condition) and sns:Publish on the topic.
+func PublisherPermissions() []string {
+	return []string{"cloudwatch:PutMetricData", "sns:Publish"}
+}

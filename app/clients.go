@@ -1,0 +1,89 @@
+// Package app wires the pipeline from settings: it is shared by the Lambda
+// functions and the CLI so that both run exactly the same code.
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+)
+
+// LoadAWSConfig loads the SDK configuration from the environment (region,
+// credentials, AWS_ENDPOINT_URL) with the adaptive retry mode, which backs
+// off client-side when AWS throttles.
+func LoadAWSConfig(ctx context.Context) (aws.Config, error) {
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(func() aws.Retryer {
+		return retry.NewAdaptiveMode()
+	}))
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return aws.Config{}, fmt.Errorf("loading AWS configuration: no region set (set AWS_REGION)")
+	}
+	return cfg, nil
+}
+
+// Clients builds each SDK client once, on first use: a cold start pays only
+// for the services its events need.
+type Clients struct {
+	cfg aws.Config
+	// PathStyleS3 addresses buckets by path (needed by local emulators).
+	PathStyleS3 bool
+	memo        sync.Map // key -> *onceClient
+}
+
+type onceClient struct {
+	once sync.Once
+	v    any
+}
+
+// NewClients returns lazily built clients for cfg. S3 uses path-style
+// addressing when an endpoint override is set (AWS_ENDPOINT_URL or
+// AWS_ENDPOINT_URL_S3), as emulators need.
+func NewClients(cfg aws.Config) *Clients {
+	return &Clients{cfg: cfg, PathStyleS3: os.Getenv("AWS_ENDPOINT_URL") != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != ""}
+}
+
+// Config returns the SDK configuration the clients are built from.
+func (c *Clients) Config() aws.Config { return c.cfg }
+
+// Memo returns the value built by build under key, building it once. Other
+// files add clients with it without touching this struct.
+func Memo[T any](c *Clients, key string, build func(aws.Config) T) T {
+	v, _ := c.memo.LoadOrStore(key, &onceClient{})
+	oc := v.(*onceClient)
+	oc.once.Do(func() { oc.v = build(c.cfg) })
+	return oc.v.(T)
+}
+
+// S3 returns the S3 client.
+func (c *Clients) S3() *s3.Client {
+	return Memo(c, "s3", func(cfg aws.Config) *s3.Client {
+		return s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = c.PathStyleS3 })
+	})
+}
+
+// EC2 returns the EC2 client.
+func (c *Clients) EC2() *ec2.Client {
+	return Memo(c, "ec2", func(cfg aws.Config) *ec2.Client { return ec2.NewFromConfig(cfg) })
+}
+
+// CloudWatch returns the CloudWatch client.
+func (c *Clients) CloudWatch() *cloudwatch.Client {
+	return Memo(c, "cloudwatch", func(cfg aws.Config) *cloudwatch.Client { return cloudwatch.NewFromConfig(cfg) })
+}
+
+// SNS returns the SNS client.
+func (c *Clients) SNS() *sns.Client {
+	return Memo(c, "sns", func(cfg aws.Config) *sns.Client { return sns.NewFromConfig(cfg) })
+}

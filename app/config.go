@@ -1,0 +1,183 @@
+package app
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
+)
+
+// Metrics modes: how outcomes become CloudWatch metrics.
+const (
+	MetricsEMF  = "emf"  // Embedded Metric Format in the outcome log line (Lambda)
+	MetricsAPI  = "api"  // PutMetricData per outcome (local emulator)
+	MetricsBoth = "both" // both
+	MetricsOff  = "off"  // neither
+)
+
+// Config is every setting of the pipeline. The Lambda functions and the CLI
+// read it from the same environment variables; Setting lists them with their
+// defaults (the README's table is checked against it).
+type Config struct {
+	Mode             remediation.Mode
+	RemediatorModes  map[string]remediation.Mode
+	Enabled          []string
+	RuleMap          map[string]string
+	Remediators      remediators.Options
+	SNSTopicARN      string
+	MetricsNamespace string
+	MetricsMode      string
+	LogLevel         slog.Level
+}
+
+// Setting documents one environment variable.
+type Setting struct {
+	Name, Default, Description string
+}
+
+// Settings lists every environment variable Load reads.
+func Settings() []Setting {
+	return []Setting{
+		{"MODE", "enforce", "Global mode: `enforce` (read, decide, write, verify) or `dry-run` (everything but the write)."},
+		{"REMEDIATOR_MODES", "", "Per-remediator modes overriding MODE, e.g. `ec2-imdsv2=dry-run,s3-encryption=enforce`."},
+		{"ENABLED_REMEDIATORS", "all", "Comma-separated remediators to run; events for the others are `ignored`."},
+		{"RULE_MAP", "", "Extra rule-name=remediator pairs, e.g. `my-s3-rule=s3-public-access-block`; they take precedence over the built-in managed rule names."},
+		{"EXEMPT_TAG_KEY", remediators.DefaultExemptTagKey, "Tag key whose value `off` or `false` exempts a resource (outcome `exempt`)."},
+		{"S3_WEBSITE_GUARD", "true", "Leave buckets that host a static website unblocked (outcome `exempt`); `false` blocks them too."},
+		{"S3_SSE_ALGORITHM", remediators.SSEAlgorithmAES256, "Default encryption to apply: `AES256` (SSE-S3) or `aws:kms` (SSE-KMS, S3 Bucket Keys on)."},
+		{"S3_KMS_KEY_ARN", "", "KMS key for SSE-KMS; empty uses the AWS managed key `aws/s3`."},
+		{"EBS_KMS_KEY_ID", "", "KMS key (ID, ARN or alias) to make the region's default EBS key; empty keeps the current default."},
+		{"IMDS_LOOKBACK_DAYS", "14", "Days of the MetadataNoToken metric to check for IMDSv1 use before requiring IMDSv2; `0` turns the check off."},
+		{"SNS_TOPIC_ARN", "", "Topic that receives every outcome; empty skips notifications (logged)."},
+		{"METRICS_NAMESPACE", remediation.DefaultNamespace, "CloudWatch namespace of the outcome metrics."},
+		{"METRICS_MODE", MetricsEMF, "`emf` (metrics embedded in the log line), `api` (PutMetricData, for emulators), `both` or `off`."},
+		{"LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`."},
+	}
+}
+
+// Load reads the configuration from getenv (os.Getenv in production).
+func Load(getenv func(string) string) (Config, error) {
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		for _, s := range Settings() {
+			if s.Name == name {
+				return s.Default
+			}
+		}
+		return ""
+	}
+	var cfg Config
+	var err error
+	if cfg.Mode, err = remediation.ParseMode(get("MODE")); err != nil {
+		return cfg, fmt.Errorf("MODE: %w", err)
+	}
+	known := func(n string) bool {
+		for _, k := range remediators.Names() {
+			if k == n {
+				return true
+			}
+		}
+		return false
+	}
+	cfg.RemediatorModes = map[string]remediation.Mode{}
+	modes, err := remediation.ParseRuleMap(get("REMEDIATOR_MODES"), nil)
+	if err != nil {
+		return cfg, fmt.Errorf("REMEDIATOR_MODES: %w", err)
+	}
+	for rule, mode := range modes {
+		name := remediation.CanonicalName(rule)
+		if !known(name) {
+			return cfg, fmt.Errorf("REMEDIATOR_MODES: unknown remediator %q (known: %s)", rule, strings.Join(remediators.Names(), ", "))
+		}
+		if cfg.RemediatorModes[name], err = remediation.ParseMode(mode); err != nil {
+			return cfg, fmt.Errorf("REMEDIATOR_MODES: %s: %w", rule, err)
+		}
+	}
+	if v := get("ENABLED_REMEDIATORS"); v != "all" {
+		for _, n := range strings.Split(v, ",") {
+			if n = remediation.CanonicalName(n); n == "" {
+				continue
+			} else if !known(n) {
+				return cfg, fmt.Errorf("ENABLED_REMEDIATORS: unknown remediator %q (known: %s)", n, strings.Join(remediators.Names(), ", "))
+			}
+			cfg.Enabled = append(cfg.Enabled, n)
+		}
+	}
+	if cfg.RuleMap, err = remediation.ParseRuleMap(get("RULE_MAP"), known); err != nil {
+		return cfg, fmt.Errorf("RULE_MAP: %w", err)
+	}
+	o := remediators.DefaultOptions()
+	o.ExemptTagKey = get("EXEMPT_TAG_KEY")
+	if o.WebsiteGuard, err = strconv.ParseBool(get("S3_WEBSITE_GUARD")); err != nil {
+		return cfg, fmt.Errorf("S3_WEBSITE_GUARD: %q is not true or false", get("S3_WEBSITE_GUARD"))
+	}
+	switch o.SSEAlgorithm = get("S3_SSE_ALGORITHM"); o.SSEAlgorithm {
+	case remediators.SSEAlgorithmAES256, remediators.SSEAlgorithmKMS, remediators.SSEAlgorithmDSSE:
+	default:
+		return cfg, fmt.Errorf("S3_SSE_ALGORITHM: %q is not one of AES256, aws:kms, aws:kms:dsse", o.SSEAlgorithm)
+	}
+	o.KMSKeyARN = get("S3_KMS_KEY_ARN")
+	o.EBSKMSKeyID = get("EBS_KMS_KEY_ID")
+	lookback, err := strconv.Atoi(get("IMDS_LOOKBACK_DAYS"))
+	if err != nil || lookback < 0 || lookback > 455 {
+		return cfg, fmt.Errorf("IMDS_LOOKBACK_DAYS: %q is not a whole number of days from 0 to 455 (CloudWatch's retention)", get("IMDS_LOOKBACK_DAYS"))
+	}
+	o.IMDSLookback = time.Duration(lookback) * 24 * time.Hour
+	cfg.Remediators = o
+	cfg.SNSTopicARN = get("SNS_TOPIC_ARN")
+	if cfg.SNSTopicARN != "" && !strings.HasPrefix(cfg.SNSTopicARN, "arn:") {
+		return cfg, fmt.Errorf("SNS_TOPIC_ARN: %q is not an ARN", cfg.SNSTopicARN)
+	}
+	cfg.MetricsNamespace = get("METRICS_NAMESPACE")
+	switch cfg.MetricsMode = get("METRICS_MODE"); cfg.MetricsMode {
+	case MetricsEMF, MetricsAPI, MetricsBoth, MetricsOff:
+	default:
+		return cfg, fmt.Errorf("METRICS_MODE: %q is not one of emf, api, both, off", cfg.MetricsMode)
+	}
+	if err := cfg.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {
+		return cfg, fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	return cfg, nil
+}
+
+// NewLogger returns the JSON logger every outcome line goes through.
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// NewPublisher builds the outcome publisher for cfg.
+func NewPublisher(cfg Config, c *Clients, logger *slog.Logger) *remediation.OutcomePublisher {
+	p := &remediation.OutcomePublisher{
+		Logger:    logger,
+		Namespace: cfg.MetricsNamespace,
+		EMF:       cfg.MetricsMode == MetricsEMF || cfg.MetricsMode == MetricsBoth,
+		TopicARN:  cfg.SNSTopicARN,
+		SNS:       func() remediation.SNSAPI { return c.SNS() },
+	}
+	if cfg.MetricsMode == MetricsAPI || cfg.MetricsMode == MetricsBoth {
+		p.Metrics = func() remediation.MetricsAPI { return c.CloudWatch() }
+	}
+	return p
+}
+
+// NewHandler wires the event handler: registry, rule resolution, modes and
+// publisher.
+func NewHandler(cfg Config, c *Clients, logger *slog.Logger) (*remediation.Handler, error) {
+	reg, err := remediators.Registry(c, cfg.Remediators, cfg.Enabled)
+	if err != nil {
+		return nil, err
+	}
+	return &remediation.Handler{
+		Registry:  reg,
+		Rules:     remediation.NewRuleResolver(cfg.RuleMap),
+		Modes:     remediation.Modes{Default: cfg.Mode, Per: cfg.RemediatorModes},
+		Publisher: NewPublisher(cfg, c, logger),
+	}, nil
+}

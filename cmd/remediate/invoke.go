@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/events"
+	"github.com/autoremediate/autoremediate/remediation"
+)
+
+const invokeHelp = `Usage: remediate invoke --event FILE [--dry-run]
+
+Runs AWS Config "Config Rules Compliance Change" events through exactly the
+handler code the remediate Lambda function runs, against the account and
+region of your AWS credentials (or AWS_ENDPOINT_URL), with the same settings.
+
+FILE holds one event, a JSON array of events, or one event per line
+(JSON lines); "-" reads standard input. Every event is checked before any is
+run: if one is not a valid compliance change event, nothing runs.
+
+Output: one outcome JSON object per event on standard output, in input
+order; structured logs on standard error.
+
+Exit status: 0 when no outcome is failed, 1 when an outcome is failed or
+could not be published, 2 for bad flags or input that is not a valid event.
+
+Flags:
+`
+
+func runInvoke(ctx context.Context, c *cli, args []string) int {
+	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	eventPath := fs.String("event", "", "`FILE` with the event(s); - for standard input")
+	dryRun := fs.Bool("dry-run", false, "change nothing (same as MODE=dry-run)")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), invokeHelp); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitBadArgs
+	}
+	if *eventPath == "" || fs.NArg() > 0 {
+		fmt.Fprintln(c.stderr, "remediate invoke: --event FILE is required (- for standard input)")
+		return exitBadArgs
+	}
+	data, err := readInput(c, *eventPath)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate invoke: %v\n", err)
+		return exitBadArgs
+	}
+	evs, err := parseEvents(data)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate invoke: %s: %v\n", *eventPath, err)
+		return exitBadArgs
+	}
+	cfg, err := app.Load(c.getenv)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate invoke: configuration: %v\n", err)
+		return exitBadArgs
+	}
+	if *dryRun {
+		cfg.Mode, cfg.RemediatorModes = remediation.ModeDryRun, nil
+	}
+	awsCfg, err := app.LoadAWSConfig(ctx)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate invoke: %v\n", err)
+		return exitFailed
+	}
+	h, err := app.NewHandler(cfg, app.NewClients(awsCfg), app.NewLogger(c.stderr, cfg.LogLevel))
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate invoke: %v\n", err)
+		return exitBadArgs
+	}
+	return invokeAll(ctx, c, h, evs)
+}
+
+func invokeAll(ctx context.Context, c *cli, h *remediation.Handler, evs []*events.ComplianceChangeEvent) int {
+	code := exitOK
+	enc := json.NewEncoder(c.stdout)
+	for _, ev := range evs {
+		o, err := h.HandleEvent(ctx, ev)
+		if encErr := enc.Encode(o); encErr != nil {
+			fmt.Fprintf(c.stderr, "remediate invoke: writing outcome: %v\n", encErr)
+			return exitFailed
+		}
+		var failed *remediation.OutcomeError
+		switch {
+		case errors.As(err, &failed):
+			code = exitFailed
+		case err != nil:
+			fmt.Fprintf(c.stderr, "remediate invoke: %v\n", err)
+			code = exitFailed
+		}
+	}
+	return code
+}
+
+func readInput(c *cli, path string) ([]byte, error) {
+	if path == "-" {
+		b, err := io.ReadAll(c.stdin)
+		if err != nil {
+			return nil, fmt.Errorf("reading standard input: %w", err)
+		}
+		return b, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading events: %w", err)
+	}
+	return b, nil
+}
+
+// parseEvents accepts one event, a JSON array of events, or JSON lines, and
+// validates every event before returning any.
+func parseEvents(data []byte) ([]*events.ComplianceChangeEvent, error) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, errors.New("no events in input")
+	}
+	var raws []json.RawMessage
+	if trimmed[0] == '[' {
+		if err := json.Unmarshal(trimmed, &raws); err != nil {
+			return nil, fmt.Errorf("not a JSON array of events: %w", err)
+		}
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		for {
+			var raw json.RawMessage
+			err := dec.Decode(&raw)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return nil, fmt.Errorf("event %d: %w", len(raws)+1, &events.ParseError{Kind: events.ErrNotJSON, Err: err})
+			}
+			raws = append(raws, raw)
+		}
+	}
+	if len(raws) == 0 {
+		return nil, errors.New("no events in input")
+	}
+	var problems []string
+	evs := make([]*events.ComplianceChangeEvent, 0, len(raws))
+	for i, raw := range raws {
+		ev, err := events.ParseComplianceChange(raw)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("event %d: %v", i+1, err))
+			continue
+		}
+		evs = append(evs, ev)
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	return evs, nil
+}

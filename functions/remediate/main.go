@@ -1,0 +1,37 @@
+// Command remediate is the Lambda function that receives AWS Config
+// compliance change events from EventBridge and remediates them.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/autoremediate/autoremediate/app"
+)
+
+func main() {
+	if err := run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "remediate:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	cfg, err := app.Load(os.Getenv)
+	if err != nil {
+		return err
+	}
+	awsCfg, err := app.LoadAWSConfig(ctx)
+	if err != nil {
+		return err
+	}
+	h, err := app.NewHandler(cfg, app.NewClients(awsCfg), app.NewLogger(os.Stdout, cfg.LogLevel))
+	if err != nil {
+		return err
+	}
+	lambda.Start(h.Handle)
+	return nil
+}

@@ -1,0 +1,243 @@
+package remediators
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/autoremediate/autoremediate/remediation"
+)
+
+// EBSEncryptionAPI is the part of the EC2 client the EBS encryption
+// remediator uses.
+type EBSEncryptionAPI interface {
+	GetEbsEncryptionByDefault(ctx context.Context, params *ec2.GetEbsEncryptionByDefaultInput, optFns ...func(*ec2.Options)) (*ec2.GetEbsEncryptionByDefaultOutput, error)
+	EnableEbsEncryptionByDefault(ctx context.Context, params *ec2.EnableEbsEncryptionByDefaultInput, optFns ...func(*ec2.Options)) (*ec2.EnableEbsEncryptionByDefaultOutput, error)
+	GetEbsDefaultKmsKeyId(ctx context.Context, params *ec2.GetEbsDefaultKmsKeyIdInput, optFns ...func(*ec2.Options)) (*ec2.GetEbsDefaultKmsKeyIdOutput, error)
+	ModifyEbsDefaultKmsKeyId(ctx context.Context, params *ec2.ModifyEbsDefaultKmsKeyIdInput, optFns ...func(*ec2.Options)) (*ec2.ModifyEbsDefaultKmsKeyIdOutput, error)
+	DescribeVolumes(ctx context.Context, params *ec2.DescribeVolumesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error)
+}
+
+// Resource types the EBS remediator handles.
+const (
+	ResourceTypeAccount = "AWS::::Account"
+	ResourceTypeVolume  = "AWS::EC2::Volume"
+)
+
+// EBSEncryption turns on EBS encryption by default in the region (with the
+// configured default KMS key). For an unencrypted volume it does the same,
+// so that no new unencrypted volumes appear, and reports the volume as
+// needs-manual with the migration steps: EBS cannot encrypt a volume in
+// place.
+type EBSEncryption struct {
+	Client EBSEncryptionAPI
+	Opts   Options
+}
+
+// NewEBSEncryption returns the remediator.
+func NewEBSEncryption(client EBSEncryptionAPI, opts Options) *EBSEncryption {
+	return &EBSEncryption{Client: client, Opts: opts}
+}
+
+// Name implements remediation.Remediator.
+func (r *EBSEncryption) Name() string { return remediation.EBSEncryption }
+
+// ResourceTypes implements remediation.Remediator.
+func (r *EBSEncryption) ResourceTypes() []string {
+	return []string{ResourceTypeAccount, ResourceTypeVolume}
+}
+
+// Permissions implements remediation.Remediator.
+func (r *EBSEncryption) Permissions() []string {
+	return []string{"ec2:GetEbsEncryptionByDefault", "ec2:EnableEbsEncryptionByDefault",
+		"ec2:GetEbsDefaultKmsKeyId", "ec2:ModifyEbsDefaultKmsKeyId", "ec2:DescribeVolumes"}
+}
+
+type ebsDefault struct {
+	enabled bool
+	kmsKey  string
+}
+
+func (d ebsDefault) settings() map[string]any {
+	m := map[string]any{"ebsEncryptionByDefault": d.enabled}
+	if d.kmsKey != "" {
+		m["defaultKmsKeyId"] = d.kmsKey
+	}
+	return m
+}
+
+func (r *EBSEncryption) readDefault(ctx context.Context, region string) (ebsDefault, error) {
+	out, err := r.Client.GetEbsEncryptionByDefault(ctx, &ec2.GetEbsEncryptionByDefaultInput{}, ec2Region(region))
+	if err != nil {
+		return ebsDefault{}, fmt.Errorf("reading EBS encryption by default in region %s: %w", region, err)
+	}
+	d := ebsDefault{enabled: aws.ToBool(out.EbsEncryptionByDefault)}
+	if r.Opts.EBSKMSKeyID != "" {
+		k, err := r.Client.GetEbsDefaultKmsKeyId(ctx, &ec2.GetEbsDefaultKmsKeyIdInput{}, ec2Region(region))
+		if err != nil {
+			return ebsDefault{}, fmt.Errorf("reading default EBS KMS key in region %s: %w", region, err)
+		}
+		d.kmsKey = aws.ToString(k.KmsKeyId)
+	}
+	return d, nil
+}
+
+// keyMatches compares a configured key (ID, ARN or alias) with the ARN EC2
+// reports.
+func keyMatches(configured, actual string) bool {
+	if configured == "" {
+		return true
+	}
+	if configured == actual {
+		return true
+	}
+	return strings.HasSuffix(actual, "/"+strings.TrimPrefix(strings.TrimPrefix(configured, "key/"), "alias/")) ||
+		strings.HasSuffix(actual, ":"+configured)
+}
+
+func (r *EBSEncryption) defaultCompliant(d ebsDefault) bool {
+	return d.enabled && keyMatches(r.Opts.EBSKMSKeyID, d.kmsKey)
+}
+
+// enableDefault turns the region default on (and sets the key) and reads it
+// back.
+func (r *EBSEncryption) enableDefault(ctx context.Context, region string, cur ebsDefault) (ebsDefault, error) {
+	if !cur.enabled {
+		if _, err := r.Client.EnableEbsEncryptionByDefault(ctx, &ec2.EnableEbsEncryptionByDefaultInput{}, ec2Region(region)); err != nil {
+			return cur, fmt.Errorf("enabling EBS encryption by default in region %s: %w", region, err)
+		}
+	}
+	if k := r.Opts.EBSKMSKeyID; k != "" && !keyMatches(k, cur.kmsKey) {
+		if _, err := r.Client.ModifyEbsDefaultKmsKeyId(ctx, &ec2.ModifyEbsDefaultKmsKeyIdInput{KmsKeyId: aws.String(k)}, ec2Region(region)); err != nil {
+			return cur, fmt.Errorf("setting default EBS KMS key %q in region %s: %w", k, region, err)
+		}
+	}
+	got, err := r.readDefault(ctx, region)
+	if err != nil {
+		return cur, fmt.Errorf("verifying: %w", err)
+	}
+	if !r.defaultCompliant(got) {
+		return got, fmt.Errorf("verifying EBS encryption by default in region %s: read back enabled=%t key=%q", region, got.enabled, got.kmsKey)
+	}
+	return got, nil
+}
+
+func (r *EBSEncryption) describeDefaultChange() string {
+	if r.Opts.EBSKMSKeyID != "" {
+		return "EBS encryption by default with KMS key " + r.Opts.EBSKMSKeyID
+	}
+	return "EBS encryption by default"
+}
+
+// Remediate implements remediation.Remediator.
+func (r *EBSEncryption) Remediate(ctx context.Context, req remediation.Request) remediation.Result {
+	if req.ResourceType == ResourceTypeVolume {
+		return r.volume(ctx, req)
+	}
+	cur, err := r.readDefault(ctx, req.Region)
+	if err != nil {
+		return remediation.Failed(nil, err)
+	}
+	before := cur.settings()
+	if r.defaultCompliant(cur) {
+		return remediation.Result{Action: remediation.ActionCompliant, Before: before, After: before,
+			Reason: "EBS encryption by default is on in " + req.Region}
+	}
+	if req.Mode == remediation.ModeDryRun {
+		want := ebsDefault{enabled: true, kmsKey: r.Opts.EBSKMSKeyID}
+		return remediation.Result{Action: remediation.ActionDryRun, Before: before, After: want.settings(),
+			Reason: "would turn on " + r.describeDefaultChange() + " in " + req.Region}
+	}
+	got, err := r.enableDefault(ctx, req.Region, cur)
+	if err != nil {
+		return remediation.Failed(before, err)
+	}
+	return remediation.Result{Action: remediation.ActionRemediated, Before: before, After: got.settings(),
+		Reason: "turned on " + r.describeDefaultChange() + " in " + req.Region}
+}
+
+func (r *EBSEncryption) volume(ctx context.Context, req remediation.Request) remediation.Result {
+	id := req.ResourceID
+	out, err := r.Client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{id}}, ec2Region(req.Region))
+	if hasCode(err, "InvalidVolume.NotFound", "InvalidVolumeID.Malformed") || (err == nil && len(out.Volumes) == 0) {
+		return remediation.Result{Action: remediation.ActionGone, Reason: fmt.Sprintf("volume %q no longer exists", id)}
+	}
+	if err != nil {
+		return remediation.Failed(nil, fmt.Errorf("describing volume %q: %w", id, err))
+	}
+	vol := out.Volumes[0]
+	before := map[string]any{"encrypted": aws.ToBool(vol.Encrypted), "state": string(vol.State)}
+	if aws.ToBool(vol.Encrypted) {
+		return remediation.Result{Action: remediation.ActionCompliant, Reason: "volume is encrypted", Before: before, After: before}
+	}
+	if v, ok := ec2Tag(vol.Tags, r.Opts.exemptKey()); ok && exemptValue(v) {
+		return remediation.Result{Action: remediation.ActionExempt, Reason: exemptReason(r.Opts.exemptKey(), v), Before: before, After: before}
+	}
+	def, err := r.readDefault(ctx, req.Region)
+	if err != nil {
+		return remediation.Failed(before, err)
+	}
+	for k, v := range def.settings() {
+		before[k] = v
+	}
+	after := map[string]any{"encrypted": false, "state": string(vol.State)}
+	steps := migrationSteps(vol, req.Region, r.Opts.EBSKMSKeyID)
+	if !r.defaultCompliant(def) {
+		if req.Mode == remediation.ModeDryRun {
+			for k, v := range (ebsDefault{enabled: true, kmsKey: r.Opts.EBSKMSKeyID}).settings() {
+				after[k] = v
+			}
+			return remediation.Result{Action: remediation.ActionDryRun, Before: before, After: after,
+				Reason: "would turn on " + r.describeDefaultChange() + " in " + req.Region + " so no new unencrypted volumes appear; this volume cannot be encrypted in place. " + steps}
+		}
+		got, err := r.enableDefault(ctx, req.Region, def)
+		if err != nil {
+			return remediation.Failed(before, err)
+		}
+		def = got
+		steps = "Turned on " + r.describeDefaultChange() + " in " + req.Region + ". " + steps
+	}
+	for k, v := range def.settings() {
+		after[k] = v
+	}
+	return remediation.Result{Action: remediation.ActionNeedsManual, Before: before, After: after, Reason: steps}
+}
+
+// migrationSteps spells out how to replace an unencrypted volume with an
+// encrypted copy, with this volume's own IDs and settings.
+func migrationSteps(vol ec2types.Volume, region, kmsKey string) string {
+	id := aws.ToString(vol.VolumeId)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Volume %s is unencrypted and EBS cannot encrypt a volume in place; migrate it: ", id)
+	fmt.Fprintf(&b, "(1) aws ec2 create-snapshot --region %s --volume-id %s --description \"pre-encryption copy of %s\"; ", region, id, id)
+	b.WriteString("(2) aws ec2 wait snapshot-completed --region " + region + " --snapshot-ids SNAPSHOT_ID; ")
+	create := fmt.Sprintf("aws ec2 create-volume --region %s --snapshot-id SNAPSHOT_ID --availability-zone %s --volume-type %s --encrypted",
+		region, aws.ToString(vol.AvailabilityZone), string(vol.VolumeType))
+	if kmsKey != "" {
+		create += " --kms-key-id " + kmsKey
+	}
+	if vol.Iops != nil && (vol.VolumeType == ec2types.VolumeTypeIo1 || vol.VolumeType == ec2types.VolumeTypeIo2 || vol.VolumeType == ec2types.VolumeTypeGp3) {
+		create += fmt.Sprintf(" --iops %d", aws.ToInt32(vol.Iops))
+	}
+	if vol.Throughput != nil && vol.VolumeType == ec2types.VolumeTypeGp3 {
+		create += fmt.Sprintf(" --throughput %d", aws.ToInt32(vol.Throughput))
+	}
+	fmt.Fprintf(&b, "(3) %s (copy the volume's tags); ", create)
+	if len(vol.Attachments) > 0 {
+		a := vol.Attachments[0]
+		inst, dev := aws.ToString(a.InstanceId), aws.ToString(a.Device)
+		fmt.Fprintf(&b, "(4) aws ec2 stop-instances --region %s --instance-ids %s and wait until stopped; ", region, inst)
+		fmt.Fprintf(&b, "(5) aws ec2 detach-volume --region %s --volume-id %s; ", region, id)
+		fmt.Fprintf(&b, "(6) aws ec2 attach-volume --region %s --volume-id NEW_VOLUME_ID --instance-id %s --device %s; ", region, inst, dev)
+		fmt.Fprintf(&b, "(7) aws ec2 start-instances --region %s --instance-ids %s and check the workload; ", region, inst)
+		fmt.Fprintf(&b, "(8) aws ec2 delete-volume --region %s --volume-id %s and delete the snapshot once verified.", region, id)
+	} else {
+		fmt.Fprintf(&b, "(4) point whatever used %s at NEW_VOLUME_ID; ", id)
+		fmt.Fprintf(&b, "(5) aws ec2 delete-volume --region %s --volume-id %s and delete the snapshot once verified.", region, id)
+	}
+	return b.String()
+}

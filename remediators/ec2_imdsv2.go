@@ -1,0 +1,247 @@
+package remediators
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/autoremediate/autoremediate/remediation"
+)
+
+// IMDSv2EC2API is the part of the EC2 client the IMDSv2 remediator uses.
+type IMDSv2EC2API interface {
+	DescribeInstances(ctx context.Context, params *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
+	ModifyInstanceMetadataOptions(ctx context.Context, params *ec2.ModifyInstanceMetadataOptionsInput, optFns ...func(*ec2.Options)) (*ec2.ModifyInstanceMetadataOptionsOutput, error)
+}
+
+// IMDSv2MetricsAPI is the part of the CloudWatch client the IMDSv2
+// remediator uses to look for IMDSv1 calls.
+type IMDSv2MetricsAPI interface {
+	GetMetricData(ctx context.Context, params *cloudwatch.GetMetricDataInput, optFns ...func(*cloudwatch.Options)) (*cloudwatch.GetMetricDataOutput, error)
+}
+
+// EC2IMDSv2 requires session tokens (IMDSv2) for an instance's metadata
+// service, keeping the endpoint and hop limit as they are. It first looks at
+// the instance's MetadataNoToken metric: an instance that made IMDSv1 calls
+// in the look-back window is deferred, because enforcing would break it.
+type EC2IMDSv2 struct {
+	EC2     IMDSv2EC2API
+	Metrics IMDSv2MetricsAPI
+	Opts    Options
+}
+
+// NewEC2IMDSv2 returns the remediator.
+func NewEC2IMDSv2(ec2Client IMDSv2EC2API, metrics IMDSv2MetricsAPI, opts Options) *EC2IMDSv2 {
+	return &EC2IMDSv2{EC2: ec2Client, Metrics: metrics, Opts: opts}
+}
+
+// Name implements remediation.Remediator.
+func (r *EC2IMDSv2) Name() string { return remediation.EC2IMDSv2 }
+
+// ResourceTypes implements remediation.Remediator.
+func (r *EC2IMDSv2) ResourceTypes() []string { return []string{"AWS::EC2::Instance"} }
+
+// Permissions implements remediation.Remediator.
+func (r *EC2IMDSv2) Permissions() []string {
+	return []string{"ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions", "cloudwatch:GetMetricData"}
+}
+
+type instanceMetadata struct {
+	exists   bool
+	state    string
+	tokens   string
+	endpoint string
+	hopLimit int32
+	tags     []ec2types.Tag
+}
+
+func (m instanceMetadata) settings() map[string]any {
+	return map[string]any{"httpTokens": m.tokens, "httpEndpoint": m.endpoint, "httpPutResponseHopLimit": m.hopLimit, "instanceState": m.state}
+}
+
+func ec2Region(region string) func(*ec2.Options) {
+	return func(o *ec2.Options) {
+		if region != "" {
+			o.Region = region
+		}
+	}
+}
+
+func (r *EC2IMDSv2) read(ctx context.Context, id, region string) (instanceMetadata, error) {
+	out, err := r.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, ec2Region(region))
+	if hasCode(err, "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed") {
+		return instanceMetadata{}, nil
+	}
+	if err != nil {
+		return instanceMetadata{}, err
+	}
+	for _, res := range out.Reservations {
+		for _, inst := range res.Instances {
+			if aws.ToString(inst.InstanceId) != id {
+				continue
+			}
+			m := instanceMetadata{exists: true, tags: inst.Tags}
+			if inst.State != nil {
+				m.state = string(inst.State.Name)
+			}
+			if mo := inst.MetadataOptions; mo != nil {
+				m.tokens, m.endpoint, m.hopLimit = string(mo.HttpTokens), string(mo.HttpEndpoint), aws.ToInt32(mo.HttpPutResponseHopLimit)
+			}
+			// Terminated instances stay visible for about an hour.
+			if m.state == string(ec2types.InstanceStateNameTerminated) || m.state == string(ec2types.InstanceStateNameShuttingDown) {
+				m.exists = false
+			}
+			return m, nil
+		}
+	}
+	return instanceMetadata{}, nil
+}
+
+// Remediate implements remediation.Remediator.
+func (r *EC2IMDSv2) Remediate(ctx context.Context, req remediation.Request) remediation.Result {
+	id := req.ResourceID
+	cur, err := r.read(ctx, id, req.Region)
+	if err != nil {
+		return remediation.Failed(nil, fmt.Errorf("describing instance %q: %w", id, err))
+	}
+	if !cur.exists {
+		return remediation.Result{Action: remediation.ActionGone, Reason: fmt.Sprintf("instance %q no longer exists", id)}
+	}
+	before := cur.settings()
+	if cur.tokens == string(ec2types.HttpTokensStateRequired) {
+		return remediation.Result{Action: remediation.ActionCompliant, Reason: "IMDSv2 is already required", Before: before, After: before}
+	}
+	if v, ok := ec2Tag(cur.tags, r.Opts.exemptKey()); ok && exemptValue(v) {
+		return remediation.Result{Action: remediation.ActionExempt, Reason: exemptReason(r.Opts.exemptKey(), v), Before: before, After: before}
+	}
+	if lb := r.Opts.IMDSLookback; lb > 0 {
+		calls, err := r.noTokenCalls(ctx, id, req.Region, lb)
+		if err != nil {
+			return remediation.Failed(before, fmt.Errorf("reading MetadataNoToken metric of instance %q: %w", id, err))
+		}
+		if calls > 0 {
+			return remediation.Result{Action: remediation.ActionDeferred, Before: before, After: before,
+				Reason: fmt.Sprintf("instance made %d IMDSv1 (token-less) metadata calls in the last %s; requiring IMDSv2 now would break that workload: update it to use IMDSv2 (current AWS SDKs and agents do), then re-evaluate (IMDS_LOOKBACK_DAYS=0 skips this check)",
+					int64(calls), days(lb))}
+		}
+	}
+	want := cur
+	want.tokens = string(ec2types.HttpTokensStateRequired)
+	if req.Mode == remediation.ModeDryRun {
+		return remediation.Result{Action: remediation.ActionDryRun, Before: before, After: want.settings(),
+			Reason: fmt.Sprintf("would set HttpTokens from %s to required", orNone(cur.tokens))}
+	}
+	in := &ec2.ModifyInstanceMetadataOptionsInput{InstanceId: aws.String(id), HttpTokens: ec2types.HttpTokensStateRequired}
+	if cur.endpoint != "" {
+		in.HttpEndpoint = ec2types.InstanceMetadataEndpointState(cur.endpoint)
+	}
+	if cur.hopLimit > 0 {
+		in.HttpPutResponseHopLimit = aws.Int32(cur.hopLimit)
+	}
+	if _, err := r.EC2.ModifyInstanceMetadataOptions(ctx, in, ec2Region(req.Region)); err != nil {
+		if hasCode(err, "InvalidInstanceID.NotFound") {
+			return remediation.Result{Action: remediation.ActionGone, Reason: fmt.Sprintf("instance %q no longer exists", id)}
+		}
+		return remediation.Failed(before, fmt.Errorf("modifying metadata options of instance %q: %w", id, err))
+	}
+	// The change is applied asynchronously (MetadataOptions.State "pending"),
+	// so the read-back polls briefly.
+	var got instanceMetadata
+	for attempt := 0; ; attempt++ {
+		got, err = r.read(ctx, id, req.Region)
+		if err != nil {
+			return remediation.Failed(before, fmt.Errorf("verifying metadata options of instance %q: %w", id, err))
+		}
+		if got.tokens == string(ec2types.HttpTokensStateRequired) || attempt+1 >= max(r.Opts.VerifyAttempts, 1) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return remediation.Failed(before, fmt.Errorf("verifying metadata options of instance %q: %w", id, ctx.Err()))
+		case <-time.After(r.Opts.VerifyInterval):
+		}
+	}
+	if got.tokens != string(ec2types.HttpTokensStateRequired) {
+		return remediation.Failed(before, fmt.Errorf("verifying metadata options of instance %q: HttpTokens is %s after the write", id, orNone(got.tokens)))
+	}
+	return remediation.Result{Action: remediation.ActionRemediated, Before: before, After: got.settings(),
+		Reason: fmt.Sprintf("set HttpTokens from %s to required (endpoint %s, hop limit %d kept)", orNone(cur.tokens), orNone(cur.endpoint), cur.hopLimit)}
+}
+
+// noTokenCalls sums the instance's MetadataNoToken metric over the window.
+func (r *EC2IMDSv2) noTokenCalls(ctx context.Context, id, region string, lookback time.Duration) (float64, error) {
+	end := r.Opts.now().UTC().Truncate(time.Minute).Add(time.Minute)
+	start := end.Add(-lookback)
+	period := int32(86400)
+	if lookback < 24*time.Hour {
+		period = int32((lookback + time.Minute - 1) / time.Minute * 60)
+	}
+	in := &cloudwatch.GetMetricDataInput{
+		StartTime: aws.Time(start),
+		EndTime:   aws.Time(end),
+		MetricDataQueries: []cwtypes.MetricDataQuery{{
+			Id: aws.String("notoken"),
+			MetricStat: &cwtypes.MetricStat{
+				Metric: &cwtypes.Metric{
+					Namespace:  aws.String("AWS/EC2"),
+					MetricName: aws.String("MetadataNoToken"),
+					Dimensions: []cwtypes.Dimension{{Name: aws.String("InstanceId"), Value: aws.String(id)}},
+				},
+				Period: aws.Int32(period),
+				Stat:   aws.String("Sum"),
+			},
+		}},
+	}
+	var sum float64
+	for {
+		out, err := r.Metrics.GetMetricData(ctx, in, func(o *cloudwatch.Options) {
+			if region != "" {
+				o.Region = region
+			}
+		})
+		if err != nil {
+			return 0, err
+		}
+		for _, res := range out.MetricDataResults {
+			for _, v := range res.Values {
+				sum += v
+			}
+		}
+		if out.NextToken == nil {
+			return sum, nil
+		}
+		in.NextToken = out.NextToken
+	}
+}
+
+func ec2Tag(tags []ec2types.Tag, key string) (string, bool) {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value), true
+		}
+	}
+	return "", false
+}
+
+func days(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		if d == 24*time.Hour {
+			return "1 day"
+		}
+		return fmt.Sprintf("%d days", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(unset)"
+	}
+	return s
+}

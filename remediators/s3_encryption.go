@@ -1,0 +1,180 @@
+package remediators
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/autoremediate/autoremediate/remediation"
+)
+
+// The S3 default encryption algorithms, weakest first.
+const (
+	SSEAlgorithmNone   = "none"
+	SSEAlgorithmAES256 = "AES256"
+	SSEAlgorithmKMS    = "aws:kms"
+	SSEAlgorithmDSSE   = "aws:kms:dsse"
+)
+
+// kmsRule is the managed rule that requires SSE-KMS: when it fires, AES256
+// would never satisfy it, so the remediator asks for SSE-KMS.
+const kmsRule = "s3-default-encryption-kms"
+
+func sseStrength(alg string) int {
+	switch alg {
+	case SSEAlgorithmAES256:
+		return 1
+	case SSEAlgorithmKMS:
+		return 2
+	case SSEAlgorithmDSSE:
+		return 3
+	}
+	return 0
+}
+
+// S3EncryptionAPI is the part of the S3 client the default encryption
+// remediator uses.
+type S3EncryptionAPI interface {
+	GetBucketEncryption(ctx context.Context, params *s3.GetBucketEncryptionInput, optFns ...func(*s3.Options)) (*s3.GetBucketEncryptionOutput, error)
+	PutBucketEncryption(ctx context.Context, params *s3.PutBucketEncryptionInput, optFns ...func(*s3.Options)) (*s3.PutBucketEncryptionOutput, error)
+	GetBucketTagging(ctx context.Context, params *s3.GetBucketTaggingInput, optFns ...func(*s3.Options)) (*s3.GetBucketTaggingOutput, error)
+}
+
+// S3Encryption sets a bucket's default encryption: SSE-S3 by default, or
+// SSE-KMS with the configured key and S3 Bucket Keys on. A bucket with an
+// equal or stronger setting is left alone.
+type S3Encryption struct {
+	Client S3EncryptionAPI
+	Opts   Options
+}
+
+// NewS3Encryption returns the remediator.
+func NewS3Encryption(client S3EncryptionAPI, opts Options) *S3Encryption {
+	return &S3Encryption{Client: client, Opts: opts}
+}
+
+// Name implements remediation.Remediator.
+func (r *S3Encryption) Name() string { return remediation.S3Encryption }
+
+// ResourceTypes implements remediation.Remediator.
+func (r *S3Encryption) ResourceTypes() []string { return []string{"AWS::S3::Bucket"} }
+
+// Permissions implements remediation.Remediator. (The IAM actions behind
+// Get/PutBucketEncryption are named after the encryption configuration.)
+func (r *S3Encryption) Permissions() []string {
+	return []string{"s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration", "s3:GetBucketTagging"}
+}
+
+type bucketEncryption struct {
+	algorithm string
+	kmsKey    string
+	bucketKey bool
+}
+
+func (e bucketEncryption) state() map[string]any {
+	m := map[string]any{"sseAlgorithm": e.algorithm, "bucketKeyEnabled": e.bucketKey}
+	if e.kmsKey != "" {
+		m["kmsMasterKeyId"] = e.kmsKey
+	}
+	return m
+}
+
+func (r *S3Encryption) read(ctx context.Context, bucket, region string) (bucketEncryption, error) {
+	out, err := r.Client.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)}, s3Region(region))
+	if hasCode(err, "ServerSideEncryptionConfigurationNotFoundError") {
+		return bucketEncryption{algorithm: SSEAlgorithmNone}, nil
+	}
+	if err != nil {
+		return bucketEncryption{}, err
+	}
+	best := bucketEncryption{algorithm: SSEAlgorithmNone}
+	if out.ServerSideEncryptionConfiguration != nil {
+		for _, rule := range out.ServerSideEncryptionConfiguration.Rules {
+			if d := rule.ApplyServerSideEncryptionByDefault; d != nil && sseStrength(string(d.SSEAlgorithm)) > sseStrength(best.algorithm) {
+				best = bucketEncryption{algorithm: string(d.SSEAlgorithm), kmsKey: aws.ToString(d.KMSMasterKeyID), bucketKey: aws.ToBool(rule.BucketKeyEnabled)}
+			}
+		}
+	}
+	return best, nil
+}
+
+// wanted is the setting to apply for this request.
+func (r *S3Encryption) wanted(req remediation.Request) bucketEncryption {
+	alg := r.Opts.SSEAlgorithm
+	if alg == "" {
+		alg = SSEAlgorithmAES256
+	}
+	if req.ManagedRule == kmsRule && sseStrength(alg) < sseStrength(SSEAlgorithmKMS) {
+		alg = SSEAlgorithmKMS
+	}
+	if alg == SSEAlgorithmAES256 {
+		return bucketEncryption{algorithm: alg}
+	}
+	// Without a configured key, SSE-KMS uses the AWS managed key aws/s3.
+	return bucketEncryption{algorithm: alg, kmsKey: r.Opts.KMSKeyARN, bucketKey: true}
+}
+
+// Remediate implements remediation.Remediator.
+func (r *S3Encryption) Remediate(ctx context.Context, req remediation.Request) remediation.Result {
+	bucket := req.ResourceID
+	cur, err := r.read(ctx, bucket, req.Region)
+	if isNoSuchBucket(err) {
+		return goneBucket(bucket)
+	}
+	if err != nil {
+		return remediation.Failed(nil, fmt.Errorf("reading default encryption of bucket %q: %w", bucket, err))
+	}
+	before := cur.state()
+	want := r.wanted(req)
+	if sseStrength(cur.algorithm) >= sseStrength(want.algorithm) {
+		return remediation.Result{Action: remediation.ActionCompliant, Before: before, After: before,
+			Reason: fmt.Sprintf("default encryption %s is at least as strong as %s", cur.algorithm, want.algorithm)}
+	}
+	if res, done := bucketExempt(ctx, r.Client, r.Opts, bucket, req.Region, before); done {
+		return res
+	}
+	change := fmt.Sprintf("default encryption from %s to %s", cur.algorithm, describeSSE(want))
+	if req.Mode == remediation.ModeDryRun {
+		return remediation.Result{Action: remediation.ActionDryRun, Before: before, After: want.state(), Reason: "would set " + change}
+	}
+	def := &s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryption(want.algorithm)}
+	if want.kmsKey != "" {
+		def.KMSMasterKeyID = aws.String(want.kmsKey)
+	}
+	rule := s3types.ServerSideEncryptionRule{ApplyServerSideEncryptionByDefault: def}
+	if want.algorithm != SSEAlgorithmAES256 {
+		rule.BucketKeyEnabled = aws.Bool(true)
+	}
+	_, err = r.Client.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{
+		Bucket:                            aws.String(bucket),
+		ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{Rules: []s3types.ServerSideEncryptionRule{rule}},
+	}, s3Region(req.Region))
+	if isNoSuchBucket(err) {
+		return goneBucket(bucket)
+	}
+	if err != nil {
+		return remediation.Failed(before, fmt.Errorf("putting default encryption %s on bucket %q: %w", want.algorithm, bucket, err))
+	}
+	got, err := r.read(ctx, bucket, req.Region)
+	if err != nil {
+		return remediation.Failed(before, fmt.Errorf("verifying default encryption of bucket %q: %w", bucket, err))
+	}
+	if got.algorithm != want.algorithm || (want.kmsKey != "" && got.kmsKey != want.kmsKey) {
+		return remediation.Failed(before, fmt.Errorf("verifying default encryption of bucket %q: read back %s, want %s", bucket, describeSSE(got), describeSSE(want)))
+	}
+	return remediation.Result{Action: remediation.ActionRemediated, Before: before, After: got.state(), Reason: "set " + change}
+}
+
+func describeSSE(e bucketEncryption) string {
+	switch {
+	case e.algorithm == SSEAlgorithmAES256 || e.algorithm == SSEAlgorithmNone:
+		return e.algorithm
+	case e.kmsKey == "":
+		return e.algorithm + " (AWS managed key aws/s3, bucket key on)"
+	default:
+		return e.algorithm + " (key " + e.kmsKey + ", bucket key on)"
+	}
+}

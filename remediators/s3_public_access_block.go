@@ -1,0 +1,211 @@
+package remediators
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/autoremediate/autoremediate/remediation"
+)
+
+// S3PublicAccessBlockAPI is the part of the S3 client the public access
+// block remediator uses.
+type S3PublicAccessBlockAPI interface {
+	GetPublicAccessBlock(ctx context.Context, params *s3.GetPublicAccessBlockInput, optFns ...func(*s3.Options)) (*s3.GetPublicAccessBlockOutput, error)
+	PutPublicAccessBlock(ctx context.Context, params *s3.PutPublicAccessBlockInput, optFns ...func(*s3.Options)) (*s3.PutPublicAccessBlockOutput, error)
+	GetBucketTagging(ctx context.Context, params *s3.GetBucketTaggingInput, optFns ...func(*s3.Options)) (*s3.GetBucketTaggingOutput, error)
+	GetBucketWebsite(ctx context.Context, params *s3.GetBucketWebsiteInput, optFns ...func(*s3.Options)) (*s3.GetBucketWebsiteOutput, error)
+}
+
+// S3PublicAccessBlock turns on all four S3 Block Public Access settings on a
+// bucket.
+type S3PublicAccessBlock struct {
+	Client S3PublicAccessBlockAPI
+	Opts   Options
+}
+
+// NewS3PublicAccessBlock returns the remediator.
+func NewS3PublicAccessBlock(client S3PublicAccessBlockAPI, opts Options) *S3PublicAccessBlock {
+	return &S3PublicAccessBlock{Client: client, Opts: opts}
+}
+
+// Name implements remediation.Remediator.
+func (r *S3PublicAccessBlock) Name() string { return remediation.S3PublicAccessBlock }
+
+// ResourceTypes implements remediation.Remediator.
+func (r *S3PublicAccessBlock) ResourceTypes() []string { return []string{"AWS::S3::Bucket"} }
+
+// Permissions implements remediation.Remediator.
+func (r *S3PublicAccessBlock) Permissions() []string {
+	return []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetBucketWebsite"}
+}
+
+// publicAccessBlock is the bucket's setting; a bucket without one has all
+// four flags off.
+type publicAccessBlock struct {
+	configured                                                         bool
+	blockPublicAcls, ignorePublicAcls, blockPublicPolicy, restrictPublic bool
+}
+
+func (p publicAccessBlock) all() bool {
+	return p.blockPublicAcls && p.ignorePublicAcls && p.blockPublicPolicy && p.restrictPublic
+}
+
+func (p publicAccessBlock) off() []string {
+	var off []string
+	for _, f := range []struct {
+		name string
+		on   bool
+	}{{"BlockPublicAcls", p.blockPublicAcls}, {"IgnorePublicAcls", p.ignorePublicAcls},
+		{"BlockPublicPolicy", p.blockPublicPolicy}, {"RestrictPublicBuckets", p.restrictPublic}} {
+		if !f.on {
+			off = append(off, f.name)
+		}
+	}
+	return off
+}
+
+func (p publicAccessBlock) state() map[string]any {
+	return map[string]any{
+		"configured":            p.configured,
+		"blockPublicAcls":       p.blockPublicAcls,
+		"ignorePublicAcls":      p.ignorePublicAcls,
+		"blockPublicPolicy":     p.blockPublicPolicy,
+		"restrictPublicBuckets": p.restrictPublic,
+	}
+}
+
+func (r *S3PublicAccessBlock) read(ctx context.Context, bucket, region string) (publicAccessBlock, error) {
+	out, err := r.Client.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(bucket)}, s3Region(region))
+	if hasCode(err, "NoSuchPublicAccessBlockConfiguration") {
+		return publicAccessBlock{}, nil
+	}
+	if err != nil {
+		return publicAccessBlock{}, err
+	}
+	c := out.PublicAccessBlockConfiguration
+	if c == nil {
+		return publicAccessBlock{}, nil
+	}
+	return publicAccessBlock{
+		configured:        true,
+		blockPublicAcls:   aws.ToBool(c.BlockPublicAcls),
+		ignorePublicAcls:  aws.ToBool(c.IgnorePublicAcls),
+		blockPublicPolicy: aws.ToBool(c.BlockPublicPolicy),
+		restrictPublic:    aws.ToBool(c.RestrictPublicBuckets),
+	}, nil
+}
+
+// Remediate implements remediation.Remediator.
+func (r *S3PublicAccessBlock) Remediate(ctx context.Context, req remediation.Request) remediation.Result {
+	bucket := req.ResourceID
+	cur, err := r.read(ctx, bucket, req.Region)
+	if isNoSuchBucket(err) {
+		return goneBucket(bucket)
+	}
+	if err != nil {
+		return remediation.Failed(nil, fmt.Errorf("reading public access block of bucket %q: %w", bucket, err))
+	}
+	before := cur.state()
+	if cur.all() {
+		return remediation.Result{Action: remediation.ActionCompliant, Reason: "all four public access block settings are on", Before: before, After: before}
+	}
+	if res, done := bucketExempt(ctx, r.Client, r.Opts, bucket, req.Region, before); done {
+		return res
+	}
+	if r.Opts.WebsiteGuard {
+		site, err := r.Client.GetBucketWebsite(ctx, &s3.GetBucketWebsiteInput{Bucket: aws.String(bucket)}, s3Region(req.Region))
+		switch {
+		case err == nil:
+			return remediation.Result{Action: remediation.ActionExempt, Before: before, After: before,
+				Reason: fmt.Sprintf("bucket hosts a static website (index document %q); blocking public access would take it offline (set S3_WEBSITE_GUARD=false to block it anyway)", websiteIndex(site))}
+		case isNoSuchBucket(err):
+			return goneBucket(bucket)
+		case !hasCode(err, "NoSuchWebsiteConfiguration"):
+			return remediation.Failed(before, fmt.Errorf("reading website configuration of bucket %q: %w", bucket, err))
+		}
+	}
+	want := publicAccessBlock{configured: true, blockPublicAcls: true, ignorePublicAcls: true, blockPublicPolicy: true, restrictPublic: true}
+	off := strings.Join(cur.off(), ", ")
+	if req.Mode == remediation.ModeDryRun {
+		return remediation.Result{Action: remediation.ActionDryRun, Before: before, After: want.state(),
+			Reason: "would turn on " + off}
+	}
+	_, err = r.Client.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
+		Bucket: aws.String(bucket),
+		PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
+			BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true),
+			BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
+		},
+	}, s3Region(req.Region))
+	if isNoSuchBucket(err) {
+		return goneBucket(bucket)
+	}
+	if err != nil {
+		return remediation.Failed(before, fmt.Errorf("putting public access block on bucket %q: %w", bucket, err))
+	}
+	got, err := r.read(ctx, bucket, req.Region)
+	if err != nil {
+		return remediation.Failed(before, fmt.Errorf("verifying public access block of bucket %q: %w", bucket, err))
+	}
+	if !got.all() {
+		return remediation.Failed(before, fmt.Errorf("verifying public access block of bucket %q: still off after the write: %s", bucket, strings.Join(got.off(), ", ")))
+	}
+	return remediation.Result{Action: remediation.ActionRemediated, Before: before, After: got.state(), Reason: "turned on " + off}
+}
+
+func websiteIndex(out *s3.GetBucketWebsiteOutput) string {
+	if out != nil && out.IndexDocument != nil {
+		return aws.ToString(out.IndexDocument.Suffix)
+	}
+	if out != nil && out.RedirectAllRequestsTo != nil {
+		return "redirect to " + aws.ToString(out.RedirectAllRequestsTo.HostName)
+	}
+	return ""
+}
+
+// s3BucketTagger is what bucketExempt needs.
+type s3BucketTagger interface {
+	GetBucketTagging(ctx context.Context, params *s3.GetBucketTaggingInput, optFns ...func(*s3.Options)) (*s3.GetBucketTaggingOutput, error)
+}
+
+// bucketExempt reads the bucket's tags; done is true when the result is final
+// (exempt, gone or failed).
+func bucketExempt(ctx context.Context, c s3BucketTagger, o Options, bucket, region string, before map[string]any) (remediation.Result, bool) {
+	out, err := c.GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: aws.String(bucket)}, s3Region(region))
+	switch {
+	case hasCode(err, "NoSuchTagSet"):
+		return remediation.Result{}, false
+	case isNoSuchBucket(err):
+		return goneBucket(bucket), true
+	case err != nil:
+		return remediation.Failed(before, fmt.Errorf("reading tags of bucket %q: %w", bucket, err)), true
+	}
+	key := o.exemptKey()
+	for _, t := range out.TagSet {
+		if aws.ToString(t.Key) == key && exemptValue(aws.ToString(t.Value)) {
+			return remediation.Result{Action: remediation.ActionExempt, Reason: exemptReason(key, aws.ToString(t.Value)), Before: before, After: before}, true
+		}
+	}
+	return remediation.Result{}, false
+}
+
+func isNoSuchBucket(err error) bool { return err != nil && hasCode(err, "NoSuchBucket") }
+
+func goneBucket(bucket string) remediation.Result {
+	return remediation.Result{Action: remediation.ActionGone, Reason: fmt.Sprintf("bucket %q no longer exists", bucket)}
+}
+
+// s3Region sends the call to the resource's region: an event can come from
+// another region than the function's (an aggregator, a cross-region rule).
+func s3Region(region string) func(*s3.Options) {
+	return func(o *s3.Options) {
+		if region != "" {
+			o.Region = region
+		}
+	}
+}
