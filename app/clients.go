@@ -12,9 +12,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwschemas "github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 )
 
 // LoadAWSConfig loads the SDK configuration from the environment (region,
@@ -78,9 +80,20 @@ func (c *Clients) EC2() *ec2.Client {
 	return Memo(c, "ec2", func(cfg aws.Config) *ec2.Client { return ec2.NewFromConfig(cfg) })
 }
 
-// CloudWatch returns the CloudWatch client.
+// CloudWatch returns the CloudWatch client, speaking awsQuery (see
+// CloudWatchQueryProtocol).
 func (c *Clients) CloudWatch() *cloudwatch.Client {
-	return Memo(c, "cloudwatch", func(cfg aws.Config) *cloudwatch.Client { return cloudwatch.NewFromConfig(cfg) })
+	return Memo(c, "cloudwatch", func(cfg aws.Config) *cloudwatch.Client {
+		return cloudwatch.NewFromConfig(cfg, CloudWatchQueryProtocol)
+	})
+}
+
+// CloudWatchQueryProtocol makes a CloudWatch client speak the awsQuery
+// protocol. The SDK defaults to Smithy RPC v2 CBOR, which moto_server (5.2)
+// answers with 404; CloudWatch serves awsQuery for every operation, so
+// production and the emulator tests use the same wire protocol.
+func CloudWatchQueryProtocol(o *cloudwatch.Options) {
+	o.Protocol = awsquery.New(cwschemas.GraniteServiceVersion20100801)
 }
 
 // SNS returns the SNS client.

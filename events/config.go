@@ -26,7 +26,8 @@ const (
 )
 
 // Envelope is the EventBridge envelope common to every event. Detail is kept
-// raw so that each detail type can be decoded into its own struct.
+// raw so that each detail type can be decoded into its own struct
+// (ParseComplianceChange decodes it straight into Change and leaves it nil).
 type Envelope struct {
 	Version    string          `json:"version"`
 	ID         string          `json:"id"`
@@ -129,6 +130,9 @@ func (e *ParseError) Error() string {
 	switch e.Kind {
 	case ErrNotJSON:
 		b.WriteString("not a JSON object")
+		if e.Detail != "" {
+			fmt.Fprintf(&b, " (%s)", e.Detail)
+		}
 	case ErrOtherSource:
 		fmt.Fprintf(&b, "source is %q, want %q", e.Detail, SourceConfig)
 	case ErrOtherDetailType:
@@ -162,11 +166,38 @@ func (e *ParseError) Unwrap() error { return e.Err }
 func ParseComplianceChange(data []byte) (*ComplianceChangeEvent, error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return nil, &ParseError{Kind: ErrNotJSON}
+		return nil, &ParseError{Kind: ErrNotJSON, Detail: describeNonObject(trimmed)}
 	}
-	var ev ComplianceChangeEvent
+	// One pass decodes envelope and detail together. Only when it fails is
+	// the input decoded again in two steps, to say precisely what is wrong
+	// (a foreign source before a detail field of the wrong type).
+	var whole struct {
+		Envelope
+		Detail *ConfigComplianceChange `json:"detail"`
+	}
+	if err := json.Unmarshal(trimmed, &whole); err != nil {
+		return parseInSteps(trimmed)
+	}
+	ev := &ComplianceChangeEvent{Envelope: whole.Envelope}
+	if ev.Source != SourceConfig {
+		return nil, &ParseError{Kind: ErrOtherSource, Field: "source", Detail: ev.Source}
+	}
+	if ev.DetailType != DetailTypeComplianceChange {
+		return nil, &ParseError{Kind: ErrOtherDetailType, Field: "detail-type", Detail: ev.DetailType}
+	}
+	if whole.Detail == nil {
+		return nil, &ParseError{Kind: ErrMissingDetail, Field: "detail"}
+	}
+	ev.Change = *whole.Detail
+	return validate(ev)
+}
+
+// parseInSteps decodes the envelope, checks it, then decodes the detail, so
+// that the error names the first problem.
+func parseInSteps(trimmed []byte) (*ComplianceChangeEvent, error) {
+	ev := &ComplianceChangeEvent{}
 	if err := json.Unmarshal(trimmed, &ev.Envelope); err != nil {
-		return nil, decodeError("", err)
+		return nil, decodeError(trimmed, "", envelopeTimes, err)
 	}
 	if ev.Source != SourceConfig {
 		return nil, &ParseError{Kind: ErrOtherSource, Field: "source", Detail: ev.Source}
@@ -179,8 +210,14 @@ func ParseComplianceChange(data []byte) (*ComplianceChangeEvent, error) {
 		return nil, &ParseError{Kind: ErrMissingDetail, Field: "detail"}
 	}
 	if err := json.Unmarshal(detail, &ev.Change); err != nil {
-		return nil, decodeError("detail.", err)
+		return nil, decodeError(detail, "detail.", detailTimes, err)
 	}
+	return validate(ev)
+}
+
+// validate checks the decoded detail and fills the fields older record
+// versions leave out.
+func validate(ev *ComplianceChangeEvent) (*ComplianceChangeEvent, error) {
 	c := &ev.Change
 	if c.MessageType != "" && c.MessageType != MessageTypeComplianceChange {
 		return nil, &ParseError{Kind: ErrOtherMessageType, Field: "detail.messageType", Detail: c.MessageType}
@@ -217,18 +254,95 @@ func ParseComplianceChange(data []byte) (*ComplianceChangeEvent, error) {
 		return nil, &ParseError{Kind: ErrInvalidField, Field: "detail.newEvaluationResult.complianceType",
 			Detail: fmt.Sprintf("%q is not one of COMPLIANT, NON_COMPLIANT, NOT_APPLICABLE, INSUFFICIENT_DATA", c.NewEvaluationResult.ComplianceType)}
 	}
-	return &ev, nil
+	return ev, nil
 }
 
-func decodeError(prefix string, err error) error {
+// The timestamp fields, as dot-separated paths: a bad timestamp makes
+// encoding/json return time's own error, which does not say which field it
+// was, so decodeError looks for it.
+var (
+	envelopeTimes = []string{"time"}
+	detailTimes   = []string{
+		"notificationCreationTime",
+		"newEvaluationResult.resultRecordedTime",
+		"newEvaluationResult.configRuleInvokedTime",
+		"newEvaluationResult.evaluationResultIdentifier.orderingTimestamp",
+		"oldEvaluationResult.resultRecordedTime",
+		"oldEvaluationResult.configRuleInvokedTime",
+		"oldEvaluationResult.evaluationResultIdentifier.orderingTimestamp",
+	}
+)
+
+func decodeError(data []byte, prefix string, times []string, err error) error {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
 		return &ParseError{Kind: ErrInvalidField, Field: prefix + typeErr.Field,
 			Detail: fmt.Sprintf("got JSON %s, want %s", typeErr.Value, typeErr.Type), Err: err}
 	}
-	var timeErr *time.ParseError
-	if errors.As(err, &timeErr) {
-		return &ParseError{Kind: ErrInvalidField, Field: prefix + "time", Detail: "not an RFC 3339 timestamp", Err: err}
+	var syntaxErr *json.SyntaxError
+	if errors.As(err, &syntaxErr) || !json.Valid(data) {
+		return &ParseError{Kind: ErrNotJSON, Err: err}
 	}
-	return &ParseError{Kind: ErrNotJSON, Err: err}
+	// Valid JSON of the right shape that still fails to decode: a timestamp
+	// field (time.Time reports neither a non-string value nor a bad string
+	// as a type error).
+	field := "a timestamp field"
+	if f := badTimeField(data, times); f != "" {
+		field = prefix + f
+	}
+	return &ParseError{Kind: ErrInvalidField, Field: field, Detail: "not an RFC 3339 timestamp string", Err: err}
+}
+
+// badTimeField returns the first of the paths whose value is present, not
+// null, and not an RFC 3339 timestamp string.
+func badTimeField(data []byte, paths []string) string {
+	var root map[string]any
+	if json.Unmarshal(data, &root) != nil {
+		return ""
+	}
+	for _, p := range paths {
+		var v any = root
+		for _, k := range strings.Split(p, ".") {
+			m, ok := v.(map[string]any)
+			if !ok {
+				v = nil
+				break
+			}
+			v = m[k]
+		}
+		if v == nil {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return p
+		}
+		var t time.Time
+		if t.UnmarshalText([]byte(s)) != nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// describeNonObject says what an input that is not a JSON object is.
+func describeNonObject(data []byte) string {
+	if len(data) == 0 {
+		return "empty input"
+	}
+	if !json.Valid(data) {
+		return "not valid JSON"
+	}
+	switch c := data[0]; {
+	case c == '[':
+		return "got a JSON array"
+	case c == '"':
+		return "got a JSON string"
+	case c == 't' || c == 'f':
+		return "got a JSON boolean"
+	case c == 'n':
+		return "got JSON null"
+	default:
+		return "got a JSON number"
+	}
 }

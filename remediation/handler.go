@@ -39,6 +39,10 @@ type Handler struct {
 	Modes     Modes
 	Publisher Publisher
 	Now       func() time.Time // time.Now when nil
+
+	// locks makes concurrent runs for the same remediator and resource wait
+	// for each other (see resourceLocks).
+	locks resourceLocks
 }
 
 // OutcomeError is returned with an outcome whose action is failed, so that
@@ -122,7 +126,9 @@ func (h *Handler) Decide(ctx context.Context, ev *events.ComplianceChangeEvent) 
 
 // Run executes one remediator on one request and records the outcome. A
 // panic in a remediator is turned into a failed outcome rather than killing
-// the process: a bad resource must not stop the others.
+// the process: a bad resource must not stop the others. Concurrent runs for
+// the same remediator and resource take turns, so that duplicates of one
+// event write at most once (the later ones read the fixed state).
 func (h *Handler) Run(ctx context.Context, rem Remediator, req Request, eventID string) (o Outcome) {
 	start := h.now()
 	o = newOutcome(rem.Name(), req, eventID)
@@ -134,6 +140,13 @@ func (h *Handler) Run(ctx context.Context, rem Remediator, req Request, eventID 
 		o.CompletedAt = h.now()
 		o.DurationMs = o.CompletedAt.Sub(start).Milliseconds()
 	}()
+	unlock, err := h.locks.lock(ctx, rem.Name()+"\x00"+req.Account+"\x00"+req.Region+"\x00"+req.ResourceID)
+	if err != nil {
+		o.Action, o.Error = ActionFailed, fmt.Sprintf("waiting for another run of %s on %q to finish: %v", rem.Name(), req.ResourceID, err)
+		o.Reason = o.Error
+		return o
+	}
+	defer unlock()
 	res := rem.Remediate(ctx, req)
 	o.Action, o.Reason, o.Before, o.After = res.Action, res.Reason, res.Before, res.After
 	if res.Err != nil {

@@ -74,7 +74,12 @@ type Outcome struct {
 
 // MarshalJSON renders nil before/after as {} so that consumers always find
 // objects there.
-func (o Outcome) MarshalJSON() ([]byte, error) {
+func (o Outcome) MarshalJSON() ([]byte, error) { return o.marshal() }
+
+// marshal is MarshalJSON for callers that want the bytes themselves:
+// json.Marshal on an Outcome validates and compacts what MarshalJSON
+// returns, a second pass over the output that this skips.
+func (o Outcome) marshal() ([]byte, error) {
 	type plain Outcome
 	p := plain(o)
 	if p.Before == nil {

@@ -2,7 +2,6 @@ package remediation
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -96,7 +95,9 @@ func (p *OutcomePublisher) Publish(ctx context.Context, o Outcome) error {
 		}
 	}
 	if p.TopicARN == "" {
-		p.Logger.LogAttrs(ctx, slog.LevelDebug, "SNS topic not configured; notification skipped",
+		// Info, not Debug: the README promises the skip is logged at the
+		// default LOG_LEVEL.
+		p.Logger.LogAttrs(ctx, slog.LevelInfo, "SNS topic not configured; notification skipped",
 			slog.String("resourceId", o.ResourceID))
 	} else if p.SNS != nil {
 		if _, err := p.SNS().Publish(ctx, SNSMessage(p.TopicARN, o)); err != nil {
@@ -245,7 +246,7 @@ func (p *OutcomePublisher) metricData(o Outcome) *cloudwatch.PutMetricDataInput 
 // body, a readable subject, and the action, remediator and severity as
 // message attributes for subscription filter policies.
 func SNSMessage(topicARN string, o Outcome) *sns.PublishInput {
-	body, _ := json.Marshal(o) // an Outcome always marshals
+	body, _ := o.marshal() // an Outcome always marshals
 	str := func(v string) snstypes.MessageAttributeValue {
 		return snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 	}

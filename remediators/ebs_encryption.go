@@ -111,16 +111,22 @@ func (r *EBSEncryption) enableDefault(ctx context.Context, region string, cur eb
 			return cur, fmt.Errorf("enabling EBS encryption by default in region %s: %w", region, err)
 		}
 	}
+	// EC2 reports the default key by key ARN, so a configured alias never
+	// matches what it reports: the key ARN ModifyEbsDefaultKmsKeyId answers
+	// with is what the read-back must show.
+	resolved := ""
 	if k := r.Opts.EBSKMSKeyID; k != "" && !keyMatches(k, cur.kmsKey) {
-		if _, err := r.Client.ModifyEbsDefaultKmsKeyId(ctx, &ec2.ModifyEbsDefaultKmsKeyIdInput{KmsKeyId: aws.String(k)}, ec2Region(region)); err != nil {
+		out, err := r.Client.ModifyEbsDefaultKmsKeyId(ctx, &ec2.ModifyEbsDefaultKmsKeyIdInput{KmsKeyId: aws.String(k)}, ec2Region(region))
+		if err != nil {
 			return cur, fmt.Errorf("setting default EBS KMS key %q in region %s: %w", k, region, err)
 		}
+		resolved = aws.ToString(out.KmsKeyId)
 	}
 	got, err := r.readDefault(ctx, region)
 	if err != nil {
 		return cur, fmt.Errorf("verifying: %w", err)
 	}
-	if !r.defaultCompliant(got) {
+	if !r.defaultCompliant(got) && !(got.enabled && resolved != "" && got.kmsKey == resolved) {
 		return got, fmt.Errorf("verifying EBS encryption by default in region %s: read back enabled=%t key=%q", region, got.enabled, got.kmsKey)
 	}
 	return got, nil
@@ -155,6 +161,11 @@ func (r *EBSEncryption) Remediate(ctx context.Context, req remediation.Request) 
 	got, err := r.enableDefault(ctx, req.Region, cur)
 	if err != nil {
 		return remediation.Failed(before, err)
+	}
+	if got == cur {
+		// a configured alias already named the default key
+		return remediation.Result{Action: remediation.ActionCompliant, Before: before, After: before,
+			Reason: "EBS encryption by default is on in " + req.Region + " with the configured key"}
 	}
 	return remediation.Result{Action: remediation.ActionRemediated, Before: before, After: got.settings(),
 		Reason: "turned on " + r.describeDefaultChange() + " in " + req.Region}
@@ -198,8 +209,10 @@ func (r *EBSEncryption) volume(ctx context.Context, req remediation.Request) rem
 		if err != nil {
 			return remediation.Failed(before, err)
 		}
+		if got != def {
+			steps = "Turned on " + r.describeDefaultChange() + " in " + req.Region + ". " + steps
+		}
 		def = got
-		steps = "Turned on " + r.describeDefaultChange() + " in " + req.Region + ". " + steps
 	}
 	for k, v := range def.settings() {
 		after[k] = v

@@ -47,7 +47,7 @@ func (r *S3PublicAccessBlock) Permissions() []string {
 // publicAccessBlock is the bucket's setting; a bucket without one has all
 // four flags off.
 type publicAccessBlock struct {
-	configured                                                         bool
+	configured                                                           bool
 	blockPublicAcls, ignorePublicAcls, blockPublicPolicy, restrictPublic bool
 }
 

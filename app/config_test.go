@@ -1,0 +1,271 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+
+	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestLoadDefaults(t *testing.T) {
+	cfg, err := Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Mode != remediation.ModeEnforce || len(cfg.RemediatorModes) != 0 || cfg.Enabled != nil || len(cfg.RuleMap) != 0 {
+		t.Errorf("modes/enabled/rules: %+v", cfg)
+	}
+	if cfg.SNSTopicARN != "" || cfg.MetricsNamespace != "AutoRemediation" || cfg.MetricsMode != MetricsEMF || cfg.LogLevel != slog.LevelInfo {
+		t.Errorf("outputs: %+v", cfg)
+	}
+	o := cfg.Remediators
+	want := remediators.DefaultOptions()
+	if o.ExemptTagKey != "auto-remediation" || o.WebsiteGuard != true || o.SSEAlgorithm != "AES256" || o.KMSKeyARN != "" ||
+		o.EBSKMSKeyID != "" || o.IMDSLookback != 14*24*time.Hour || o.VerifyAttempts != want.VerifyAttempts || o.VerifyInterval != want.VerifyInterval {
+		t.Errorf("remediator options: %+v", o)
+	}
+	// blank values are defaults too
+	blank := map[string]string{}
+	for _, s := range Settings() {
+		blank[s.Name] = "  "
+	}
+	cfg2, err := Load(env(blank))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg2.Remediators.Now, cfg.Remediators.Now = nil, nil
+	if !reflect.DeepEqual(cfg, cfg2) {
+		t.Errorf("blank values: %+v\nwant %+v", cfg2, cfg)
+	}
+}
+
+func TestSettingsDefaultsAreLoadable(t *testing.T) {
+	seen := map[string]bool{}
+	vals := map[string]string{}
+	for _, s := range Settings() {
+		if seen[s.Name] {
+			t.Errorf("%s listed twice", s.Name)
+		}
+		seen[s.Name] = true
+		if s.Description == "" {
+			t.Errorf("%s has no description", s.Name)
+		}
+		vals[s.Name] = s.Default
+	}
+	if _, err := Load(env(vals)); err != nil {
+		t.Errorf("the documented defaults do not load: %v", err)
+	}
+	// every variable Load reads is listed
+	read := map[string]bool{}
+	Load(func(k string) string { read[k] = true; return "" })
+	for k := range read {
+		if !seen[k] {
+			t.Errorf("Load reads %s, which Settings does not list", k)
+		}
+	}
+}
+
+func TestLoadValues(t *testing.T) {
+	cfg, err := Load(env(map[string]string{
+		"MODE":                "dry-run",
+		"REMEDIATOR_MODES":    "ec2-imdsv2=enforce, s3-default-encryption = dry-run",
+		"ENABLED_REMEDIATORS": "s3-public-access-block, imdsv2,",
+		"RULE_MAP":            "my-bucket-rule=s3-public-access-block, legacy-imds=imdsv2",
+		"EXEMPT_TAG_KEY":      "compliance:skip",
+		"S3_WEBSITE_GUARD":    "false",
+		"S3_SSE_ALGORITHM":    "aws:kms",
+		"S3_KMS_KEY_ARN":      "arn:aws:kms:us-east-1:123456789012:key/abc",
+		"EBS_KMS_KEY_ID":      "alias/ebs",
+		"IMDS_LOOKBACK_DAYS":  "0",
+		"SNS_TOPIC_ARN":       "arn:aws:sns:us-east-1:123456789012:outcomes",
+		"METRICS_NAMESPACE":   "Sec/Remediation",
+		"METRICS_MODE":        "both",
+		"LOG_LEVEL":           "debug",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Mode != remediation.ModeDryRun {
+		t.Errorf("Mode = %q", cfg.Mode)
+	}
+	if want := map[string]remediation.Mode{"ec2-imdsv2": remediation.ModeEnforce, "s3-encryption": remediation.ModeDryRun}; !reflect.DeepEqual(cfg.RemediatorModes, want) {
+		t.Errorf("RemediatorModes = %v, want %v", cfg.RemediatorModes, want)
+	}
+	if want := []string{"s3-public-access-block", "ec2-imdsv2"}; !reflect.DeepEqual(cfg.Enabled, want) {
+		t.Errorf("Enabled = %v, want %v", cfg.Enabled, want)
+	}
+	if want := map[string]string{"my-bucket-rule": "s3-public-access-block", "legacy-imds": "ec2-imdsv2"}; !reflect.DeepEqual(cfg.RuleMap, want) {
+		t.Errorf("RuleMap = %v, want %v", cfg.RuleMap, want)
+	}
+	o := cfg.Remediators
+	if o.ExemptTagKey != "compliance:skip" || o.WebsiteGuard || o.SSEAlgorithm != "aws:kms" || o.KMSKeyARN != "arn:aws:kms:us-east-1:123456789012:key/abc" ||
+		o.EBSKMSKeyID != "alias/ebs" || o.IMDSLookback != 0 {
+		t.Errorf("options = %+v", o)
+	}
+	if cfg.SNSTopicARN != "arn:aws:sns:us-east-1:123456789012:outcomes" || cfg.MetricsNamespace != "Sec/Remediation" || cfg.MetricsMode != MetricsBoth || cfg.LogLevel != slog.LevelDebug {
+		t.Errorf("outputs = %+v", cfg)
+	}
+	cfg, err = Load(env(map[string]string{"IMDS_LOOKBACK_DAYS": "30", "LOG_LEVEL": "WARN", "S3_WEBSITE_GUARD": "1"}))
+	if err != nil || cfg.Remediators.IMDSLookback != 30*24*time.Hour || cfg.LogLevel != slog.LevelWarn || !cfg.Remediators.WebsiteGuard {
+		t.Errorf("cfg %+v, err %v", cfg, err)
+	}
+}
+
+func TestLoadErrorsNameTheVariable(t *testing.T) {
+	cases := []struct{ name, value, msg string }{
+		{"MODE", "audit", `"audit" is not one of enforce, dry-run`},
+		{"REMEDIATOR_MODES", "ec2-imdsv2", "want rule-name=remediator"},
+		{"REMEDIATOR_MODES", "s3-magic=dry-run", `unknown remediator "s3-magic"`},
+		{"REMEDIATOR_MODES", "ec2-imdsv2=sometimes", `"sometimes" is not one of enforce, dry-run`},
+		{"ENABLED_REMEDIATORS", "s3-public-access-block,iam-keys", `unknown remediator "iam-keys"`},
+		{"RULE_MAP", "my-rule", "want rule-name=remediator"},
+		{"RULE_MAP", "my-rule=s3-magic", `unknown remediator "s3-magic"`},
+		{"S3_WEBSITE_GUARD", "maybe", `"maybe" is not true or false`},
+		{"S3_SSE_ALGORITHM", "aws:kms:xts", `"aws:kms:xts" is not one of AES256`},
+		{"S3_SSE_ALGORITHM", "aes256", `"aes256"`},
+		{"IMDS_LOOKBACK_DAYS", "two weeks", `"two weeks" is not a whole number of days`},
+		{"IMDS_LOOKBACK_DAYS", "-1", `"-1"`},
+		{"IMDS_LOOKBACK_DAYS", "456", `"456"`},
+		{"IMDS_LOOKBACK_DAYS", "1.5", `"1.5"`},
+		{"SNS_TOPIC_ARN", "outcomes", `"outcomes" is not an ARN`},
+		{"METRICS_MODE", "statsd", `"statsd" is not one of emf, api, both, off`},
+		{"LOG_LEVEL", "verbose", "verbose"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+"="+tc.value, func(t *testing.T) {
+			_, err := Load(env(map[string]string{tc.name: tc.value}))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.HasPrefix(err.Error(), tc.name+": ") || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %q, want it to start with %q and contain %q", err, tc.name+": ", tc.msg)
+			}
+		})
+	}
+}
+
+func TestNewPublisherModes(t *testing.T) {
+	c := NewClients(aws.Config{Region: "us-east-1"})
+	for mode, want := range map[string]struct{ emf, api bool }{
+		MetricsEMF: {true, false}, MetricsAPI: {false, true}, MetricsBoth: {true, true}, MetricsOff: {false, false},
+	} {
+		cfg, err := Load(env(map[string]string{"METRICS_MODE": mode, "METRICS_NAMESPACE": "NS", "SNS_TOPIC_ARN": "arn:aws:sns:us-east-1:1:t"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := NewPublisher(cfg, c, slog.Default())
+		if p.EMF != want.emf || (p.Metrics != nil) != want.api || p.Namespace != "NS" || p.TopicARN != "arn:aws:sns:us-east-1:1:t" || p.SNS == nil {
+			t.Errorf("%s: publisher %+v", mode, p)
+		}
+	}
+}
+
+func TestNewHandler(t *testing.T) {
+	cfg, err := Load(env(map[string]string{
+		"ENABLED_REMEDIATORS": "s3-public-access-block", "MODE": "dry-run", "REMEDIATOR_MODES": "s3-public-access-block=enforce",
+		"RULE_MAP": "iam-password-policy=s3-public-access-block", "METRICS_MODE": "off",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	h, err := NewHandler(cfg, NewClients(aws.Config{Region: "us-east-1"}), NewLogger(&logs, slog.LevelInfo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Registry.Names(); !reflect.DeepEqual(got, []string{"s3-public-access-block"}) {
+		t.Errorf("registry = %v", got)
+	}
+	if h.Modes.For("s3-public-access-block") != remediation.ModeEnforce || h.Modes.For("ec2-imdsv2") != remediation.ModeDryRun {
+		t.Errorf("modes = %+v", h.Modes)
+	}
+	if rem, _, ok := h.Rules.Resolve("iam-password-policy"); !ok || rem != "s3-public-access-block" {
+		t.Errorf("RULE_MAP not applied: %q %t", rem, ok)
+	}
+	// an event for a disabled remediator is ignored without any AWS call
+	raw := []byte(`{"id":"e","source":"aws.config","detail-type":"Config Rules Compliance Change","region":"us-east-1","detail":{
+	  "resourceId":"i-1","resourceType":"AWS::EC2::Instance","configRuleName":"ec2-imdsv2-check","awsRegion":"us-east-1",
+	  "newEvaluationResult":{"complianceType":"NON_COMPLIANT"}}}`)
+	o, err := h.Handle(context.Background(), raw)
+	if err != nil || o.Action != remediation.ActionIgnored || !strings.Contains(o.Reason, "not enabled") {
+		t.Errorf("outcome %+v, err %v", o, err)
+	}
+	var line map[string]any
+	first, _, _ := strings.Cut(logs.String(), "\n")
+	if err := json.Unmarshal([]byte(first), &line); err != nil {
+		t.Fatalf("log output is not JSON lines: %v\n%s", err, logs.String())
+	}
+	if line["action"] != "ignored" || line["_aws"] != nil {
+		t.Errorf("log line = %v (METRICS_MODE=off: no EMF)", line)
+	}
+
+	cfg.Enabled = []string{"nope"}
+	if _, err := NewHandler(cfg, NewClients(aws.Config{}), slog.Default()); err == nil {
+		t.Error("unknown enabled remediator accepted")
+	}
+}
+
+func TestLoadAWSConfig(t *testing.T) {
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	if _, err := LoadAWSConfig(context.Background()); err == nil || !strings.Contains(err.Error(), "no region set (set AWS_REGION)") {
+		t.Errorf("without a region: %v", err)
+	}
+	t.Setenv("AWS_REGION", "eu-central-1")
+	cfg, err := LoadAWSConfig(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Region != "eu-central-1" {
+		t.Errorf("Region = %q", cfg.Region)
+	}
+	if _, ok := cfg.Retryer().(*retry.AdaptiveMode); !ok {
+		t.Errorf("retryer is %T, want the adaptive mode", cfg.Retryer())
+	}
+}
+
+func TestClientsAreBuiltOnce(t *testing.T) {
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	c := NewClients(aws.Config{Region: "us-east-1"})
+	if c.PathStyleS3 || c.Config().Region != "us-east-1" {
+		t.Errorf("clients = %+v", c)
+	}
+	if c.S3() != c.S3() || c.EC2() != c.EC2() || c.CloudWatch() != c.CloudWatch() || c.SNS() != c.SNS() {
+		t.Error("a client was built twice")
+	}
+	if c.S3().Options().UsePathStyle {
+		t.Error("path-style S3 without an endpoint override")
+	}
+	builds := 0
+	for range 3 {
+		if v := Memo(c, "test", func(aws.Config) int { builds++; return 7 }); v != 7 {
+			t.Errorf("Memo = %d", v)
+		}
+	}
+	if builds != 1 {
+		t.Errorf("Memo built %d times", builds)
+	}
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")
+	if c := NewClients(aws.Config{Region: "us-east-1"}); !c.PathStyleS3 || !c.S3().Options().UsePathStyle {
+		t.Error("no path-style S3 with AWS_ENDPOINT_URL set")
+	}
+}
