@@ -1,0 +1,78 @@
+// Command report is the Lambda function that, on an EventBridge Scheduler
+// schedule, builds the SOC 2 compliance report from Security Hub findings
+// and the remediation metrics, writes it to S3 and announces it on SNS.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
+
+	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/remediators"
+	"github.com/autoremediate/autoremediate/report"
+)
+
+func main() {
+	if err := run(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	h, err := newHandler(ctx, os.Getenv)
+	if err != nil {
+		return err
+	}
+	lambda.Start(h)
+	return nil
+}
+
+// newHandler wires the report from the environment; the handler ignores
+// its payload (EventBridge Scheduler sends whatever the schedule says).
+func newHandler(ctx context.Context, getenv func(string) string) (func(context.Context, json.RawMessage) (report.Delivery, error), error) {
+	cfg, err := report.LoadLambdaConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	mapping, err := report.DefaultMapping()
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := app.LoadAWSConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	clients := app.NewClients(awsCfg)
+	logger := app.NewLogger(os.Stdout, cfg.LogLevel)
+	gen := &report.Generator{
+		Findings: func(region string) report.SecurityHubAPI {
+			return app.Memo(clients, "securityhub", func(c aws.Config) *securityhub.Client { return securityhub.NewFromConfig(c) })
+		},
+		Regions:     []string{awsCfg.Region},
+		Metrics:     clients.CloudWatch(),
+		Namespace:   cfg.Namespace,
+		Remediators: remediators.Names(),
+		Period:      time.Duration(cfg.PeriodDays) * 24 * time.Hour,
+		Mapping:     mapping,
+		Logger:      logger,
+	}
+	pub := &report.Publisher{S3: clients.S3(), SNS: clients.SNS(), Bucket: cfg.Bucket, Prefix: cfg.Prefix, TopicARN: cfg.TopicARN, Region: awsCfg.Region, Logger: logger}
+	return func(ctx context.Context, _ json.RawMessage) (report.Delivery, error) {
+		d, err := report.Run(ctx, gen, pub)
+		if err != nil {
+			logger.LogAttrs(ctx, slog.LevelError, "SOC 2 report failed", slog.String("error", err.Error()))
+			return d, err
+		}
+		logger.LogAttrs(ctx, slog.LevelInfo, "SOC 2 report written", slog.Any("delivery", d))
+		return d, nil
+	}, nil
+}

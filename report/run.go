@@ -1,0 +1,291 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/autoremediate/autoremediate/remediation"
+)
+
+// File names of the report, in the order they are written.
+const (
+	FileMarkdown = "report.md"
+	FileCSV      = "findings.csv"
+	FileHTML     = "report.html"
+)
+
+// Permissions lists exactly the IAM actions the report Lambda calls;
+// terraform/ grants these and no more.
+func Permissions() []string {
+	return []string{"securityhub:GetFindings", "cloudwatch:GetMetricData", "s3:PutObject", "sns:Publish"}
+}
+
+// Generator builds a report from Security Hub and CloudWatch.
+type Generator struct {
+	// Findings returns the Security Hub client for a region.
+	Findings func(region string) SecurityHubAPI
+	// Regions to read findings from (at least one).
+	Regions []string
+	// Metrics is the CloudWatch client of the remediation pipeline's
+	// region; nil leaves the activity section empty with a reason.
+	Metrics     MetricsAPI
+	Namespace   string
+	Remediators []string
+	Period      time.Duration
+	Mapping     *Mapping
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Generate reads the findings of every region and the remediation activity
+// of the period and builds the report. Reading findings must succeed in
+// every region; a failure to read the activity is reported in the report
+// (and logged) rather than failing it.
+func (g *Generator) Generate(ctx context.Context) (*Report, error) {
+	if len(g.Regions) == 0 {
+		return nil, fmt.Errorf("generating the SOC 2 report: no region given")
+	}
+	now := time.Now
+	if g.Now != nil {
+		now = g.Now
+	}
+	generated := now().UTC()
+	end := generated.Truncate(time.Minute)
+	start := end.Add(-g.Period)
+	var all []Finding
+	var excluded Excluded
+	seen := map[string]bool{}
+	for _, region := range g.Regions {
+		fs, ex, err := FetchFindings(ctx, g.Findings(region), region)
+		if err != nil {
+			return nil, err
+		}
+		// With cross-Region aggregation the aggregation Region also returns
+		// the findings of the linked Regions: count each finding once.
+		for _, f := range fs {
+			if seen[f.ID] {
+				excluded.Duplicate++
+				continue
+			}
+			seen[f.ID] = true
+			all = append(all, f)
+		}
+		excluded.Archived += ex.Archived
+		excluded.Suppressed += ex.Suppressed
+		excluded.NotFailed += ex.NotFailed
+		excluded.Duplicate += ex.Duplicate
+	}
+	act := Activity{Namespace: g.Namespace, Start: start, End: end}
+	if g.Metrics == nil {
+		act.Err = "no CloudWatch client configured"
+	} else if a, err := FetchActivity(ctx, g.Metrics, g.Namespace, g.Remediators, start, end); err != nil {
+		act.Err = err.Error()
+		if g.Logger != nil {
+			g.Logger.LogAttrs(ctx, slog.LevelWarn, "remediation activity unavailable", slog.String("error", err.Error()))
+		}
+	} else {
+		act = a
+	}
+	meta := Meta{GeneratedAt: generated, Regions: g.Regions, PeriodStart: start, PeriodEnd: end, Excluded: excluded}
+	return Build(all, g.Mapping, act, meta), nil
+}
+
+// File is one rendered output.
+type File struct {
+	Name, ContentType string
+	Body              []byte
+}
+
+// Files renders the three outputs.
+func (r *Report) Files() ([]File, error) {
+	html, err := r.HTML()
+	if err != nil {
+		return nil, err
+	}
+	return []File{
+		{FileMarkdown, "text/markdown; charset=utf-8", r.Markdown()},
+		{FileCSV, "text/csv; charset=utf-8", r.CSV()},
+		{FileHTML, "text/html; charset=utf-8", html},
+	}, nil
+}
+
+// LambdaConfig is the report Lambda's environment.
+type LambdaConfig struct {
+	Bucket     string
+	Prefix     string
+	TopicARN   string
+	Namespace  string
+	PeriodDays int
+	LogLevel   slog.Level
+}
+
+// Settings documents the report Lambda's environment variables (name,
+// default, description), for the README and terraform/.
+func Settings() [][3]string {
+	return [][3]string{
+		{"REPORT_BUCKET", "", "Bucket the report files are written to (required)."},
+		{"REPORT_PREFIX", "soc2-reports", "Key prefix; files go to PREFIX/YYYY-MM-DD/."},
+		{"SNS_TOPIC_ARN", "", "Topic that receives the summary; empty skips it (logged)."},
+		{"METRICS_NAMESPACE", remediation.DefaultNamespace, "CloudWatch namespace of the remediation outcome metrics."},
+		{"REPORT_PERIOD_DAYS", "7", "Days of remediation activity in the report."},
+		{"LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`."},
+	}
+}
+
+// LoadLambdaConfig reads the report Lambda's settings from getenv.
+func LoadLambdaConfig(getenv func(string) string) (LambdaConfig, error) {
+	get := func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		for _, s := range Settings() {
+			if s[0] == name {
+				return s[1]
+			}
+		}
+		return ""
+	}
+	c := LambdaConfig{Bucket: get("REPORT_BUCKET"), Prefix: strings.Trim(get("REPORT_PREFIX"), "/"), TopicARN: get("SNS_TOPIC_ARN"), Namespace: get("METRICS_NAMESPACE")}
+	if c.Bucket == "" {
+		return c, fmt.Errorf("REPORT_BUCKET: required (the bucket the report files are written to)")
+	}
+	if c.TopicARN != "" && !strings.HasPrefix(c.TopicARN, "arn:") {
+		return c, fmt.Errorf("SNS_TOPIC_ARN: %q is not an ARN", c.TopicARN)
+	}
+	days, err := strconv.Atoi(get("REPORT_PERIOD_DAYS"))
+	if err != nil || days < 1 || days > 455 {
+		return c, fmt.Errorf("REPORT_PERIOD_DAYS: %q is not a whole number of days from 1 to 455 (CloudWatch's retention)", get("REPORT_PERIOD_DAYS"))
+	}
+	c.PeriodDays = days
+	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {
+		return c, fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	return c, nil
+}
+
+// S3API is the part of the S3 client the report Lambda uses.
+type S3API interface {
+	PutObject(ctx context.Context, params *s3.PutObjectInput, optFns ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+}
+
+// SNSAPI is the part of the SNS client the report Lambda uses.
+type SNSAPI interface {
+	Publish(ctx context.Context, params *sns.PublishInput, optFns ...func(*sns.Options)) (*sns.PublishOutput, error)
+}
+
+// Delivery is what the Lambda returns and logs.
+type Delivery struct {
+	Objects    []string       `json:"objects"`
+	Total      int            `json:"findings"`
+	BySeverity map[string]int `json:"bySeverity"`
+	Unmapped   int            `json:"unmapped"`
+	Notified   bool           `json:"notified"`
+}
+
+// Publisher writes the report files to S3 and the summary to SNS.
+type Publisher struct {
+	S3       S3API
+	SNS      SNSAPI
+	Bucket   string
+	Prefix   string
+	TopicARN string
+	// Region, when set, adds S3 console links to the summary.
+	Region string
+	Logger *slog.Logger
+}
+
+// Publish writes the files under PREFIX/YYYY-MM-DD/ (the report's
+// generation date) and sends the summary.
+func (p *Publisher) Publish(ctx context.Context, r *Report, files []File) (Delivery, error) {
+	d := Delivery{Total: r.Total(), BySeverity: map[string]int{}, Unmapped: len(r.Unmapped)}
+	for _, c := range r.BySeverity {
+		d.BySeverity[c.Key] = c.Count
+	}
+	dir := r.Meta.GeneratedAt.UTC().Format("2006-01-02")
+	if p.Prefix != "" {
+		dir = p.Prefix + "/" + dir
+	}
+	for _, f := range files {
+		key := dir + "/" + f.Name
+		if _, err := p.S3.PutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(p.Bucket), Key: aws.String(key), Body: bytes.NewReader(f.Body),
+			ContentType: aws.String(f.ContentType), ContentLength: aws.Int64(int64(len(f.Body))),
+		}); err != nil {
+			return d, ExplainError(fmt.Sprintf("writing s3://%s/%s", p.Bucket, key), "s3:PutObject", "", err)
+		}
+		d.Objects = append(d.Objects, "s3://"+p.Bucket+"/"+key)
+	}
+	if p.TopicARN == "" {
+		if p.Logger != nil {
+			p.Logger.LogAttrs(ctx, slog.LevelInfo, "SNS_TOPIC_ARN not set; report summary not sent", slog.Any("objects", d.Objects))
+		}
+		return d, nil
+	}
+	links := d.Objects
+	if p.Region != "" {
+		links = nil
+		for _, f := range files {
+			key := dir + "/" + f.Name
+			links = append(links, "s3://"+p.Bucket+"/"+key+"\n    https://"+p.Region+".console.aws.amazon.com/s3/object/"+p.Bucket+"?region="+p.Region+"&prefix="+url.QueryEscape(key))
+		}
+	}
+	if _, err := p.SNS.Publish(ctx, SummaryMessage(p.TopicARN, r, links)); err != nil {
+		return d, ExplainError(fmt.Sprintf("publishing the report summary to %s", p.TopicARN), "sns:Publish", "", err)
+	}
+	d.Notified = true
+	return d, nil
+}
+
+// SummaryMessage is the SNS notification: counts by severity and where the
+// files are.
+func SummaryMessage(topicARN string, r *Report, objects []string) *sns.PublishInput {
+	var b strings.Builder
+	fmt.Fprintf(&b, "SOC 2 compliance report generated %s\n", day(r.Meta.GeneratedAt))
+	fmt.Fprintf(&b, "Scope: accounts %s; Regions %s\n", listOrNone(r.Accounts), listOrNone(r.Regions))
+	fmt.Fprintf(&b, "Overall status: %s\n\nActive failed findings: %d\n", r.Status(), r.Total())
+	for _, c := range r.BySeverity {
+		fmt.Fprintf(&b, "  %-13s %d\n", c.Key, c.Count)
+	}
+	fmt.Fprintf(&b, "Unmapped to SOC 2 criteria: %d\n\nFiles:\n", len(r.Unmapped))
+	for _, o := range objects {
+		fmt.Fprintf(&b, "  %s\n", o)
+	}
+	subject := fmt.Sprintf("SOC 2 report %s: %d findings (%d critical, %d high)", r.Meta.GeneratedAt.UTC().Format("2006-01-02"),
+		r.Total(), r.SeverityCount(SeverityCritical), r.SeverityCount(SeverityHigh))
+	str := func(v string) snstypes.MessageAttributeValue {
+		return snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+	}
+	return &sns.PublishInput{
+		TopicArn: aws.String(topicARN),
+		Subject:  aws.String(subject),
+		Message:  aws.String(b.String()),
+		MessageAttributes: map[string]snstypes.MessageAttributeValue{
+			"type":   str("soc2-report"),
+			"status": str(r.Status()),
+		},
+	}
+}
+
+// Run generates, writes and announces one report: the Lambda's whole job.
+func Run(ctx context.Context, g *Generator, p *Publisher) (Delivery, error) {
+	r, err := g.Generate(ctx)
+	if err != nil {
+		return Delivery{}, err
+	}
+	files, err := r.Files()
+	if err != nil {
+		return Delivery{}, err
+	}
+	return p.Publish(ctx, r, files)
+}
