@@ -10,11 +10,19 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/internal/lambdart"
 )
 
 func main() {
 	if err := run(context.Background()); err != nil {
 		fmt.Fprintln(os.Stderr, "remediate:", err)
+		// aws-lambda-go reports nothing when the function fails before
+		// lambda.Start; without this the invoker sees only Runtime.ExitError.
+		if api := os.Getenv("AWS_LAMBDA_RUNTIME_API"); api != "" {
+			if rerr := lambdart.ReportInitError(api, "InitError", err); rerr != nil {
+				fmt.Fprintln(os.Stderr, "remediate:", rerr)
+			}
+		}
 		os.Exit(1)
 	}
 }
