@@ -1,0 +1,55 @@
+# Every setting, for an account without an AWS Config recorder.
+name = "autoremediate"
+tags = { team = "platform-security", cost-center = "1234" }
+
+# What to remediate.
+mode                = "enforce"
+enabled_remediators = ["s3-public-access-block", "s3-encryption", "ec2-imdsv2", "ebs-encryption"]
+remediator_modes    = { "ec2-imdsv2" = "dry-run" }
+rule_map            = { "corp-s3-no-public-buckets" = "s3-public-access-block" }
+config_rules = {
+  # Security Hub already deploys this one (securityhub-ec2-imdsv2-check-...).
+  "ec2-imdsv2-check" = false
+}
+match_security_hub_rules = true
+exempt_tag_key           = "auto-remediation"
+s3_website_guard         = true
+s3_sse_algorithm         = "aws:kms"
+s3_kms_key_arn           = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ebs_kms_key_id           = "alias/aws/ebs"
+imds_lookback_days       = 14
+metrics_namespace        = "AutoRemediation"
+metrics_mode             = "emf"
+log_level                = "info"
+notify_outcomes          = true
+
+# The remediate function and its delivery.
+lambda_memory_mb            = 256
+lambda_timeout_seconds      = 60
+reserved_concurrency        = 5
+log_retention_days          = 90
+event_retry_attempts        = 10
+event_max_age_seconds       = 3600
+async_retry_attempts        = 2
+async_max_event_age_seconds = 21600
+dlq_retention_seconds       = 1209600
+
+# Notifications and alarms.
+notification_emails          = ["security-team@example.com", "oncall@example.com"]
+alarm_evaluation_minutes     = 5
+kms_key_deletion_window_days = 30
+
+# AWS Config recorder for an account that has none.
+create_config_recorder         = true
+config_recorder_resource_types = ["AWS::S3::Bucket", "AWS::EC2::Instance", "AWS::EC2::Volume"]
+bucket_force_destroy           = false
+
+# Scheduled functions.
+enable_sweep          = true
+sweep_schedule        = "cron(0 3 * * ? *)"
+sweep_timeout_seconds = 900
+enable_report         = true
+report_schedule       = "rate(7 days)"
+report_prefix         = "soc2-reports"
+report_period_days    = 7
+report_retention_days = 365

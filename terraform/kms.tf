@@ -1,0 +1,93 @@
+# One customer-managed key for the pipeline's data at rest: the SNS topic, the
+# dead-letter queue, the log groups and the buckets.
+
+data "aws_iam_policy_document" "kms" {
+  # The account administers the key through IAM (the AWS default).
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account}:root"]
+    }
+  }
+
+  # EventBridge sends to the encrypted queue (dead letters) and topic;
+  # CloudWatch alarms publish to the topic.
+  statement {
+    sid       = "ServicesUseKey"
+    actions   = ["kms:GenerateDataKey*", "kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com", "cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account]
+    }
+  }
+
+  # CloudWatch Logs encrypts the functions' log groups.
+  statement {
+    sid       = "LogsUseKey"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${var.name}-*"]
+    }
+  }
+
+  # The functions publish to the topic, send to the dead-letter queue and
+  # write the report, and the scheduler sends to the dead-letter queue, only
+  # through those services.
+  statement {
+    sid       = "FunctionsUseKey"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = concat([for r in aws_iam_role.function : r.arn], aws_iam_role.scheduler[*].arn)
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["sns.${local.region}.amazonaws.com", "sqs.${local.region}.amazonaws.com", "s3.${local.region}.amazonaws.com"]
+    }
+  }
+
+  # AWS Config delivers snapshots and history to its encrypted bucket.
+  dynamic "statement" {
+    for_each = var.create_config_recorder ? [1] : []
+    content {
+      sid       = "ConfigUsesKey"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = ["*"]
+      principals {
+        type        = "AWS"
+        identifiers = [aws_iam_role.config[0].arn]
+      }
+    }
+  }
+}
+
+resource "aws_kms_key" "main" {
+  description             = "${var.name}: SNS topic, dead-letter queue, logs and buckets of the auto-remediation pipeline"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_key_deletion_window_days
+  policy                  = data.aws_iam_policy_document.kms.json
+  tags                    = local.tags
+}
+
+resource "aws_kms_alias" "main" {
+  name          = "alias/${var.name}"
+  target_key_id = aws_kms_key.main.key_id
+}

@@ -1,0 +1,59 @@
+output "dashboard_url" {
+  description = "Console URL of the compliance dashboard."
+  value       = "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards/dashboard/${aws_cloudwatch_dashboard.compliance.dashboard_name}"
+}
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch compliance dashboard."
+  value       = aws_cloudwatch_dashboard.compliance.dashboard_name
+}
+
+output "function_arn" {
+  description = "ARN of the remediate function."
+  value       = aws_lambda_function.function["remediate"].arn
+}
+
+output "function_name" {
+  description = "Name of the remediate function."
+  value       = aws_lambda_function.function["remediate"].function_name
+}
+
+output "topic_arn" {
+  description = "ARN of the SNS topic that receives outcomes, alarms and reports."
+  value       = aws_sns_topic.notifications.arn
+}
+
+output "dead_letter_queue_url" {
+  description = "URL of the dead-letter queue (events that could not be delivered or failed every retry)."
+  value       = aws_sqs_queue.dead_letters.url
+}
+
+output "event_rule_name" {
+  description = "Name of the EventBridge rule that invokes the remediate function."
+  value       = aws_cloudwatch_event_rule.compliance_change.name
+}
+
+output "config_rule_names" {
+  description = "Names of the AWS Config rules the module deployed."
+  value       = sort(keys(aws_config_config_rule.managed))
+}
+
+output "kms_key_arn" {
+  description = "ARN of the module's customer-managed KMS key."
+  value       = aws_kms_key.main.arn
+}
+
+output "report_bucket" {
+  description = "Bucket of the compliance reports (null when enable_report is false)."
+  value       = var.enable_report ? aws_s3_bucket.data["reports"].id : null
+}
+
+output "sweep_function_arn" {
+  description = "ARN of the sweep function (null when enable_sweep is false)."
+  value       = var.enable_sweep ? aws_lambda_function.function["sweep"].arn : null
+}
+
+output "report_function_arn" {
+  description = "ARN of the report function (null when enable_report is false)."
+  value       = var.enable_report ? aws_lambda_function.function["report"].arn : null
+}

@@ -1,0 +1,456 @@
+# Every input of the module. The README's "Deploy to AWS" section has the same
+# list as a table; the defaults deploy the whole pipeline in enforce mode.
+
+variable "name" {
+  description = "Name prefix of every resource (functions, roles, queue, topic, dashboard, buckets)."
+  type        = string
+  default     = "autoremediate"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{0,19}$", var.name))
+    error_message = "name must be 1-20 lower-case letters, digits or dashes, starting with a letter (it prefixes bucket and IAM role names)."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource that takes tags."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([for k, v in var.tags :
+      length(k) >= 1 && length(k) <= 128 && length(v) <= 256 && !startswith(lower(k), "aws:")
+    ])
+    error_message = "tags keys must be 1-128 characters not starting with aws:, values at most 256 characters."
+  }
+}
+
+variable "dist_dir" {
+  description = "Directory holding the function zips built by `make build` (remediate.zip, sweep.zip, report.zip); null means ../dist next to this module."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.dist_dir == null || try(length(trimspace(var.dist_dir)) > 0, false)
+    error_message = "dist_dir must be null (../dist next to the module) or a directory path."
+  }
+}
+
+# ----------------------------------------------------------------------------
+# What to remediate and how (the environment of the functions, see app.Settings)
+
+variable "mode" {
+  description = "Global mode: `enforce` (read, decide, write, verify) or `dry-run` (everything but the write). Environment MODE."
+  type        = string
+  default     = "enforce"
+
+  validation {
+    condition     = contains(["enforce", "dry-run"], var.mode)
+    error_message = "mode must be enforce or dry-run."
+  }
+}
+
+variable "remediator_modes" {
+  description = "Per-remediator modes overriding `mode`, e.g. { \"ec2-imdsv2\" = \"dry-run\" }. Environment REMEDIATOR_MODES."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([for k, v in var.remediator_modes :
+      contains(["s3-public-access-block", "s3-encryption", "ec2-imdsv2", "ebs-encryption"], k) && contains(["enforce", "dry-run"], v)
+    ])
+    error_message = "remediator_modes keys must be remediator names (s3-public-access-block, s3-encryption, ec2-imdsv2, ebs-encryption) and values enforce or dry-run."
+  }
+}
+
+variable "enabled_remediators" {
+  description = "Remediators to deploy: their Config rules, their IAM permissions and ENABLED_REMEDIATORS. Events of the others are `ignored`."
+  type        = list(string)
+  default     = ["s3-public-access-block", "s3-encryption", "ec2-imdsv2", "ebs-encryption"]
+
+  validation {
+    condition = length(var.enabled_remediators) > 0 && alltrue([for r in var.enabled_remediators :
+      contains(["s3-public-access-block", "s3-encryption", "ec2-imdsv2", "ebs-encryption"], r)
+    ])
+    error_message = "enabled_remediators must list at least one of s3-public-access-block, s3-encryption, ec2-imdsv2, ebs-encryption."
+  }
+}
+
+variable "rule_map" {
+  description = "Extra Config rule name => remediator pairs for rules you deployed yourself under other names (environment RULE_MAP). The event pattern matches these rule names too."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition = alltrue([for k, v in var.rule_map :
+      can(regex("^[A-Za-z0-9_-]{1,128}$", k)) && contains(["s3-public-access-block", "s3-encryption", "ec2-imdsv2", "ebs-encryption"], v)
+    ])
+    error_message = "rule_map keys must be Config rule names (letters, digits, - and _) and values remediator names."
+  }
+}
+
+variable "config_rules" {
+  description = "Switch individual AWS Config managed rules off (false) or on (true, the default for every rule whose remediator is enabled), by rule name, e.g. { \"ec2-imdsv2-check\" = false } when Security Hub already deploys it."
+  type        = map(bool)
+  default     = {}
+
+  validation {
+    condition = alltrue([for k, v in var.config_rules : contains([
+      "s3-bucket-public-read-prohibited", "s3-bucket-public-write-prohibited", "s3-bucket-level-public-access-prohibited",
+      "s3-bucket-server-side-encryption-enabled", "s3-default-encryption-kms", "ec2-imdsv2-check", "encrypted-volumes",
+      "ec2-ebs-encryption-by-default",
+    ], k)])
+    error_message = "config_rules keys must be managed rule names the remediators handle (see the README)."
+  }
+}
+
+variable "match_security_hub_rules" {
+  description = "Also remediate the Config rules AWS Security Hub deployed for the same managed rules (named securityhub-<managed rule>-<suffix>, matched by prefix)."
+  type        = bool
+  default     = true
+}
+
+variable "exempt_tag_key" {
+  description = "Tag key whose value `off` or `false` exempts a resource (outcome `exempt`). Environment EXEMPT_TAG_KEY."
+  type        = string
+  default     = "auto-remediation"
+
+  validation {
+    condition     = can(regex("^[\\w .:/=+@-]{1,128}$", var.exempt_tag_key)) && !startswith(var.exempt_tag_key, "aws:")
+    error_message = "exempt_tag_key must be a valid tag key (1-128 characters, not starting with aws:)."
+  }
+}
+
+variable "s3_website_guard" {
+  description = "Leave buckets that host a static website unblocked (outcome `exempt`). Environment S3_WEBSITE_GUARD."
+  type        = bool
+  default     = true
+}
+
+variable "s3_sse_algorithm" {
+  description = "Default encryption the s3-encryption remediator applies: `AES256` (SSE-S3), `aws:kms` (SSE-KMS, Bucket Keys on) or `aws:kms:dsse`. Environment S3_SSE_ALGORITHM."
+  type        = string
+  default     = "AES256"
+
+  validation {
+    condition     = contains(["AES256", "aws:kms", "aws:kms:dsse"], var.s3_sse_algorithm)
+    error_message = "s3_sse_algorithm must be AES256, aws:kms or aws:kms:dsse."
+  }
+}
+
+variable "s3_kms_key_arn" {
+  description = "KMS key ARN for SSE-KMS; empty uses the AWS managed key aws/s3. Environment S3_KMS_KEY_ARN."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.s3_kms_key_arn == "" || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.s3_kms_key_arn))
+    error_message = "s3_kms_key_arn must be empty or a KMS key ARN."
+  }
+}
+
+variable "ebs_kms_key_id" {
+  description = "KMS key (ID, ARN or alias) to make the region's default EBS key; empty keeps the current default. Environment EBS_KMS_KEY_ID."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.ebs_kms_key_id == "" || can(regex("^(arn:aws[a-z-]*:kms:.+|alias/.+|[0-9a-f-]{36}|mrk-[0-9a-f]{32})$", var.ebs_kms_key_id))
+    error_message = "ebs_kms_key_id must be empty, a key ID, a key ARN or alias/<name>."
+  }
+}
+
+variable "imds_lookback_days" {
+  description = "Days of the MetadataNoToken metric to check for IMDSv1 use before requiring IMDSv2; 0 turns the check off. Environment IMDS_LOOKBACK_DAYS."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.imds_lookback_days >= 0 && var.imds_lookback_days <= 455 && floor(var.imds_lookback_days) == var.imds_lookback_days
+    error_message = "imds_lookback_days must be a whole number from 0 to 455."
+  }
+}
+
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the outcome metrics (dashboard and alarms use it). Environment METRICS_NAMESPACE."
+  type        = string
+  default     = "AutoRemediation"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._#:/ -]{1,255}$", var.metrics_namespace)) && !startswith(var.metrics_namespace, "AWS/")
+    error_message = "metrics_namespace must be 1-255 letters, digits, spaces or . _ - # : / and must not start with AWS/."
+  }
+}
+
+variable "metrics_mode" {
+  description = "`emf` (metrics embedded in the log line, no API call), `api` (PutMetricData), `both` or `off`. Environment METRICS_MODE. cloudwatch:PutMetricData is granted only for api and both."
+  type        = string
+  default     = "emf"
+
+  validation {
+    condition     = contains(["emf", "api", "both", "off"], var.metrics_mode)
+    error_message = "metrics_mode must be emf, api, both or off."
+  }
+}
+
+variable "log_level" {
+  description = "Log level of the functions: debug, info, warn or error. Environment LOG_LEVEL."
+  type        = string
+  default     = "info"
+
+  validation {
+    condition     = contains(["debug", "info", "warn", "error"], var.log_level)
+    error_message = "log_level must be debug, info, warn or error."
+  }
+}
+
+variable "notify_outcomes" {
+  description = "Send every outcome to the SNS topic (environment SNS_TOPIC_ARN); false keeps the topic for alarms only."
+  type        = bool
+  default     = true
+}
+
+# ----------------------------------------------------------------------------
+# The remediate function and its delivery
+
+variable "lambda_memory_mb" {
+  description = "Memory of the functions in MB (CPU scales with it)."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.lambda_memory_mb >= 128 && var.lambda_memory_mb <= 10240
+    error_message = "lambda_memory_mb must be from 128 to 10240."
+  }
+}
+
+variable "lambda_timeout_seconds" {
+  description = "Timeout of the remediate function in seconds."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.lambda_timeout_seconds >= 3 && var.lambda_timeout_seconds <= 900
+    error_message = "lambda_timeout_seconds must be from 3 to 900."
+  }
+}
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrency of the remediate function, so a burst of events cannot exhaust the account's concurrency or the EC2/S3 API limits; -1 leaves it unreserved (for accounts whose concurrency quota is too low to reserve any)."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.reserved_concurrency == -1 || (var.reserved_concurrency >= 1 && var.reserved_concurrency <= 1000)
+    error_message = "reserved_concurrency must be -1 or from 1 to 1000."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups in days."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653)."
+  }
+}
+
+variable "event_retry_attempts" {
+  description = "How many times EventBridge retries delivering an event to the function (then the event goes to the dead-letter queue)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.event_retry_attempts >= 0 && var.event_retry_attempts <= 185
+    error_message = "event_retry_attempts must be from 0 to 185."
+  }
+}
+
+variable "event_max_age_seconds" {
+  description = "How long EventBridge keeps retrying an event before it goes to the dead-letter queue."
+  type        = number
+  default     = 3600
+
+  validation {
+    condition     = var.event_max_age_seconds >= 60 && var.event_max_age_seconds <= 86400
+    error_message = "event_max_age_seconds must be from 60 to 86400."
+  }
+}
+
+variable "async_retry_attempts" {
+  description = "How many times Lambda retries an invocation that returned an error (then the event goes to the dead-letter queue)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.async_retry_attempts >= 0 && var.async_retry_attempts <= 2
+    error_message = "async_retry_attempts must be 0, 1 or 2."
+  }
+}
+
+variable "async_max_event_age_seconds" {
+  description = "How long Lambda keeps an event queued for the function (throttled or retrying) before it goes to the dead-letter queue."
+  type        = number
+  default     = 21600
+
+  validation {
+    condition     = var.async_max_event_age_seconds >= 60 && var.async_max_event_age_seconds <= 21600
+    error_message = "async_max_event_age_seconds must be from 60 to 21600."
+  }
+}
+
+variable "dlq_retention_seconds" {
+  description = "How long the dead-letter queue keeps a message (redrive or inspect it before then)."
+  type        = number
+  default     = 1209600
+
+  validation {
+    condition     = var.dlq_retention_seconds >= 60 && var.dlq_retention_seconds <= 1209600
+    error_message = "dlq_retention_seconds must be from 60 to 1209600 (14 days)."
+  }
+}
+
+# ----------------------------------------------------------------------------
+# Notifications, dashboard and alarms
+
+variable "notification_emails" {
+  description = "E-mail addresses subscribed to the SNS topic (each must confirm the subscription)."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for e in var.notification_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "notification_emails must be e-mail addresses."
+  }
+}
+
+variable "alarm_evaluation_minutes" {
+  description = "Period of the alarms in minutes: an alarm fires when its condition holds during one period."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = contains([1, 5, 10, 15, 30, 60], var.alarm_evaluation_minutes)
+    error_message = "alarm_evaluation_minutes must be 1, 5, 10, 15, 30 or 60."
+  }
+}
+
+variable "kms_key_deletion_window_days" {
+  description = "Waiting period before the module's KMS key is deleted after `terraform destroy`."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.kms_key_deletion_window_days >= 7 && var.kms_key_deletion_window_days <= 30
+    error_message = "kms_key_deletion_window_days must be from 7 to 30."
+  }
+}
+
+# ----------------------------------------------------------------------------
+# AWS Config recorder (for accounts without one)
+
+variable "create_config_recorder" {
+  description = "Create an AWS Config configuration recorder, its delivery channel and an encrypted bucket, for accounts that have none (a region has at most one recorder)."
+  type        = bool
+  default     = false
+}
+
+variable "config_recorder_resource_types" {
+  description = "Resource types the created recorder records (only with create_config_recorder); the rules need these three."
+  type        = list(string)
+  default     = ["AWS::S3::Bucket", "AWS::EC2::Instance", "AWS::EC2::Volume"]
+
+  validation {
+    condition     = length(var.config_recorder_resource_types) > 0 && alltrue([for t in var.config_recorder_resource_types : can(regex("^AWS::[A-Za-z0-9]+::[A-Za-z0-9]+$", t))])
+    error_message = "config_recorder_resource_types must be resource types such as AWS::S3::Bucket."
+  }
+}
+
+variable "bucket_force_destroy" {
+  description = "Let `terraform destroy` delete the Config and report buckets with their objects (otherwise empty them first)."
+  type        = bool
+  default     = false
+}
+
+# ----------------------------------------------------------------------------
+# Scheduled functions
+
+variable "enable_sweep" {
+  description = "Deploy the sweep function, which lists the resources of every enabled remediator on a schedule and remediates those no event reached."
+  type        = bool
+  default     = true
+}
+
+variable "sweep_schedule" {
+  description = "EventBridge Scheduler expression of the sweep, e.g. rate(1 day) or cron(0 3 * * ? *)."
+  type        = string
+  default     = "rate(1 day)"
+
+  validation {
+    condition     = can(regex("^(rate\\(\\d+ (minute|minutes|hour|hours|day|days)\\)|cron\\(.+\\))$", var.sweep_schedule))
+    error_message = "sweep_schedule must be a rate(...) or cron(...) expression."
+  }
+}
+
+variable "sweep_timeout_seconds" {
+  description = "Timeout of the sweep function in seconds."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.sweep_timeout_seconds >= 60 && var.sweep_timeout_seconds <= 900
+    error_message = "sweep_timeout_seconds must be from 60 to 900."
+  }
+}
+
+variable "enable_report" {
+  description = "Deploy the report function, which writes a compliance report to an encrypted bucket on a schedule and announces it on the topic."
+  type        = bool
+  default     = true
+}
+
+variable "report_schedule" {
+  description = "EventBridge Scheduler expression of the compliance report."
+  type        = string
+  default     = "rate(7 days)"
+
+  validation {
+    condition     = can(regex("^(rate\\(\\d+ (minute|minutes|hour|hours|day|days)\\)|cron\\(.+\\))$", var.report_schedule))
+    error_message = "report_schedule must be a rate(...) or cron(...) expression."
+  }
+}
+
+variable "report_prefix" {
+  description = "Key prefix of the reports in the report bucket (files go to <prefix>/YYYY-MM-DD/). Environment REPORT_PREFIX."
+  type        = string
+  default     = "soc2-reports"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.'()/-]{0,200}$", var.report_prefix))
+    error_message = "report_prefix must be a safe S3 key prefix: up to 200 letters, digits or ! _ . ' ( ) / -."
+  }
+}
+
+variable "report_period_days" {
+  description = "Days each report covers. Environment REPORT_PERIOD_DAYS."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.report_period_days >= 1 && var.report_period_days <= 455 && floor(var.report_period_days) == var.report_period_days
+    error_message = "report_period_days must be a whole number from 1 to 455."
+  }
+}
+
+variable "report_retention_days" {
+  description = "Days after which reports (and their old versions) expire from the report bucket; 0 keeps them."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.report_retention_days >= 0 && floor(var.report_retention_days) == var.report_retention_days
+    error_message = "report_retention_days must be a whole number, 0 or more."
+  }
+}
