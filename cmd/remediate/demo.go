@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/autoremediate/autoremediate/internal/demo"
+)
+
+const demoHelp = `Usage: remediate demo [--watch] [--interval 5s] [--dashboard demo/dashboard.html] [--log FILE] [--simulate-failure]
+
+Runs the whole production pipeline on a local AWS emulator, without an AWS
+account: starts moto_server on a free loopback port (stopped at the end, also
+on Ctrl-C), builds an insecure account (public and unencrypted buckets, a
+website bucket, an exempt bucket, IMDSv1 instances, unencrypted volumes, EBS
+encryption by default off), stands in for AWS Config by evaluating the
+resources and putting a "Config Rules Compliance Change" event on the
+EventBridge bus for each non-compliant one, routes them with the event
+pattern terraform/ deploys to a queue in place of the Lambda function, runs
+them through the function's own handler code, prints the SNS notifications,
+the outcomes, the time from misconfiguration to verified fix, the compliance
+score before and after, and writes the dashboard page.
+
+--watch keeps running: the Config stand-in re-evaluates every --interval and
+the command printed lets you misconfigure a bucket from another terminal and
+see it fixed within seconds.
+
+By default nothing fails: the account ends compliant except the website
+bucket's public access, the bucket tagged auto-remediation=off, the instance
+whose IMDSv1 use defers the fix and the volume that needs a manual migration.
+--simulate-failure adds the failure path: a bucket demo-restricted-data whose
+encryption a service control policy denies. The policy is SIMULATED (the
+emulator has no Organizations SCPs): an SDK middleware in the demo makes
+PutBucketEncryption on that bucket fail with AccessDenied. The function's fix
+fails, Lambda's retries fail too, the event lands in the dead-letter queue, a
+high-severity notification goes out and the bucket stays unencrypted.
+
+Flags:
+`
+
+func runDemo(ctx context.Context, c *cli, args []string) int {
+	opts, logPath, code, ok := parseDemo(c, args)
+	if !ok {
+		return code
+	}
+	if logPath != "" {
+		f, err := os.Create(logPath)
+		if err != nil {
+			fmt.Fprintf(c.stderr, "remediate demo: %v\n", err)
+			return exitBadArgs
+		}
+		defer f.Close()
+		opts.Log = f
+	}
+	if opts.DashboardPath != "" {
+		if err := os.MkdirAll(filepath.Dir(opts.DashboardPath), 0o755); err != nil {
+			fmt.Fprintf(c.stderr, "remediate demo: %v\n", err)
+			return exitFailed
+		}
+	}
+	if _, err := demo.Run(ctx, opts); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return exitOK
+		}
+		fmt.Fprintf(c.stderr, "remediate demo: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// parseDemo reads the flags into the demo's options; when ok is false the
+// command ends with code (--help, bad arguments).
+func parseDemo(c *cli, args []string) (opts demo.Options, logPath string, code int, ok bool) {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	watch := fs.Bool("watch", false, "keep running and re-evaluate like Config does, until Ctrl-C")
+	interval := fs.Duration("interval", 5*time.Second, "how often the Config stand-in re-evaluates in --watch mode")
+	dashboard := fs.String("dashboard", filepath.Join("demo", "dashboard.html"), "where to write the dashboard page (empty: none)")
+	fs.StringVar(&logPath, "log", "", "write the handler's structured outcome log lines to `FILE`")
+	simulateFailure := fs.Bool("simulate-failure", false, "add a bucket whose fix a simulated service control policy denies: one failed outcome, a dead-letter message")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), demoHelp); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return opts, "", exitOK, false
+		}
+		return opts, "", exitBadArgs, false
+	}
+	if fs.NArg() > 0 || *interval <= 0 {
+		fmt.Fprintln(c.stderr, "remediate demo: bad arguments (see remediate demo --help)")
+		return opts, "", exitBadArgs, false
+	}
+	opts = demo.Options{Out: c.stdout, Watch: *watch, Interval: *interval, DashboardPath: *dashboard, SimulateFailure: *simulateFailure}
+	return opts, logPath, exitOK, true
+}

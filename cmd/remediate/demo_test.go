@@ -1,0 +1,34 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestDemoFlags(t *testing.T) {
+	c, _, _ := testCLI("", nil)
+	opts, _, _, ok := parseDemo(c, nil)
+	if !ok || opts.SimulateFailure || opts.Watch || opts.DashboardPath == "" {
+		t.Errorf("default options %+v (ok %t): the failure must be off by default", opts, ok)
+	}
+	opts, logPath, _, ok := parseDemo(c, []string{"--simulate-failure", "--log", "out.log", "--dashboard", ""})
+	if !ok || !opts.SimulateFailure || logPath != "out.log" || opts.DashboardPath != "" {
+		t.Errorf("--simulate-failure --log out.log --dashboard '': options %+v, log %q (ok %t)", opts, logPath, ok)
+	}
+	if _, _, code, ok := parseDemo(c, []string{"extra"}); ok || code != exitBadArgs {
+		t.Errorf("extra argument: ok %t, code %d", ok, code)
+	}
+}
+
+func TestDemoHelpDocumentsTheSimulatedFailure(t *testing.T) {
+	c, _, stderr := testCLI("", nil)
+	if code := run(context.Background(), []string{"demo", "--help"}, c); code != exitOK {
+		t.Fatalf("demo --help: exit %d", code)
+	}
+	for _, want := range []string{"[--simulate-failure]", "\n  -simulate-failure\n", "SIMULATED", "dead-letter queue", "By default nothing fails"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("demo --help lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/sweep"
+)
+
+const sweepHelp = `Usage: remediate sweep [--dry-run] [--only NAMES] [--concurrency N] [--output text|json]
+
+Lists every resource the remediators cover in the account and region of your
+AWS credentials (or AWS_ENDPOINT_URL): S3 buckets in the region, EC2
+instances (not terminated), unencrypted EBS volumes, and the account's EBS
+encryption default. Each goes through its remediators exactly as a Config
+event would (same settings, modes, exemptions, outcomes; outcomes are
+published to the log, metrics and SNS the same way).
+
+Output: a progress bar on standard error (plain progress lines when it is not
+a terminal), then a summary table per remediator and the compliance score on
+standard output. --output json prints one outcome JSON object per line
+instead. The compliance score is the share of checks (a resource through one
+remediator) that are compliant or remediated, not counting resources that
+no longer exist; exempt, dry-run, deferred, needs-manual and failed checks
+count as not compliant.
+
+Requests are rate-limited per API on the client to stay under AWS's
+published EC2 request limits, and retried adaptively when throttled.
+
+Exit status: 0 when nothing failed, 1 when a check, a listing or a delivery
+failed, 2 for bad flags or settings.
+
+Flags:
+`
+
+func runSweep(ctx context.Context, c *cli, args []string) int {
+	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	dryRun := fs.Bool("dry-run", false, "change nothing: report what would change (same as MODE=dry-run)")
+	only := fs.String("only", "", "comma-separated `remediators` to run (default: every enabled one)")
+	concurrency := fs.Int("concurrency", 8, "checks in flight at once")
+	output := fs.String("output", "text", "`format`: text (summary table) or json (outcome JSON lines)")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), sweepHelp); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitBadArgs
+	}
+	if fs.NArg() > 0 || (*output != "text" && *output != "json") || *concurrency < 1 {
+		fmt.Fprintln(c.stderr, "remediate sweep: bad arguments (see remediate sweep --help)")
+		return exitBadArgs
+	}
+	var names []string
+	for _, n := range strings.Split(*only, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			names = append(names, n)
+		}
+	}
+	if err := sweep.ValidateOnly(names); err != nil {
+		fmt.Fprintf(c.stderr, "remediate sweep: --only: %v\n", err)
+		return exitBadArgs
+	}
+	cfg, err := app.Load(c.getenv)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate sweep: configuration: %v\n", err)
+		return exitBadArgs
+	}
+	terminal := false
+	if f, ok := c.stderr.(*os.File); ok {
+		terminal = sweep.IsTerminal(f)
+	}
+	// Outcome log lines would tear the progress bar apart: on a terminal
+	// they are kept to warnings and errors unless LOG_LEVEL says otherwise.
+	if terminal && strings.TrimSpace(c.getenv("LOG_LEVEL")) == "" {
+		cfg.LogLevel = slog.LevelWarn
+	}
+	awsCfg, err := app.LoadAWSConfig(ctx)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate sweep: %v\n", err)
+		return exitFailed
+	}
+	sweep.NewRateLimiter(nil).AddTo(&awsCfg)
+	clients := app.NewClients(awsCfg)
+	h, err := app.NewHandler(cfg, clients, app.NewLogger(c.stderr, cfg.LogLevel))
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate sweep: %v\n", err)
+		return exitBadArgs
+	}
+	sw := sweep.New(clients, h)
+	sw.Only, sw.DryRun, sw.Concurrency = names, *dryRun, *concurrency
+	sw.Progress = sweep.ProgressWriter(c.stderr, terminal)
+	rep, err := sw.Run(ctx)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate sweep: %v\n", err)
+		return exitFailed
+	}
+	if *output == "json" {
+		if err := rep.WriteJSON(c.stdout); err != nil {
+			fmt.Fprintf(c.stderr, "remediate sweep: %v\n", err)
+			return exitFailed
+		}
+		for _, e := range append(rep.ListErrors, rep.PublishErrors...) {
+			fmt.Fprintf(c.stderr, "remediate sweep: %v\n", e)
+		}
+	} else {
+		rep.WriteSummary(c.stdout)
+	}
+	if rep.Failed() {
+		return exitFailed
+	}
+	return exitOK
+}

@@ -1,0 +1,472 @@
+package dashboard
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+)
+
+// Options control rendering.
+type Options struct {
+	Title string
+	// Start and End bound the data; by default the dashboard's own start
+	// (e.g. -PT24H) until now.
+	Start, End time.Time
+	// NoPercentiles is for endpoints that cannot compute percentile
+	// statistics (moto_server): p50 is drawn as Average and higher
+	// percentiles as Maximum, and the legend says so.
+	NoPercentiles bool
+	Now           func() time.Time
+}
+
+// Rendered is one widget with its data.
+type Rendered struct {
+	Widget Widget
+	Series []Series
+	Err    string // why the widget's data could not be fetched
+}
+
+// HasData reports whether a metric widget got at least one data point (a
+// text widget always has its content).
+func (r Rendered) HasData() bool {
+	if r.Widget.Type == "text" {
+		return r.Widget.Properties.Markdown != ""
+	}
+	for _, s := range r.Series {
+		if len(s.Values) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Render fetches every widget's data and returns the HTML page.
+func Render(ctx context.Context, api MetricsAPI, body []byte, opts Options) ([]byte, []Rendered, error) {
+	widgets, start, end, err := Fetch(ctx, api, body, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	var buf bytes.Buffer
+	if err := WriteHTML(&buf, widgets, start, end, opts); err != nil {
+		return nil, nil, err
+	}
+	return buf.Bytes(), widgets, nil
+}
+
+// Fetch parses the dashboard body and runs each metric widget's queries.
+// A widget whose queries fail carries the error; the others still render.
+func Fetch(ctx context.Context, api MetricsAPI, body []byte, opts Options) ([]Rendered, time.Time, time.Time, error) {
+	var b Body
+	if err := json.Unmarshal(body, &b); err != nil {
+		return nil, time.Time{}, time.Time{}, fmt.Errorf("reading dashboard body: %w", err)
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	end, start := opts.End, opts.Start
+	if end.IsZero() {
+		end = now()
+	}
+	if start.IsZero() {
+		d, err := parseISODuration(b.Start)
+		if err != nil {
+			d = -24 * time.Hour
+		}
+		start = end.Add(d)
+	}
+	end = end.Truncate(time.Minute).Add(time.Minute)
+	start = start.Truncate(time.Minute)
+	sort.SliceStable(b.Widgets, func(i, j int) bool {
+		if b.Widgets[i].Y != b.Widgets[j].Y {
+			return b.Widgets[i].Y < b.Widgets[j].Y
+		}
+		return b.Widgets[i].X < b.Widgets[j].X
+	})
+	var out []Rendered
+	for _, w := range b.Widgets {
+		r := Rendered{Widget: w}
+		if w.Type == "metric" {
+			series, err := fetchWidget(ctx, api, w.Properties, start, end, opts)
+			if err != nil {
+				r.Err = err.Error()
+			}
+			r.Series = series
+		}
+		out = append(out, r)
+	}
+	return out, start, end, nil
+}
+
+type pending struct {
+	query  cwtypes.MetricDataQuery
+	series int // index into the widget's series
+}
+
+func fetchWidget(ctx context.Context, api MetricsAPI, p Properties, start, end time.Time, opts Options) ([]Series, error) {
+	qs, err := parseMetrics(p)
+	if err != nil {
+		return nil, err
+	}
+	var series []Series
+	var reqs []pending
+	n := 0
+	add := func(m cwtypes.Metric, stat string, period int32, seriesIdx int) {
+		if p.SetPeriodToTimeRange {
+			period = int32(math.Ceil(end.Sub(start).Seconds()/60) * 60)
+		}
+		n++
+		reqs = append(reqs, pending{series: seriesIdx, query: cwtypes.MetricDataQuery{Id: aws.String(fmt.Sprintf("q%d", n)),
+			MetricStat: &cwtypes.MetricStat{Metric: &m, Stat: aws.String(stat), Period: aws.Int32(period)}}})
+	}
+	for _, q := range qs {
+		stat, approx := q.stat, ""
+		if opts.NoPercentiles && strings.HasPrefix(stat, "p") {
+			if stat == "p50" {
+				stat, approx = "Average", "Average in place of p50: the endpoint computes no percentiles"
+			} else {
+				stat, approx = "Maximum", "Maximum in place of "+q.stat+": the endpoint computes no percentiles"
+			}
+		}
+		if q.metric != nil {
+			series = append(series, Series{Label: q.label, Approximation: approx})
+			add(*q.metric, stat, q.period, len(series)-1)
+			continue
+		}
+		metrics, err := q.search.expand(ctx, api)
+		if err != nil {
+			return series, err
+		}
+		if q.sum {
+			series = append(series, Series{Label: q.label, Approximation: approx})
+			for _, m := range metrics {
+				add(m, stat, q.period, len(series)-1)
+			}
+			continue
+		}
+		for _, m := range metrics {
+			label := q.search.label(m)
+			if q.label != "" {
+				label = q.label + " " + label
+			}
+			series = append(series, Series{Label: label, Approximation: approx})
+			add(m, stat, q.period, len(series)-1)
+		}
+	}
+	// Summed searches add their members point by point.
+	sums := make([]map[time.Time]float64, len(series))
+	for i := 0; i < len(reqs); i += 500 { // GetMetricData's limit per call
+		batch := reqs[i:min(i+500, len(reqs))]
+		in := &cloudwatch.GetMetricDataInput{StartTime: aws.Time(start), EndTime: aws.Time(end), ScanBy: cwtypes.ScanByTimestampAscending}
+		byID := map[string]int{}
+		for _, r := range batch {
+			in.MetricDataQueries = append(in.MetricDataQueries, r.query)
+			byID[aws.ToString(r.query.Id)] = r.series
+		}
+		for {
+			out, err := api.GetMetricData(ctx, in)
+			if err != nil {
+				return series, fmt.Errorf("getting metric data for widget %q: %w", p.Title, err)
+			}
+			for _, res := range out.MetricDataResults {
+				idx, ok := byID[aws.ToString(res.Id)]
+				if !ok {
+					continue
+				}
+				if sums[idx] == nil {
+					sums[idx] = map[time.Time]float64{}
+				}
+				for k, t := range res.Timestamps {
+					if k < len(res.Values) {
+						sums[idx][t.UTC()] += res.Values[k]
+					}
+				}
+			}
+			if aws.ToString(out.NextToken) == "" {
+				break
+			}
+			in.NextToken = out.NextToken
+		}
+	}
+	for i, m := range sums {
+		var ts []time.Time
+		for t := range m {
+			ts = append(ts, t)
+		}
+		sort.Slice(ts, func(a, b int) bool { return ts[a].Before(ts[b]) })
+		for _, t := range ts {
+			series[i].Times = append(series[i].Times, t)
+			series[i].Values = append(series[i].Values, m[t])
+		}
+	}
+	return series, nil
+}
+
+var isoDuration = regexp.MustCompile(`^(-?)P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$`)
+
+// parseISODuration reads the relative start of a dashboard, e.g. -PT24H.
+func parseISODuration(s string) (time.Duration, error) {
+	m := isoDuration.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not an ISO 8601 duration", s)
+	}
+	var d time.Duration
+	for i, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second} {
+		if m[i+2] != "" {
+			n, _ := strconv.Atoi(m[i+2])
+			d += time.Duration(n) * unit
+		}
+	}
+	if m[1] == "-" {
+		d = -d
+	}
+	return d, nil
+}
+
+var palette = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
+
+// WriteHTML writes the page: a 24-column grid like CloudWatch's, each
+// widget placed at its x, y, width and height.
+func WriteHTML(w io.Writer, widgets []Rendered, start, end time.Time, opts Options) error {
+	title := opts.Title
+	if title == "" {
+		title = "Auto-remediation compliance dashboard"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>%s</title>
+<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:16px;background:#f2f3f3;color:#16191f}
+h1{font-size:20px;margin:0 0 4px}.range{color:#545b64;font-size:13px;margin-bottom:12px}
+.grid{display:grid;grid-template-columns:repeat(24,1fr);grid-auto-rows:44px;gap:8px}
+.widget{background:#fff;border:1px solid #d5dbdb;border-radius:4px;padding:8px 10px;overflow:hidden;display:flex;flex-direction:column}
+.widget h2{font-size:14px;margin:0 0 6px;font-weight:600}
+.widget svg{flex:1;width:100%%;min-height:0}
+.legend{font-size:11px;color:#545b64;display:flex;flex-wrap:wrap;gap:4px 12px;margin-top:4px}
+.legend span i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}
+.nodata{color:#879596;font-size:13px;margin:auto}.err{color:#d13212;font-size:12px}
+.values{display:flex;flex-wrap:wrap;gap:16px;margin:auto 0}.value b{display:block;font-size:32px;font-weight:400}.value{font-size:12px;color:#545b64}
+.md{font-size:13px;line-height:1.45}.md h2{font-size:15px}.md code{background:#f2f3f3;padding:0 3px}
+.approx{font-size:11px;color:#8d6605}
+</style></head>
+<body>
+<h1>%s</h1>
+<div class="range">%s to %s (UTC), from CloudWatch GetMetricData</div>
+<div class="grid">
+`, html.EscapeString(title), html.EscapeString(title), start.UTC().Format("2006-01-02 15:04"), end.UTC().Format("2006-01-02 15:04"))
+	for i, r := range widgets {
+		wd := r.Widget
+		points := 0
+		for _, s := range r.Series {
+			points += len(s.Values)
+		}
+		fmt.Fprintf(&b, `<section class="widget" id="widget-%d" data-type="%s" data-title="%s" data-series="%d" data-points="%d" data-has-data="%t" style="grid-column:%d / span %d;grid-row:%d / span %d">`,
+			i+1, html.EscapeString(wd.Type), html.EscapeString(wd.Properties.Title), len(r.Series), points, r.HasData(),
+			wd.X+1, max(wd.Width, 1), wd.Y+1, max(wd.Height, 1))
+		switch {
+		case wd.Type == "text":
+			b.WriteString(`<div class="md">` + markdown(wd.Properties.Markdown) + `</div>`)
+		default:
+			b.WriteString("<h2>" + html.EscapeString(wd.Properties.Title) + "</h2>")
+			if r.Err != "" {
+				b.WriteString(`<div class="err">` + html.EscapeString(r.Err) + `</div>`)
+			}
+			switch {
+			case !r.HasData():
+				b.WriteString(`<div class="nodata">No data in this period</div>`)
+			case wd.Properties.View == "singleValue":
+				singleValues(&b, r.Series, wd.Properties.Stat)
+			default:
+				chart(&b, r.Series, wd.Properties.Stacked, start, end)
+			}
+			approx := map[string]bool{}
+			for _, s := range r.Series {
+				if s.Approximation != "" && !approx[s.Approximation] {
+					approx[s.Approximation] = true
+					b.WriteString(`<div class="approx">` + html.EscapeString(s.Approximation) + `</div>`)
+				}
+			}
+		}
+		b.WriteString("</section>\n")
+	}
+	b.WriteString(`</div>
+<script>
+// Marks the page as rendered: the headless-browser test reads this back.
+(function () {
+  var ws = document.querySelectorAll("section.widget");
+  var withData = 0;
+  ws.forEach(function (w) { if (w.dataset.hasData === "true") withData++; });
+  document.body.dataset.widgets = String(ws.length);
+  document.body.dataset.widgetsWithData = String(withData);
+})();
+</script>
+</body></html>
+`)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func singleValues(b *strings.Builder, series []Series, stat string) {
+	b.WriteString(`<div class="values">`)
+	for _, s := range series {
+		total := 0.0
+		for _, v := range s.Values {
+			if stat == "Maximum" {
+				total = math.Max(total, v)
+			} else {
+				total += v
+			}
+		}
+		fmt.Fprintf(b, `<div class="value"><b>%s</b>%s</div>`, formatNumber(total), html.EscapeString(s.Label))
+	}
+	b.WriteString(`</div>`)
+}
+
+func chart(b *strings.Builder, series []Series, stacked bool, start, end time.Time) {
+	const w, h, left, bottom, top = 600.0, 200.0, 44.0, 18.0, 6.0
+	// Stacking adds the series point by point over the union of their
+	// timestamps.
+	var times []time.Time
+	seen := map[time.Time]bool{}
+	for _, s := range series {
+		for _, t := range s.Times {
+			if !seen[t] {
+				seen[t] = true
+				times = append(times, t)
+			}
+		}
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	values := make([]map[time.Time]float64, len(series))
+	base := map[time.Time]float64{}
+	maxV := 0.0
+	for i, s := range series {
+		values[i] = map[time.Time]float64{}
+		for k, t := range s.Times {
+			v := s.Values[k]
+			if stacked {
+				base[t] += v
+				v = base[t]
+			}
+			values[i][t] = v
+			maxV = math.Max(maxV, v)
+		}
+		if stacked { // missing points carry the stack below them
+			for _, t := range times {
+				if _, ok := values[i][t]; !ok {
+					values[i][t] = base[t]
+				}
+			}
+		}
+	}
+	if maxV <= 0 {
+		maxV = 1
+	}
+	span := end.Sub(start).Seconds()
+	x := func(t time.Time) float64 { return left + (w-left-4)*t.Sub(start).Seconds()/span }
+	y := func(v float64) float64 { return top + (h-top-bottom)*(1-v/maxV) }
+	fmt.Fprintf(b, `<svg viewBox="0 0 %.0f %.0f" preserveAspectRatio="xMidYMid meet" role="img">`, w, h)
+	for _, f := range []float64{0, 0.5, 1} {
+		fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#e9ebed"/><text x="%.1f" y="%.1f" font-size="10" text-anchor="end" fill="#545b64">%s</text>`,
+			left, w-4, y(maxV*f), y(maxV*f), left-4, y(maxV*f)+3, formatNumber(maxV*f))
+	}
+	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="10" fill="#545b64">%s</text><text x="%.1f" y="%.1f" font-size="10" text-anchor="end" fill="#545b64">%s</text>`,
+		left, h-4, start.UTC().Format("15:04"), w-4, h-4, end.UTC().Format("15:04"))
+	for i, s := range series {
+		color := palette[i%len(palette)]
+		ts := s.Times
+		if stacked {
+			ts = times
+		}
+		var pts []string
+		for _, t := range ts {
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(t), y(values[i][t])))
+		}
+		if len(pts) > 1 {
+			fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`, color, strings.Join(pts, " "))
+		}
+		for _, t := range ts {
+			fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"><title>%s %s: %s</title></circle>`, x(t), y(values[i][t]), color,
+				html.EscapeString(s.Label), t.UTC().Format("15:04"), formatNumber(values[i][t]))
+		}
+	}
+	b.WriteString(`</svg><div class="legend">`)
+	for i, s := range series {
+		fmt.Fprintf(b, `<span><i style="background:%s"></i>%s</span>`, palette[i%len(palette)], html.EscapeString(s.Label))
+	}
+	b.WriteString(`</div>`)
+}
+
+func formatNumber(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+var (
+	mdBold = regexp.MustCompile(`\*\*([^*]+)\*\*`)
+	mdItal = regexp.MustCompile(`\*([^*\s][^*]*)\*`)
+	mdCode = regexp.MustCompile("`([^`]+)`")
+)
+
+// markdown renders the small subset of Markdown text widgets use:
+// headings, bullet lists, bold, italics and code.
+func markdown(src string) string {
+	var b strings.Builder
+	inList := false
+	for _, line := range strings.Split(src, "\n") {
+		esc := html.EscapeString(line)
+		esc = mdCode.ReplaceAllString(esc, "<code>$1</code>")
+		esc = mdBold.ReplaceAllString(esc, "<b>$1</b>")
+		esc = mdItal.ReplaceAllString(esc, "<i>$1</i>")
+		isItem := strings.HasPrefix(line, "* ") || strings.HasPrefix(line, "- ")
+		if isItem && !inList {
+			b.WriteString("<ul>")
+			inList = true
+		}
+		if !isItem && inList {
+			b.WriteString("</ul>")
+			inList = false
+		}
+		switch {
+		case isItem:
+			b.WriteString("<li>" + strings.TrimSpace(esc[2:]) + "</li>")
+		case strings.HasPrefix(line, "## "):
+			b.WriteString("<h2>" + esc[3:] + "</h2>")
+		case strings.HasPrefix(line, "# "):
+			b.WriteString("<h2>" + esc[2:] + "</h2>")
+		case strings.TrimSpace(line) != "":
+			b.WriteString("<p>" + esc + "</p>")
+		}
+	}
+	if inList {
+		b.WriteString("</ul>")
+	}
+	return b.String()
+}
+
+// Vars are the dashboard template's variables (terraform/ fills them from
+// the deployment).
+type Vars struct {
+	Namespace, Region, FunctionName, DLQName string
+}
+
+// Map returns the variables as terraform.RenderDashboard takes them.
+func (v Vars) Map() map[string]string {
+	return map[string]string{"namespace": v.Namespace, "region": v.Region, "function_name": v.FunctionName, "dlq_name": v.DLQName}
+}

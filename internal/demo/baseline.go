@@ -1,0 +1,171 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
+
+	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/internal/emulator"
+)
+
+// The insecure account's buckets.
+const (
+	BucketPublic  = "demo-public-assets"    // public-read ACL, no public access block, unencrypted
+	BucketUploads = "demo-customer-uploads" // no public access block, unencrypted
+	BucketWebsite = "demo-static-website"   // hosts a website: its public access stays (exempt)
+	BucketExempt  = "demo-legacy-exports"   // tagged auto-remediation=off
+	BucketSecure  = "demo-audit-logs"       // already compliant
+	// BucketRestricted exists only with Options.SimulateFailure: it is
+	// unencrypted, and a (simulated) service control policy denies changing
+	// its encryption: the failure path.
+	BucketRestricted = "demo-restricted-data"
+)
+
+// Baseline is the insecure account the demo builds.
+type Baseline struct {
+	Buckets []string
+	// Instances: Web uses IMDSv1 and nothing calls it without a token;
+	// Batch uses IMDSv1 and its MetadataNoToken metric shows IMDSv1 calls
+	// (deferred); API already requires IMDSv2.
+	Web, Batch, API string
+	DataVolume      string
+	// MisconfiguredAt is when each resource became non-compliant, by ID.
+	MisconfiguredAt map[string]time.Time
+}
+
+// buildBaseline creates the insecure account; simulateFailure adds
+// BucketRestricted, whose fix denyRestricted makes fail.
+func buildBaseline(ctx context.Context, c *app.Clients, simulateFailure bool, printf func(string, ...any)) (*Baseline, error) {
+	b := &Baseline{MisconfiguredAt: map[string]time.Time{}}
+	s3c, ec2c := c.S3(), c.EC2()
+	bucket := func(name string, acl s3types.BucketCannedACL, what string) error {
+		if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name), ACL: acl}); err != nil {
+			return fmt.Errorf("creating bucket %q: %w", name, err)
+		}
+		b.Buckets = append(b.Buckets, name)
+		b.MisconfiguredAt[name] = time.Now()
+		printf("   bucket   %-22s %s\n", name, what)
+		return nil
+	}
+	if err := bucket(BucketPublic, s3types.BucketCannedACLPublicRead, "public-read ACL, no public access block, no default encryption"); err != nil {
+		return nil, err
+	}
+	if err := bucket(BucketUploads, "", "no public access block, no default encryption"); err != nil {
+		return nil, err
+	}
+	if err := bucket(BucketWebsite, s3types.BucketCannedACLPublicRead, "static website hosting, public-read ACL, no default encryption"); err != nil {
+		return nil, err
+	}
+	if _, err := s3c.PutBucketWebsite(ctx, &s3.PutBucketWebsiteInput{Bucket: aws.String(BucketWebsite), WebsiteConfiguration: &s3types.WebsiteConfiguration{
+		IndexDocument: &s3types.IndexDocument{Suffix: aws.String("index.html")}}}); err != nil {
+		return nil, fmt.Errorf("configuring website hosting on bucket %q: %w", BucketWebsite, err)
+	}
+	if err := bucket(BucketExempt, "", "tagged auto-remediation=off, no public access block, no default encryption"); err != nil {
+		return nil, err
+	}
+	if _, err := s3c.PutBucketTagging(ctx, &s3.PutBucketTaggingInput{Bucket: aws.String(BucketExempt), Tagging: &s3types.Tagging{
+		TagSet: []s3types.Tag{{Key: aws.String("auto-remediation"), Value: aws.String("off")}}}}); err != nil {
+		return nil, fmt.Errorf("tagging bucket %q: %w", BucketExempt, err)
+	}
+	if err := bucket(BucketSecure, "", "public access blocked, SSE-S3 (compliant)"); err != nil {
+		return nil, err
+	}
+	if _, err := s3c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(BucketSecure), PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
+		BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true), BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true)}}); err != nil {
+		return nil, fmt.Errorf("blocking public access on bucket %q: %w", BucketSecure, err)
+	}
+	if _, err := s3c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: aws.String(BucketSecure), ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{
+		Rules: []s3types.ServerSideEncryptionRule{{ApplyServerSideEncryptionByDefault: &s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryptionAes256}}}}}); err != nil {
+		return nil, fmt.Errorf("encrypting bucket %q: %w", BucketSecure, err)
+	}
+	delete(b.MisconfiguredAt, BucketSecure)
+	if simulateFailure {
+		if err := bucket(BucketRestricted, "", "public access blocked, no default encryption, and an SCP denies s3:PutEncryptionConfiguration (simulated: --simulate-failure)"); err != nil {
+			return nil, err
+		}
+		if _, err := s3c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(BucketRestricted), PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
+			BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true), BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true)}}); err != nil {
+			return nil, fmt.Errorf("blocking public access on bucket %q: %w", BucketRestricted, err)
+		}
+	}
+
+	instance := func(name string, tokens ec2types.HttpTokensState, what string) (string, error) {
+		out, err := ec2c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-12c6146b"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+			InstanceType: ec2types.InstanceTypeT3Micro,
+			// Launched with an encrypted root volume, as an account with
+			// encryption by default would: the unencrypted data volume is
+			// the one left to migrate.
+			BlockDeviceMappings: []ec2types.BlockDeviceMapping{{DeviceName: aws.String("/dev/sda1"),
+				Ebs: &ec2types.EbsBlockDevice{Encrypted: aws.Bool(true), VolumeSize: aws.Int32(8)}}},
+			MetadataOptions: &ec2types.InstanceMetadataOptionsRequest{HttpTokens: tokens, HttpEndpoint: ec2types.InstanceMetadataEndpointStateEnabled,
+				HttpPutResponseHopLimit: aws.Int32(2)},
+			TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance,
+				Tags: []ec2types.Tag{{Key: aws.String("Name"), Value: aws.String(name)}}}}})
+		if err != nil {
+			return "", fmt.Errorf("running instance %s: %w", name, err)
+		}
+		id := aws.ToString(out.Instances[0].InstanceId)
+		printf("   instance %-22s %s (%s)\n", id, what, name)
+		if tokens != ec2types.HttpTokensStateRequired {
+			b.MisconfiguredAt[id] = time.Now()
+		}
+		return id, nil
+	}
+	var err error
+	if b.Web, err = instance("web", ec2types.HttpTokensStateOptional, "IMDSv1 allowed"); err != nil {
+		return nil, err
+	}
+	if b.Batch, err = instance("batch", ec2types.HttpTokensStateOptional, "IMDSv1 allowed, and its MetadataNoToken metric shows IMDSv1 calls"); err != nil {
+		return nil, err
+	}
+	// What EC2 would report for an instance whose software still calls
+	// IMDSv1: enforcing IMDSv2 would break it, so it must be deferred.
+	if _, err := c.CloudWatch().PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String("AWS/EC2"), MetricData: []cwtypes.MetricDatum{{
+		MetricName: aws.String("MetadataNoToken"), Value: aws.Float64(42), Unit: cwtypes.StandardUnitCount, Timestamp: aws.Time(time.Now().Add(-time.Hour)),
+		Dimensions: []cwtypes.Dimension{{Name: aws.String("InstanceId"), Value: aws.String(b.Batch)}}}}}); err != nil {
+		return nil, fmt.Errorf("recording MetadataNoToken for instance %s: %w", b.Batch, err)
+	}
+	if b.API, err = instance("api", ec2types.HttpTokensStateRequired, "IMDSv2 required (compliant)"); err != nil {
+		return nil, err
+	}
+	vol, err := ec2c.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String(emulator.Region + "a"), Size: aws.Int32(20), VolumeType: ec2types.VolumeTypeGp3})
+	if err != nil {
+		return nil, fmt.Errorf("creating volume: %w", err)
+	}
+	b.DataVolume = aws.ToString(vol.VolumeId)
+	b.MisconfiguredAt[b.DataVolume] = time.Now()
+	printf("   volume   %-22s unencrypted gp3 data volume (the instances' root volumes are encrypted)\n", b.DataVolume)
+	if _, err := ec2c.DisableEbsEncryptionByDefault(ctx, &ec2.DisableEbsEncryptionByDefaultInput{}); err != nil {
+		return nil, fmt.Errorf("turning EBS encryption by default off: %w", err)
+	}
+	b.MisconfiguredAt[emulator.Account] = time.Now()
+	printf("   account  %-22s EBS encryption by default off in %s\n", emulator.Account, emulator.Region)
+	return b, nil
+}
+
+// denyRestricted stands in for a service control policy the emulator does
+// not have: PutBucketEncryption on BucketRestricted fails with AccessDenied,
+// as it would in an account where an SCP denies it. It is installed only
+// with Options.SimulateFailure.
+func denyRestricted(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("demoServiceControlPolicy",
+		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			if p, ok := in.Parameters.(*s3.PutBucketEncryptionInput); ok && aws.ToString(p.Bucket) == BucketRestricted {
+				return middleware.InitializeOutput{}, middleware.Metadata{}, &smithy.GenericAPIError{Code: "AccessDenied",
+					Message: "User: arn:aws:sts::" + emulator.Account + ":assumed-role/autoremediate-remediate/autoremediate-remediate is not authorized to perform: s3:PutEncryptionConfiguration on resource: \"arn:aws:s3:::" + BucketRestricted + "\" with an explicit deny in a service control policy (simulated by the demo)"}
+			}
+			return next.HandleInitialize(ctx, in)
+		}), middleware.Before)
+}

@@ -1,0 +1,690 @@
+// Package demo runs the whole production pipeline against a local
+// moto_server: an insecure account, a stand-in for AWS Config that reports
+// the non-compliant resources to EventBridge, the production event pattern
+// routing them to a queue, the very handler code of the Lambda function
+// remediating them, the SNS notifications, the compliance scores and the
+// dashboard.
+package demo
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/events"
+	"github.com/autoremediate/autoremediate/internal/emulator"
+	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/sweep"
+	"github.com/autoremediate/autoremediate/terraform"
+)
+
+// Names of the production resources the demo recreates, as terraform/
+// names them with the default name prefix.
+const (
+	NamePrefix    = "autoremediate"
+	FunctionName  = NamePrefix + "-remediate"
+	TopicName     = NamePrefix + "-notifications"
+	RuleName      = NamePrefix + "-compliance-change"
+	DLQName       = NamePrefix + "-dead-letters"
+	EventsQueue   = "demo-remediate-function" // stands in for the Lambda target
+	NotifiesQueue = "demo-notifications"      // an SNS subscription
+)
+
+// Options configure a run.
+type Options struct {
+	Out io.Writer // the narrative (required)
+	Log io.Writer // the handler's outcome log lines; discarded when nil
+	// Server is the emulator to use; when nil the demo starts one and stops
+	// it at the end (also when ctx is cancelled).
+	Server *emulator.Server
+	// DashboardPath, when set, is where the dashboard page is written.
+	DashboardPath string
+	// Watch keeps the demo running until ctx ends, re-evaluating every
+	// Interval like Config does.
+	Watch    bool
+	Interval time.Duration // 5s when 0
+	// WatchReady, when set, is called once watch mode is waiting for
+	// changes, with the bucket the printed command misconfigures.
+	WatchReady func(bucket string)
+	// Timeout bounds the wait for the pipeline to handle the events (60s
+	// when 0).
+	Timeout time.Duration
+	// SimulateFailure adds BucketRestricted, unencrypted, and an SDK
+	// middleware standing in for a service control policy that denies its
+	// PutBucketEncryption: the function's fix fails, is retried, the event
+	// lands in the dead-letter queue and a high-severity notification goes
+	// out. Off, nothing fails.
+	SimulateFailure bool
+}
+
+// Result is what a run did, for tests and callers.
+type Result struct {
+	Baseline      *Baseline
+	Events        int                   // compliance change events put on the bus
+	Outcomes      []remediation.Outcome // as the handler produced them from the queue
+	Notifications []Notification
+	Before, After sweep.Score
+	DashboardPath string
+	ServerURL     string
+}
+
+// Notification is one SNS message received through the SQS subscription.
+type Notification struct {
+	Subject  string
+	Severity string
+	Action   string
+	Outcome  remediation.Outcome
+}
+
+type demo struct {
+	opts    Options
+	srv     *emulator.Server
+	clients *app.Clients
+	h       *remediation.Handler
+	eb      *eventbridge.Client
+	sqs     *sqs.Client
+	cw      *cloudwatch.Client
+
+	topicARN, eventsURL, notifyURL, dlqURL string
+
+	mu            sync.Mutex
+	out           io.Writer
+	outcomes      []remediation.Outcome
+	notifications []Notification
+	handled       chan remediation.Outcome
+	baseline      *Baseline
+	lastDLQMetric time.Time
+	// liveNotifications prints notifications as they arrive (watch mode);
+	// before, the report lists them.
+	liveNotifications bool
+}
+
+// Run runs the demo. It returns when the account is compliant (or ctx
+// ends, in watch mode).
+func Run(ctx context.Context, opts Options) (*Result, error) {
+	if opts.Interval <= 0 {
+		opts.Interval = 5 * time.Second
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 60 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	d := &demo{opts: opts, out: opts.Out, handled: make(chan remediation.Outcome, 256)}
+	d.srv = opts.Server
+	if d.srv == nil {
+		d.printf("Starting the AWS emulator (moto_server)...\n")
+		srv, err := emulator.Start(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer srv.Stop()
+		d.srv = srv
+	}
+	res, err := d.run(ctx)
+	if res != nil {
+		res.ServerURL = d.srv.URL
+	}
+	return res, err
+}
+
+func (d *demo) printf(format string, args ...any) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.out, format, args...)
+}
+
+func (d *demo) run(ctx context.Context) (*Result, error) {
+	awsCfg := d.srv.AWSConfig()
+	awsCfg.RetryMaxAttempts = 5
+	if d.opts.SimulateFailure {
+		awsCfg.APIOptions = append(awsCfg.APIOptions, denyRestricted)
+	}
+	d.clients = app.NewClients(awsCfg)
+	d.clients.PathStyleS3 = true
+	d.eb = eventbridge.NewFromConfig(awsCfg)
+	d.sqs = sqs.NewFromConfig(awsCfg)
+	d.cw = d.clients.CloudWatch()
+	d.printf("\n== autoremediate demo: the production pipeline on a local AWS emulator ==\n")
+	d.printf("emulator: moto_server at %s (region %s, account %s)\n", d.srv.URL, emulator.Region, emulator.Account)
+
+	if err := d.wire(ctx); err != nil {
+		return nil, err
+	}
+	cfg, err := app.Load(func(k string) string {
+		return map[string]string{"METRICS_MODE": app.MetricsAPI, "SNS_TOPIC_ARN": d.topicARN}[k]
+	})
+	if err != nil {
+		return nil, err
+	}
+	if d.h, err = app.NewHandler(cfg, d.clients, app.NewLogger(d.opts.Log, cfg.LogLevel)); err != nil {
+		return nil, err
+	}
+
+	d.printf("\n2. An insecure account\n")
+	if d.baseline, err = buildBaseline(ctx, d.clients, d.opts.SimulateFailure, d.printf); err != nil {
+		return nil, err
+	}
+	res := &Result{Baseline: d.baseline}
+	before, err := d.detect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.Before = sweep.ScoreOf(before)
+	d.printf("   compliance score before: %s\n", res.Before)
+
+	d.printf("\n3. AWS Config (stand-in) reports each change of compliance to EventBridge\n")
+	cfgState := newConfigState()
+	sent, err := d.emit(ctx, cfgState, before, true)
+	if err != nil {
+		return nil, err
+	}
+	res.Events = sent
+	d.printf("   the rule's pattern lets the %d NON_COMPLIANT ones through to the function's queue\n", sent)
+
+	d.printf("\n4. The function handles each event (remediates, verifies, publishes); SNS notifies the subscribers\n")
+	workers, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); d.runFunction(workers) }()
+	go func() { defer wg.Done(); d.receiveNotifications(workers) }()
+	defer wg.Wait()
+	defer stop()
+	if err := d.waitOutcomes(ctx, sent); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	handled := len(d.outcomes)
+	d.mu.Unlock()
+	d.waitNotifications(ctx, handled, 10*time.Second)
+
+	after, err := d.detect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.After = sweep.ScoreOf(after)
+	d.report(after, res, d.dlqDepth(ctx))
+
+	if d.opts.DashboardPath != "" {
+		if err := d.writeDashboard(ctx); err != nil {
+			return nil, err
+		}
+		res.DashboardPath = d.opts.DashboardPath
+		d.printf("\n6. Dashboard: the one terraform/ deploys, rendered from CloudWatch: %s\n", d.opts.DashboardPath)
+	}
+	if d.opts.Watch {
+		_ = cfgState.observe(after) // the after-state is Config's view now
+		if err := d.watch(ctx, cfgState); err != nil && !errors.Is(err, context.Canceled) {
+			return nil, err
+		}
+	}
+	d.mu.Lock()
+	res.Outcomes = append([]remediation.Outcome(nil), d.outcomes...)
+	res.Notifications = append([]Notification(nil), d.notifications...)
+	d.mu.Unlock()
+	return res, nil
+}
+
+// wire creates what terraform/ deploys, with an SQS queue in place of the
+// Lambda function: the topic, the notification subscription, the rule with
+// the production event pattern, the dead-letter queue.
+func (d *demo) wire(ctx context.Context) error {
+	d.printf("\n1. The production wiring, as terraform/ deploys it\n")
+	snsc := sns.NewFromConfig(d.clients.Config())
+	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(TopicName)})
+	if err != nil {
+		return fmt.Errorf("creating SNS topic %s: %w", TopicName, err)
+	}
+	d.topicARN = aws.ToString(topic.TopicArn)
+	if d.dlqURL, err = d.queue(ctx, DLQName, nil); err != nil {
+		return err
+	}
+	dlqARN := fmt.Sprintf("arn:aws:sqs:%s:%s:%s", emulator.Region, emulator.Account, DLQName)
+	redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": dlqARN, "maxReceiveCount": 2})
+	if d.eventsURL, err = d.queue(ctx, EventsQueue, map[string]string{"VisibilityTimeout": "2", "RedrivePolicy": string(redrive)}); err != nil {
+		return err
+	}
+	if d.notifyURL, err = d.queue(ctx, NotifiesQueue, nil); err != nil {
+		return err
+	}
+	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
+		Endpoint: aws.String(fmt.Sprintf("arn:aws:sqs:%s:%s:%s", emulator.Region, emulator.Account, NotifiesQueue))}); err != nil {
+		return fmt.Errorf("subscribing queue %s to topic %s: %w", NotifiesQueue, TopicName, err)
+	}
+	d.printf("   SNS topic %s, subscribed by the SQS queue %s (its messages are printed as notifications)\n", TopicName, NotifiesQueue)
+	pattern, err := terraform.EventPattern(terraform.DefaultRuleNames(), true)
+	if err != nil {
+		return err
+	}
+	if _, err := d.eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(RuleName), EventPattern: aws.String(string(pattern))}); err != nil {
+		return fmt.Errorf("creating EventBridge rule %s: %w", RuleName, err)
+	}
+	if _, err := d.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(RuleName), Targets: []ebtypes.Target{{
+		Id: aws.String("remediate"), Arn: aws.String(fmt.Sprintf("arn:aws:sqs:%s:%s:%s", emulator.Region, emulator.Account, EventsQueue))}}}); err != nil {
+		return fmt.Errorf("adding the target of EventBridge rule %s: %w", RuleName, err)
+	}
+	d.printf("   EventBridge rule %s with the event pattern of terraform/templates/event_pattern.json.tftpl\n", RuleName)
+	d.printf("     -> SQS queue %s in place of the Lambda target; a runner calls the function's handler code on each event\n", EventsQueue)
+	d.printf("   dead-letter queue %s; outcome metrics go to CloudWatch with PutMetricData (METRICS_MODE=api)\n", DLQName)
+	return nil
+}
+
+func (d *demo) queue(ctx context.Context, name string, attrs map[string]string) (string, error) {
+	out, err := d.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		return "", fmt.Errorf("creating SQS queue %s: %w", name, err)
+	}
+	return aws.ToString(out.QueueUrl), nil
+}
+
+// detect is the Config stand-in's evaluation: the sweep in dry-run mode,
+// without publishing, so it decides compliance with the remediators' own
+// logic and changes nothing.
+func (d *demo) detect(ctx context.Context) ([]remediation.Outcome, error) {
+	sw := sweep.New(d.clients, &remediation.Handler{Registry: d.h.Registry, Rules: d.h.Rules, Modes: d.h.Modes})
+	sw.Account, sw.DryRun, sw.Concurrency, sw.RunID = emulator.Account, true, 8, "config-evaluation"
+	rep, err := sw.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(rep.ListErrors) > 0 {
+		return nil, errors.Join(rep.ListErrors...)
+	}
+	for _, o := range rep.Outcomes {
+		if o.Action == remediation.ActionFailed {
+			return nil, fmt.Errorf("evaluating %s %s: %s", o.ResourceType, o.ResourceID, o.Error)
+		}
+	}
+	return rep.Outcomes, nil
+}
+
+// nonCompliant is Config's verdict on a detection outcome: everything the
+// remediator would not call compliant is NON_COMPLIANT for Config, exempt
+// resources included (the exemption is ours, not Config's).
+func nonCompliant(o remediation.Outcome) bool {
+	switch o.Action {
+	case remediation.ActionCompliant, remediation.ActionGone, remediation.ActionIgnored:
+		return false
+	}
+	return true
+}
+
+// configState remembers Config's last verdict per rule and resource: Config
+// notifies on changes only.
+type configState struct{ last map[string]string }
+
+func newConfigState() *configState { return &configState{last: map[string]string{}} }
+
+func key(o remediation.Outcome) string { return o.Rule + "|" + o.ResourceType + "|" + o.ResourceID }
+
+// observe records the verdicts and returns the changes (old, new) by key.
+func (c *configState) observe(outcomes []remediation.Outcome) map[string][2]string {
+	changes := map[string][2]string{}
+	for _, o := range outcomes {
+		v := events.ComplianceTypeCompliant
+		if nonCompliant(o) {
+			v = events.ComplianceTypeNonCompliant
+		}
+		if old := c.last[key(o)]; old != v {
+			changes[key(o)] = [2]string{old, v}
+			c.last[key(o)] = v
+		}
+	}
+	return changes
+}
+
+// ruleName is the Config rule name the stand-in reports under. The S3
+// encryption rule is reported under the generated name Security Hub gives
+// it, as in most real accounts, to show that the production pattern and
+// resolver recognise such names.
+func ruleName(managed string) string {
+	if managed == "s3-bucket-server-side-encryption-enabled" {
+		return terraform.SecurityHubPrefix(managed) + "a1b2c3d4"
+	}
+	return managed
+}
+
+// emit puts one compliance change event per changed verdict on the bus.
+func (d *demo) emit(ctx context.Context, state *configState, outcomes []remediation.Outcome, print bool) (int, error) {
+	changes := state.observe(outcomes)
+	routed := 0
+	var entries []ebtypes.PutEventsRequestEntry
+	for _, o := range outcomes {
+		ch, ok := changes[key(o)]
+		if !ok {
+			continue
+		}
+		now := time.Now()
+		detail := events.ComplianceChange{Account: emulator.Account, Region: emulator.Region, RuleName: ruleName(o.Rule),
+			ResourceType: o.ResourceType, ResourceID: o.ResourceID, New: ch[1], Old: ch[0], At: now}.Detail()
+		body, err := json.Marshal(detail)
+		if err != nil {
+			return 0, fmt.Errorf("encoding event detail: %w", err)
+		}
+		// Only AWS Config can put "aws.config" events on a real bus; the
+		// emulator accepts them from us, which is what a stand-in needs.
+		entries = append(entries, ebtypes.PutEventsRequestEntry{Source: aws.String(events.SourceConfig),
+			DetailType: aws.String(events.DetailTypeComplianceChange), Detail: aws.String(string(body)), Time: aws.Time(now), Resources: []string{}})
+		if ch[1] == events.ComplianceTypeNonCompliant {
+			routed++ // the rule routes NON_COMPLIANT changes only
+		}
+		if print {
+			d.printf("   %-13s %-61s %-18s %s\n", ch[1], detail.ConfigRuleName, o.ResourceType, o.ResourceID)
+		}
+	}
+	for len(entries) > 0 {
+		n := min(10, len(entries)) // PutEvents takes 10 entries at a time
+		out, err := d.eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries[:n]})
+		if err != nil {
+			return 0, fmt.Errorf("putting compliance change events: %w", err)
+		}
+		if out.FailedEntryCount > 0 {
+			return 0, fmt.Errorf("putting compliance change events: %d of %d failed", out.FailedEntryCount, n)
+		}
+		entries = entries[n:]
+	}
+	return routed, nil
+}
+
+// runFunction is the stand-in for the Lambda service: it receives the
+// events the rule delivered to the queue and calls the function's handler
+// (the same Handle the Lambda runtime calls), deletes what succeeded (what
+// fails is received again, then lands in the dead-letter queue), and
+// records the AWS/Lambda and AWS/SQS metrics those services would.
+func (d *demo) runFunction(ctx context.Context) {
+	for ctx.Err() == nil {
+		out, err := d.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(d.eventsURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			if ctx.Err() == nil {
+				d.printf("   ! receiving events: %v\n", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		// Lambda runs concurrent invocations for a burst of events.
+		var wg sync.WaitGroup
+		for _, m := range out.Messages {
+			wg.Add(1)
+			go func() { defer wg.Done(); d.invoke(ctx, m) }()
+		}
+		wg.Wait()
+		d.dlqMetric(ctx, false)
+	}
+}
+
+// invoke is one Lambda invocation on one delivered event.
+func (d *demo) invoke(ctx context.Context, m sqstypes.Message) {
+	{
+		{
+			start := time.Now()
+			o, herr := d.h.Handle(ctx, json.RawMessage(aws.ToString(m.Body)))
+			elapsed := time.Since(start)
+			d.lambdaMetrics(ctx, elapsed, herr != nil)
+			if herr == nil {
+				if _, err := d.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(d.eventsURL), ReceiptHandle: m.ReceiptHandle}); err != nil && ctx.Err() == nil {
+					d.printf("   ! deleting a handled event: %v\n", err)
+				}
+			}
+			var pe *events.ParseError
+			if errors.As(herr, &pe) {
+				d.printf("   ! the function rejected an event: %v\n", herr)
+				return
+			}
+			d.mu.Lock()
+			d.outcomes = append(d.outcomes, o)
+			took := fmt.Sprintf("%dms", o.DurationMs)
+			if o.Action == remediation.ActionFailed {
+				took += ": " + short(o.Error, 110)
+			}
+			if o.Action == remediation.ActionRemediated && !o.DetectedAt.IsZero() {
+				took = fmt.Sprintf("fixed and verified %s after Config's notification", o.CompletedAt.Sub(o.DetectedAt).Round(time.Millisecond))
+			}
+			fmt.Fprintf(d.out, "   function: %-12s %-22s %-18s %s (%s)\n", o.Action, o.Remediator, o.ResourceType, o.ResourceID, took)
+			d.mu.Unlock()
+			select {
+			case d.handled <- o:
+			default:
+			}
+		}
+	}
+}
+
+func (d *demo) lambdaMetrics(ctx context.Context, elapsed time.Duration, failed bool) {
+	dim := []cwtypes.Dimension{{Name: aws.String("FunctionName"), Value: aws.String(FunctionName)}}
+	errs := 0.0
+	if failed {
+		errs = 1
+	}
+	now := time.Now()
+	datum := func(name string, v float64, unit cwtypes.StandardUnit) cwtypes.MetricDatum {
+		return cwtypes.MetricDatum{MetricName: aws.String(name), Value: aws.Float64(v), Unit: unit, Dimensions: dim, Timestamp: aws.Time(now)}
+	}
+	_, err := d.cw.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String("AWS/Lambda"), MetricData: []cwtypes.MetricDatum{
+		datum("Invocations", 1, cwtypes.StandardUnitCount), datum("Errors", errs, cwtypes.StandardUnitCount),
+		datum("Throttles", 0, cwtypes.StandardUnitCount), datum("ConcurrentExecutions", 1, cwtypes.StandardUnitCount),
+		datum("Duration", float64(elapsed.Microseconds())/1000, cwtypes.StandardUnitMilliseconds),
+	}})
+	if err != nil && ctx.Err() == nil {
+		d.printf("   ! recording function metrics: %v\n", err)
+	}
+}
+
+func (d *demo) dlqDepth(ctx context.Context) int {
+	attrs, err := d.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(d.dlqURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages}})
+	if err != nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(attrs.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+	return n
+}
+
+// dlqMetric records the dead-letter queue's depth as AWS/SQS would.
+func (d *demo) dlqMetric(ctx context.Context, force bool) {
+	if !force && time.Since(d.lastDLQMetric) < 5*time.Second {
+		return
+	}
+	d.lastDLQMetric = time.Now()
+	n := float64(d.dlqDepth(ctx))
+	if n < 0 {
+		return
+	}
+	_, _ = d.cw.PutMetricData(ctx, &cloudwatch.PutMetricDataInput{Namespace: aws.String("AWS/SQS"), MetricData: []cwtypes.MetricDatum{{
+		MetricName: aws.String("ApproximateNumberOfMessagesVisible"), Value: aws.Float64(n), Unit: cwtypes.StandardUnitCount,
+		Dimensions: []cwtypes.Dimension{{Name: aws.String("QueueName"), Value: aws.String(DLQName)}}, Timestamp: aws.Time(time.Now())}}})
+}
+
+// receiveNotifications prints what the SNS subscription receives.
+func (d *demo) receiveNotifications(ctx context.Context) {
+	for ctx.Err() == nil {
+		out, err := d.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(d.notifyURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			sleep(ctx, time.Second)
+			continue
+		}
+		for _, m := range out.Messages {
+			n, err := parseNotification(aws.ToString(m.Body))
+			if err != nil {
+				d.printf("   ! notification: %v\n", err)
+			} else {
+				d.mu.Lock()
+				d.notifications = append(d.notifications, n)
+				if d.liveNotifications {
+					fmt.Fprintf(d.out, "   sns:      severity=%-6s %s\n", n.Severity, n.Subject)
+				}
+				d.mu.Unlock()
+			}
+			_, _ = d.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(d.notifyURL), ReceiptHandle: m.ReceiptHandle})
+		}
+	}
+}
+
+// parseNotification reads the SNS envelope SQS subscriptions receive (raw
+// message delivery off).
+func parseNotification(body string) (Notification, error) {
+	var env struct {
+		Type, Subject, Message string
+		MessageAttributes      map[string]struct{ Type, Value string }
+	}
+	if err := json.Unmarshal([]byte(body), &env); err != nil {
+		return Notification{}, fmt.Errorf("not an SNS envelope: %w", err)
+	}
+	n := Notification{Subject: env.Subject, Severity: env.MessageAttributes["severity"].Value, Action: env.MessageAttributes["action"].Value}
+	if err := json.Unmarshal([]byte(env.Message), &n.Outcome); err != nil {
+		return n, fmt.Errorf("message is not an outcome: %w", err)
+	}
+	return n, nil
+}
+
+// waitOutcomes waits until n distinct checks have outcomes and every check
+// that keeps failing has reached the dead-letter queue (after its retries).
+func (d *demo) waitOutcomes(ctx context.Context, n int) error {
+	deadline := time.After(d.opts.Timeout)
+	for {
+		d.mu.Lock()
+		latest := map[string]remediation.Action{}
+		for _, o := range d.outcomes {
+			latest[o.Remediator+"|"+o.ResourceID] = o.Action
+		}
+		d.mu.Unlock()
+		got, failing := len(latest), 0
+		for _, a := range latest {
+			if a == remediation.ActionFailed {
+				failing++
+			}
+		}
+		if got >= n && (failing == 0 || d.dlqDepth(ctx) >= failing) {
+			d.dlqMetric(ctx, true)
+			return nil
+		}
+		select {
+		case <-d.handled:
+		case <-time.After(200 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline:
+			return fmt.Errorf("the pipeline handled %d of %d events within %s", got, n, d.opts.Timeout)
+		}
+	}
+}
+
+func (d *demo) waitNotifications(ctx context.Context, n int, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		d.mu.Lock()
+		got := len(d.notifications)
+		d.mu.Unlock()
+		if got >= n {
+			return
+		}
+		sleep(ctx, 100*time.Millisecond)
+	}
+}
+
+// report prints the outcome table, the time to fix and the score after.
+func (d *demo) report(after []remediation.Outcome, res *Result, deadLetters int) {
+	d.mu.Lock()
+	outcomes := append([]remediation.Outcome(nil), d.outcomes...)
+	notes := len(d.notifications)
+	d.mu.Unlock()
+	order := map[string]int{"AWS::S3::Bucket": 0, "AWS::EC2::Instance": 1, "AWS::EC2::Volume": 2, "AWS::::Account": 3}
+	sort.SliceStable(outcomes, func(i, j int) bool {
+		if outcomes[i].ResourceType != outcomes[j].ResourceType {
+			return order[outcomes[i].ResourceType] < order[outcomes[j].ResourceType]
+		}
+		return outcomes[i].ResourceID < outcomes[j].ResourceID
+	})
+	d.mu.Lock()
+	d.liveNotifications = true
+	fmt.Fprintf(d.out, "\n   SNS notifications received by the topic's SQS subscription (%d):\n", len(d.notifications))
+	for _, n := range d.notifications {
+		fmt.Fprintf(d.out, "   sns:      severity=%-6s %s\n", n.Severity, n.Subject)
+	}
+	d.mu.Unlock()
+	d.printf("\n5. Outcomes (%d events handled, %d SNS notifications received)\n", len(outcomes), notes)
+	d.mu.Lock()
+	tw := tabwriter.NewWriter(d.out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "   RESOURCE\tREMEDIATOR\tACTION\tMISCONFIGURED -> VERIFIED FIX\tWHY")
+	for _, o := range outcomes {
+		fix := "-"
+		if o.Action == remediation.ActionRemediated {
+			if at, ok := d.baseline.MisconfiguredAt[o.ResourceID]; ok {
+				fix = o.CompletedAt.Sub(at).Round(time.Millisecond).String()
+			}
+		}
+		fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\t%s\n", label(o), o.Remediator, o.Action, fix, short(o.Reason, 70))
+	}
+	tw.Flush()
+	d.mu.Unlock()
+	d.printf("\n   compliance score before: %s\n", res.Before)
+	d.printf("   compliance score after:  %s\n", res.After)
+	latest := map[string]remediation.Outcome{}
+	attempts := map[string]int{}
+	for _, o := range outcomes {
+		latest[o.Remediator+"|"+o.ResourceID] = o
+		attempts[o.Remediator+"|"+o.ResourceID]++
+	}
+	d.printf("   still not compliant:\n")
+	for _, o := range after {
+		if !nonCompliant(o) {
+			continue
+		}
+		why := string(o.Action)
+		if ev, ok := latest[o.Remediator+"|"+o.ResourceID]; ok {
+			why = string(ev.Action)
+			if ev.Action == remediation.ActionFailed {
+				why = fmt.Sprintf("failed %d times (Lambda's retries), then the event went to the dead-letter queue %s; the errors alarm fires", attempts[o.Remediator+"|"+o.ResourceID], DLQName)
+			}
+		}
+		d.printf("     %-32s %-22s %s\n", label(o), o.Remediator, why)
+	}
+	failed := 0
+	for _, o := range latest {
+		if o.Action == remediation.ActionFailed {
+			failed++
+		}
+	}
+	depth := strconv.Itoa(deadLetters)
+	if deadLetters < 0 {
+		depth = "unknown (its attributes could not be read)"
+	}
+	d.printf("   failed: %d; dead-letter queue %s: %s message(s)\n", failed, DLQName, depth)
+}
+
+func label(o remediation.Outcome) string {
+	kind := map[string]string{"AWS::S3::Bucket": "bucket", "AWS::EC2::Instance": "instance", "AWS::EC2::Volume": "volume", "AWS::::Account": "account"}[o.ResourceType]
+	return kind + " " + o.ResourceID
+}
+
+func short(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}

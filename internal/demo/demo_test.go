@@ -1,0 +1,508 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/internal/emulator"
+	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/sweep"
+)
+
+// reader reads the emulator's state with its own clients: the assertions
+// never trust the demo's printout or its result.
+type reader struct {
+	t   *testing.T
+	s3  *s3.Client
+	ec2 *ec2.Client
+}
+
+func newReader(t *testing.T, srv *emulator.Server) reader {
+	cfg := srv.AWSConfig()
+	return reader{t: t, s3: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), ec2: ec2.NewFromConfig(cfg)}
+}
+
+func (r reader) blocked(bucket string) bool {
+	out, err := r.s3.GetPublicAccessBlock(context.Background(), &s3.GetPublicAccessBlockInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		if strings.Contains(err.Error(), "NoSuchPublicAccessBlockConfiguration") {
+			return false
+		}
+		r.t.Fatal(err)
+	}
+	c := out.PublicAccessBlockConfiguration
+	return aws.ToBool(c.BlockPublicAcls) && aws.ToBool(c.IgnorePublicAcls) && aws.ToBool(c.BlockPublicPolicy) && aws.ToBool(c.RestrictPublicBuckets)
+}
+
+func (r reader) encrypted(bucket string) bool {
+	_, err := r.s3.GetBucketEncryption(context.Background(), &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)})
+	if err != nil && !strings.Contains(err.Error(), "ServerSideEncryptionConfigurationNotFoundError") {
+		r.t.Fatal(err)
+	}
+	return err == nil
+}
+
+func (r reader) tokens(id string) string {
+	out, err := r.ec2.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return string(out.Reservations[0].Instances[0].MetadataOptions.HttpTokens)
+}
+
+// evaluate evaluates the emulator afresh with the remediators' own logic
+// (the sweep in dry-run mode) and returns the outcomes and the score.
+func evaluate(t *testing.T, srv *emulator.Server) ([]remediation.Outcome, sweep.Score) {
+	t.Helper()
+	cfg, err := app.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := app.NewClients(srv.AWSConfig())
+	clients.PathStyleS3 = true
+	h, err := app.NewHandler(cfg, clients, app.NewLogger(io.Discard, cfg.LogLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := sweep.New(clients, &remediation.Handler{Registry: h.Registry, Rules: h.Rules, Modes: h.Modes})
+	sw.DryRun, sw.Account = true, emulator.Account
+	rep, err := sw.Run(context.Background())
+	if err != nil || rep.Failed() {
+		t.Fatalf("sweeping the emulator: %v %+v", err, rep)
+	}
+	return rep.Outcomes, rep.Score()
+}
+
+// notCompliant lists the checks the emulator's state leaves non-compliant,
+// as "remediator resource action".
+func notCompliant(outcomes []remediation.Outcome) []string {
+	var out []string
+	for _, o := range outcomes {
+		if nonCompliant(o) {
+			out = append(out, fmt.Sprintf("%s %s %s", o.Remediator, o.ResourceID, o.Action))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// latestActions is the last action the function took per check.
+func latestActions(outcomes []remediation.Outcome) map[string]remediation.Action {
+	m := map[string]remediation.Action{}
+	for _, o := range outcomes {
+		m[o.Remediator+" "+o.ResourceID] = o.Action
+	}
+	return m
+}
+
+// dlqMessages reads the dead-letter queue's depth from the emulator.
+func dlqMessages(t *testing.T, srv *emulator.Server) string {
+	t.Helper()
+	q := sqs.NewFromConfig(srv.AWSConfig())
+	url, err := q.GetQueueUrl(context.Background(), &sqs.GetQueueUrlInput{QueueName: aws.String(DLQName)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs, err := q.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: url.QueueUrl,
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return attrs.Attributes["ApproximateNumberOfMessages"] + "+" + attrs.Attributes["ApproximateNumberOfMessagesNotVisible"]
+}
+
+// remediations sums the Remediations metric of one action in the
+// emulator's CloudWatch, over every remediator, and says whether any such
+// metric exists.
+func remediations(t *testing.T, srv *emulator.Server, action remediation.Action) (float64, bool) {
+	t.Helper()
+	cw := cloudwatch.NewFromConfig(srv.AWSConfig(), app.CloudWatchQueryProtocol)
+	list, err := cw.ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{Namespace: aws.String(remediation.DefaultNamespace),
+		MetricName: aws.String("Remediations"), Dimensions: []cwtypes.DimensionFilter{{Name: aws.String("Action"), Value: aws.String(string(action))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// moto lists a metric once per PutMetricData call that wrote it (AWS
+	// lists it once): query each distinct metric once.
+	seen := map[string]bool{}
+	var queries []cwtypes.MetricDataQuery
+	for _, m := range list.Metrics {
+		var dims []string
+		for _, d := range m.Dimensions {
+			dims = append(dims, aws.ToString(d.Name)+"="+aws.ToString(d.Value))
+		}
+		sort.Strings(dims)
+		if k := strings.Join(dims, ","); !seen[k] {
+			seen[k] = true
+			queries = append(queries, cwtypes.MetricDataQuery{Id: aws.String(fmt.Sprintf("q%d", len(queries))),
+				MetricStat: &cwtypes.MetricStat{Metric: &m, Period: aws.Int32(3600), Stat: aws.String("Sum")}})
+		}
+	}
+	if len(queries) == 0 {
+		return 0, false
+	}
+	md, err := cw.GetMetricData(context.Background(), &cloudwatch.GetMetricDataInput{StartTime: aws.Time(time.Now().Add(-time.Hour)),
+		EndTime: aws.Time(time.Now().Add(time.Minute)), MetricDataQueries: queries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0.0
+	for _, r := range md.MetricDataResults {
+		for _, v := range r.Values {
+			total += v
+		}
+	}
+	return total, true
+}
+
+func (r reader) buckets() []string {
+	out, err := r.s3.ListBuckets(context.Background(), &s3.ListBucketsInput{})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	var names []string
+	for _, b := range out.Buckets {
+		names = append(names, aws.ToString(b.Name))
+	}
+	sort.Strings(names)
+	return names
+}
+
+type bucketState struct {
+	bucket             string
+	blocked, encrypted bool
+}
+
+func (r reader) checkBuckets(want []bucketState) {
+	r.t.Helper()
+	var names []string
+	for _, c := range want {
+		names = append(names, c.bucket)
+		if got := r.blocked(c.bucket); got != c.blocked {
+			r.t.Errorf("bucket %s: public access blocked %t, want %t", c.bucket, got, c.blocked)
+		}
+		if got := r.encrypted(c.bucket); got != c.encrypted {
+			r.t.Errorf("bucket %s: encrypted %t, want %t", c.bucket, got, c.encrypted)
+		}
+	}
+	sort.Strings(names)
+	if got := r.buckets(); !slices.Equal(got, names) {
+		r.t.Errorf("buckets in the emulator %v, want %v", got, names)
+	}
+}
+
+func (r reader) checkEC2(b *Baseline) {
+	r.t.Helper()
+	for id, want := range map[string]string{b.Web: "required", b.Batch: "optional", b.API: "required"} {
+		if got := r.tokens(id); got != want {
+			r.t.Errorf("instance %s: HttpTokens %s, want %s", id, got, want)
+		}
+	}
+	def, err := r.ec2.GetEbsEncryptionByDefault(context.Background(), &ec2.GetEbsEncryptionByDefaultInput{})
+	if err != nil || !aws.ToBool(def.EbsEncryptionByDefault) {
+		r.t.Errorf("EBS encryption by default is not on: %v", err)
+	}
+}
+
+// The default demo: nothing fails. What the issue asks of the score after:
+// everything compliant except the exempt bucket, the website bucket and what
+// is honestly deferred / needs-manual.
+func TestDemoEndToEnd(t *testing.T) {
+	srv := emulator.StartT(t)
+	dir := t.TempDir()
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Options{Out: &out, Server: srv, DashboardPath: filepath.Join(dir, "dashboard.html")})
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	r := newReader(t, srv)
+	b := res.Baseline
+	// No restricted bucket: without --simulate-failure it is not created.
+	r.checkBuckets([]bucketState{{BucketPublic, true, true}, {BucketUploads, true, true}, {BucketWebsite, false, true},
+		{BucketExempt, false, false}, {BucketSecure, true, true}})
+	r.checkEC2(b)
+
+	// The final state, evaluated afresh from the emulator: 5 buckets x 2
+	// checks, 3 instances, 1 volume, the account = 15 checks, of which
+	// exactly these 5 are not compliant.
+	outcomes, after := evaluate(t, srv)
+	want := []string{
+		"ebs-encryption " + b.DataVolume + " needs-manual",
+		"ec2-imdsv2 " + b.Batch + " deferred",
+		"s3-encryption " + BucketExempt + " exempt",
+		"s3-public-access-block " + BucketExempt + " exempt",
+		"s3-public-access-block " + BucketWebsite + " exempt",
+	}
+	sort.Strings(want)
+	if got := notCompliant(outcomes); !slices.Equal(got, want) {
+		t.Errorf("not compliant in the emulator:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	for _, o := range outcomes {
+		if o.Action == remediation.ActionFailed {
+			t.Errorf("evaluating %s %s failed: %s", o.Remediator, o.ResourceID, o.Error)
+		}
+	}
+	if after.Total != 15 || after.Compliant != 10 {
+		t.Errorf("score from the emulator %v, want 10 of 15", after)
+	}
+	if res.After != after {
+		t.Errorf("the demo reported %v, the emulator says %v", res.After, after)
+	}
+	if res.Before.Compliant != 3 || res.Before.Total != 15 {
+		t.Errorf("score before %v, want 3 of 15", res.Before)
+	}
+
+	// What the function did: one outcome per routed event, nothing failed.
+	wantActions := map[string]remediation.Action{
+		"s3-public-access-block " + BucketPublic: "remediated", "s3-public-access-block " + BucketUploads: "remediated",
+		"s3-public-access-block " + BucketWebsite: "exempt", "s3-public-access-block " + BucketExempt: "exempt",
+		"s3-encryption " + BucketPublic: "remediated", "s3-encryption " + BucketUploads: "remediated",
+		"s3-encryption " + BucketWebsite: "remediated", "s3-encryption " + BucketExempt: "exempt",
+		"ec2-imdsv2 " + b.Web: "remediated", "ec2-imdsv2 " + b.Batch: "deferred",
+		"ebs-encryption " + b.DataVolume: "needs-manual", "ebs-encryption " + emulator.Account: "remediated",
+	}
+	if got := latestActions(res.Outcomes); !maps.Equal(got, wantActions) {
+		t.Errorf("the function's outcomes %v, want %v", got, wantActions)
+	}
+	if res.Events != 12 || len(res.Outcomes) != 12 {
+		t.Errorf("%d events routed, %d outcomes, want 12 and 12 (one delivery each: nothing failed)", res.Events, len(res.Outcomes))
+	}
+	if got := dlqMessages(t, srv); got != "0+0" {
+		t.Errorf("dead-letter queue holds %s messages (visible+in flight), want none", got)
+	}
+	if n, ok := remediations(t, srv, remediation.ActionFailed); ok {
+		t.Errorf("CloudWatch has Remediations{Action=failed} (sum %v): nothing may fail in the default demo", n)
+	}
+	if n, _ := remediations(t, srv, remediation.ActionRemediated); n != 7 {
+		t.Errorf("Remediations{Action=remediated} sums to %v in CloudWatch, want 7", n)
+	}
+	// Every outcome was notified through SNS -> SQS; none is high.
+	for _, n := range res.Notifications {
+		if n.Severity == "high" || n.Action == "failed" {
+			t.Errorf("notification %q with severity %s", n.Subject, n.Severity)
+		}
+	}
+	if len(res.Notifications) != len(res.Outcomes) {
+		t.Errorf("%d notifications for %d outcomes", len(res.Notifications), len(res.Outcomes))
+	}
+	for _, s := range []string{"compliance score after:  " + after.String(), "failed: 0; dead-letter queue " + DLQName + ": 0 message(s)"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("printout lacks %q:\n%s", s, out.String())
+		}
+	}
+	if strings.Contains(out.String(), BucketRestricted) {
+		t.Errorf("the default demo mentions %s:\n%s", BucketRestricted, out.String())
+	}
+	// Nothing failed, so the "Failed remediations" widget has no metric to
+	// draw: CloudWatch shows such a widget empty too, and the page says "No
+	// data" rather than inventing zeros. Every other widget has data. (The
+	// headless-Chromium check that all 10 widgets render with data runs on
+	// the --simulate-failure demo below.)
+	page, err := os.ReadFile(res.DashboardPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := regexp.MustCompile(`data-title="([^"]*)"[^>]*data-has-data="false"`).FindAllStringSubmatch(string(page), -1)
+	if len(empty) != 1 || empty[0][1] != "Failed remediations" {
+		t.Errorf("widgets without data %v, want only \"Failed remediations\"", empty)
+	}
+	if n := strings.Count(string(page), `data-has-data="true"`); n != 9 {
+		t.Errorf("%d widgets with data, want 9 of 10", n)
+	}
+}
+
+// --simulate-failure: a simulated SCP denies the restricted bucket's fix;
+// the event fails its retries and lands in the dead-letter queue, with a
+// high-severity notification, and every dashboard widget has data.
+func TestDemoSimulatedFailure(t *testing.T) {
+	srv := emulator.StartT(t)
+	dir := t.TempDir()
+	var out bytes.Buffer
+	res, err := Run(context.Background(), Options{Out: &out, Server: srv, SimulateFailure: true, DashboardPath: filepath.Join(dir, "dashboard.html")})
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	r := newReader(t, srv)
+	r.checkBuckets([]bucketState{{BucketPublic, true, true}, {BucketUploads, true, true}, {BucketWebsite, false, true},
+		{BucketExempt, false, false}, {BucketSecure, true, true}, {BucketRestricted, true, false}})
+	r.checkEC2(res.Baseline)
+	// 17 checks; not compliant: the 5 of the default demo and the restricted
+	// bucket's encryption (denied).
+	outcomes, after := evaluate(t, srv)
+	if got := notCompliant(outcomes); len(got) != 6 || !slices.Contains(got, "s3-encryption "+BucketRestricted+" dry-run") {
+		t.Errorf("not compliant in the emulator: %v, want 6 with the restricted bucket's encryption", got)
+	}
+	if after.Total != 17 || after.Compliant != 11 {
+		t.Errorf("score from the emulator %v, want 11 of 17", after)
+	}
+	if res.After != after || res.Before.Compliant != 4 || res.Before.Total != 17 {
+		t.Errorf("the demo reported %v before, %v after; the emulator says %v after, want 4 of 17 before", res.Before, res.After, after)
+	}
+	if got := latestActions(res.Outcomes)["s3-encryption "+BucketRestricted]; got != remediation.ActionFailed {
+		t.Errorf("the restricted bucket's encryption outcome %q, want failed", got)
+	}
+	if got := dlqMessages(t, srv); got != "1+0" {
+		t.Errorf("dead-letter queue holds %s messages (visible+in flight), want 1", got)
+	}
+	if n, _ := remediations(t, srv, remediation.ActionFailed); n < 1 {
+		t.Errorf("Remediations{Action=failed} sums to %v in CloudWatch, want at least 1", n)
+	}
+	high := 0
+	for _, n := range res.Notifications {
+		if n.Severity == "high" && n.Action == "failed" && n.Outcome.ResourceID == BucketRestricted {
+			high++
+		}
+	}
+	if len(res.Notifications) != len(res.Outcomes) || high < 1 {
+		t.Errorf("%d notifications for %d outcomes, %d high", len(res.Notifications), len(res.Outcomes), high)
+	}
+	if !strings.Contains(out.String(), "failed: 1; dead-letter queue "+DLQName+": 1 message(s)") || !strings.Contains(out.String(), "(simulated") {
+		t.Errorf("printout lacks the failure summary or says not that it is simulated:\n%s", out.String())
+	}
+	t.Run("dashboard in headless Chromium", func(t *testing.T) {
+		dom, log := chromium(t, res.DashboardPath)
+		if n := regexp.MustCompile(`<section class="widget"`).FindAllStringIndex(dom, -1); len(n) != 10 {
+			t.Errorf("%d widgets rendered, want the template's 10", len(n))
+		}
+		if strings.Contains(dom, `data-has-data="false"`) || !strings.Contains(dom, `data-widgets-with-data="10"`) {
+			t.Errorf("a widget rendered without data (or the page script did not run):\n%s", dom)
+		}
+		if problems := consoleErrors(log); len(problems) > 0 {
+			t.Errorf("the page logged errors: %v", problems)
+		}
+	})
+}
+
+// chromium loads a page in headless Chromium and returns the DOM after its
+// scripts ran and Chromium's log.
+func chromium(t *testing.T, path string) (dom, log string) {
+	t.Helper()
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium not found on PATH (make tools installs it: apt-get install -y chromium)")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+		"--user-data-dir="+t.TempDir(), "--enable-logging=stderr", "--v=0", "--virtual-time-budget=2000", "--dump-dom", "file://"+abs)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	return stdout.String(), stderr.String()
+}
+
+// consoleErrors returns what the page wrote to its console or threw:
+// Chromium logs console messages as CONSOLE lines with --enable-logging.
+func consoleErrors(log string) []string {
+	var out []string
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "CONSOLE") || strings.Contains(line, "Uncaught") {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// The console check catches a page that throws: without this, the check
+// above could never fail.
+func TestChromiumCatchesPageErrors(t *testing.T) {
+	page := filepath.Join(t.TempDir(), "broken.html")
+	if err := os.WriteFile(page, []byte(`<!DOCTYPE html><html><body><script>console.error("boom"); undefinedFunction();</script></body></html>`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, log := chromium(t, page)
+	if len(consoleErrors(log)) == 0 {
+		t.Fatalf("no console error detected in:\n%s", log)
+	}
+}
+
+// Watch mode: the Config stand-in notices a bucket misconfigured after the
+// first round, and the pipeline fixes it within seconds.
+func TestDemoWatchFixesANewMisconfiguration(t *testing.T) {
+	srv := emulator.StartT(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	var out syncBuffer
+	go func() {
+		_, err := Run(ctx, Options{Out: &out, Server: srv, Watch: true, Interval: time.Second, WatchReady: func(b string) { ready <- b }})
+		done <- err
+	}()
+	var bucket string
+	select {
+	case bucket = <-ready:
+	case err := <-done:
+		t.Fatalf("demo ended before watching: %v\n%s", err, out.String())
+	case <-time.After(90 * time.Second):
+		t.Fatalf("watch mode not ready:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "s3api delete-public-access-block --bucket "+bucket) || !strings.Contains(out.String(), srv.URL) {
+		t.Errorf("the command to type is not printed:\n%s", out.String())
+	}
+	r := newReader(t, srv)
+	if !r.blocked(bucket) {
+		t.Fatalf("bucket %s is not blocked before the test misconfigures it", bucket)
+	}
+	// What the printed aws command does.
+	if _, err := r.s3.DeletePublicAccessBlock(ctx, &s3.DeletePublicAccessBlockInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	deleted := time.Now()
+	for !r.blocked(bucket) {
+		if time.Since(deleted) > 30*time.Second {
+			t.Fatalf("bucket %s not fixed within 30s:\n%s", bucket, out.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("fixed %s after the misconfiguration", time.Since(deleted).Round(time.Millisecond))
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("demo: %v", err)
+	}
+	if !strings.Contains(out.String(), "NON_COMPLIANT s3-bucket-level-public-access-prohibited") {
+		t.Errorf("no new event printed:\n%s", out.String())
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }

@@ -1,0 +1,149 @@
+package sweep
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
+)
+
+// Row is one line of the summary: the checks of one remediator by action.
+type Row struct {
+	Remediator string
+	Checked    int
+	Counts     map[remediation.Action]int
+}
+
+// Summary counts the outcomes per remediator, in registry order.
+func (r *Report) Summary() []Row {
+	by := map[string]*Row{}
+	for _, o := range r.Outcomes {
+		row := by[o.Remediator]
+		if row == nil {
+			row = &Row{Remediator: o.Remediator, Counts: map[remediation.Action]int{}}
+			by[o.Remediator] = row
+		}
+		row.Checked++
+		row.Counts[o.Action]++
+	}
+	var rows []Row
+	for _, n := range remediators.Names() {
+		if row := by[n]; row != nil {
+			rows = append(rows, *row)
+			delete(by, n)
+		}
+	}
+	var rest []string
+	for n := range by {
+		rest = append(rest, n)
+	}
+	sort.Strings(rest)
+	for _, n := range rest {
+		rows = append(rows, *by[n])
+	}
+	return rows
+}
+
+// Score is the compliance score of a set of outcomes.
+type Score struct {
+	Compliant int // checks compliant after the run: compliant or remediated
+	Total     int // checks of resources that exist (all but gone and ignored)
+}
+
+// Percent is Compliant/Total as a percentage (100 when there is nothing to
+// check).
+func (s Score) Percent() float64 {
+	if s.Total == 0 {
+		return 100
+	}
+	return 100 * float64(s.Compliant) / float64(s.Total)
+}
+
+func (s Score) String() string {
+	return fmt.Sprintf("%.1f%% (%d of %d checks compliant)", s.Percent(), s.Compliant, s.Total)
+}
+
+// ScoreOf computes the compliance score: the share of checks (one resource
+// through one remediator) whose resource is compliant after the run, i.e.
+// whose outcome is compliant or remediated. Checks of resources that no
+// longer exist (gone) or were not acted on (ignored) do not count. Exempt,
+// dry-run, deferred, needs-manual and failed checks count as not compliant:
+// the resource is still misconfigured, whatever the reason. A dry-run sweep
+// therefore gives the score before remediation.
+func ScoreOf(outcomes []remediation.Outcome) Score {
+	var s Score
+	for _, o := range outcomes {
+		switch o.Action {
+		case remediation.ActionGone, remediation.ActionIgnored:
+			continue
+		case remediation.ActionCompliant, remediation.ActionRemediated:
+			s.Compliant++
+		}
+		s.Total++
+	}
+	return s
+}
+
+// Score is the compliance score of the sweep's outcomes.
+func (r *Report) Score() Score { return ScoreOf(r.Outcomes) }
+
+// summaryColumns are the actions the table shows, in order.
+var summaryColumns = []remediation.Action{
+	remediation.ActionCompliant, remediation.ActionRemediated, remediation.ActionDryRun, remediation.ActionExempt,
+	remediation.ActionDeferred, remediation.ActionNeedsManual, remediation.ActionGone, remediation.ActionFailed,
+}
+
+// WriteSummary prints the per-remediator table, the problems and the score.
+func (r *Report) WriteSummary(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	header := []string{"remediator", "checked"}
+	for _, a := range summaryColumns {
+		header = append(header, string(a))
+	}
+	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
+	total := Row{Remediator: "total", Counts: map[remediation.Action]int{}}
+	for _, row := range append(r.Summary(), total) {
+		if row.Remediator == "total" {
+			row = total
+		} else {
+			total.Checked += row.Checked
+			for a, n := range row.Counts {
+				total.Counts[a] += n
+			}
+		}
+		cells := []string{row.Remediator, fmt.Sprint(row.Checked)}
+		for _, a := range summaryColumns {
+			cells = append(cells, fmt.Sprint(row.Counts[a]))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	tw.Flush()
+	for _, o := range r.Outcomes {
+		if o.Action == remediation.ActionFailed {
+			fmt.Fprintf(w, "failed: %s %s %s: %s\n", o.Remediator, o.ResourceType, o.ResourceID, o.Error)
+		}
+	}
+	for _, err := range r.ListErrors {
+		fmt.Fprintf(w, "listing failed: %v\n", err)
+	}
+	for _, err := range r.PublishErrors {
+		fmt.Fprintf(w, "not delivered: %v\n", err)
+	}
+	fmt.Fprintf(w, "compliance score: %s, in %s\n", r.Score(), r.Duration.Round(1e6))
+}
+
+// WriteJSON prints one outcome JSON object per line.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	for _, o := range r.Outcomes {
+		if err := enc.Encode(o); err != nil {
+			return fmt.Errorf("writing outcome: %w", err)
+		}
+	}
+	return nil
+}

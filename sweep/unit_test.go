@@ -1,0 +1,209 @@
+package sweep
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/autoremediate/autoremediate/remediation"
+)
+
+type fakeS3 struct {
+	t     *testing.T
+	pages [][]string
+	err   error
+	calls int
+}
+
+func (f *fakeS3) ListBuckets(_ context.Context, in *s3.ListBucketsInput, _ ...func(*s3.Options)) (*s3.ListBucketsOutput, error) {
+	if aws.ToString(in.BucketRegion) != "eu-west-1" {
+		f.t.Errorf("ListBuckets BucketRegion %q, want eu-west-1", aws.ToString(in.BucketRegion))
+	}
+	if want := map[int]string{0: "", 1: "tok1"}[f.calls]; aws.ToString(in.ContinuationToken) != want {
+		f.t.Errorf("ListBuckets call %d: token %q, want %q", f.calls, aws.ToString(in.ContinuationToken), want)
+	}
+	if f.err != nil {
+		return nil, f.err
+	}
+	out := &s3.ListBucketsOutput{}
+	for _, n := range f.pages[f.calls] {
+		out.Buckets = append(out.Buckets, s3types.Bucket{Name: aws.String(n)})
+	}
+	f.calls++
+	if f.calls < len(f.pages) {
+		out.ContinuationToken = aws.String("tok1")
+	}
+	return out, nil
+}
+
+type fakeEC2 struct {
+	t *testing.T
+}
+
+func (f *fakeEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstancesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	if len(in.Filters) != 1 || aws.ToString(in.Filters[0].Name) != "instance-state-name" || len(in.Filters[0].Values) != 4 {
+		f.t.Errorf("DescribeInstances filters %+v", in.Filters)
+	}
+	if in.NextToken == nil {
+		return &ec2.DescribeInstancesOutput{NextToken: aws.String("p2"), Reservations: []ec2types.Reservation{{Instances: []ec2types.Instance{{InstanceId: aws.String("i-1")}}}}}, nil
+	}
+	if aws.ToString(in.NextToken) != "p2" {
+		f.t.Errorf("NextToken %q", aws.ToString(in.NextToken))
+	}
+	return &ec2.DescribeInstancesOutput{Reservations: []ec2types.Reservation{{Instances: []ec2types.Instance{{InstanceId: aws.String("i-2")}}}}}, nil
+}
+
+func (f *fakeEC2) DescribeVolumes(_ context.Context, in *ec2.DescribeVolumesInput, _ ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error) {
+	if len(in.Filters) != 1 || aws.ToString(in.Filters[0].Name) != "encrypted" || in.Filters[0].Values[0] != "false" {
+		f.t.Errorf("DescribeVolumes filters %+v", in.Filters)
+	}
+	return nil, errors.New("DescribeVolumes: UnauthorizedOperation")
+}
+
+type fakeSTS struct{}
+
+func (fakeSTS) GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error) {
+	return &sts.GetCallerIdentityOutput{Account: aws.String("111122223333")}, nil
+}
+
+type recordingRemediator struct {
+	name  string
+	types []string
+	reqs  chan remediation.Request
+}
+
+func (r *recordingRemediator) Name() string            { return r.name }
+func (r *recordingRemediator) ResourceTypes() []string { return r.types }
+func (r *recordingRemediator) Permissions() []string   { return nil }
+func (r *recordingRemediator) Remediate(_ context.Context, req remediation.Request) remediation.Result {
+	r.reqs <- req
+	return remediation.Result{Action: remediation.ActionCompliant}
+}
+
+func TestListingPaginatesFiltersAndSurvivesErrors(t *testing.T) {
+	reqs := make(chan remediation.Request, 100)
+	mk := func(name string, types ...string) remediation.Remediator {
+		return &recordingRemediator{name: name, types: types, reqs: reqs}
+	}
+	reg, err := remediation.NewRegistry(mk(remediation.S3PublicAccessBlock, ResourceTypeBucket), mk(remediation.S3Encryption, ResourceTypeBucket),
+		mk(remediation.EC2IMDSv2, ResourceTypeInstance), mk(remediation.EBSEncryption, ResourceTypeAccount, ResourceTypeVolume))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3f := &fakeS3{t: t, pages: [][]string{{"a", "b"}, {"c"}}}
+	sw := &Sweeper{S3: s3f, EC2: &fakeEC2{t: t}, STS: fakeSTS{}, Region: "eu-west-1",
+		Handler: &remediation.Handler{Registry: reg, Modes: remediation.Modes{Default: remediation.ModeEnforce}}, DryRun: true}
+	rep, err := sw.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	close(reqs)
+	n := 0
+	for req := range reqs {
+		n++
+		if req.Mode != remediation.ModeDryRun || req.Account != "111122223333" || req.Region != "eu-west-1" || req.ManagedRule == "" {
+			t.Errorf("request %+v", req)
+		}
+	}
+	// 3 buckets x 2 remediators, 2 instances, the account; the volume
+	// listing failed and is reported, not fatal.
+	if n != 9 || len(rep.Outcomes) != 9 {
+		t.Errorf("%d requests, %d outcomes, want 9", n, len(rep.Outcomes))
+	}
+	if len(rep.ListErrors) != 1 || !rep.Failed() {
+		t.Errorf("list errors %v", rep.ListErrors)
+	}
+	if s3f.calls != 2 {
+		t.Errorf("ListBuckets called %d times, want 2 pages", s3f.calls)
+	}
+}
+
+func TestScore(t *testing.T) {
+	var os []remediation.Outcome
+	for _, a := range []remediation.Action{remediation.ActionCompliant, remediation.ActionRemediated, remediation.ActionExempt,
+		remediation.ActionDeferred, remediation.ActionGone, remediation.ActionFailed, remediation.ActionDryRun, remediation.ActionNeedsManual} {
+		os = append(os, remediation.Outcome{Action: a})
+	}
+	s := ScoreOf(os)
+	if s.Compliant != 2 || s.Total != 7 {
+		t.Errorf("score %+v, want 2 of 7", s)
+	}
+	if ScoreOf(nil).Percent() != 100 {
+		t.Error("empty score is not 100%")
+	}
+}
+
+func TestRateLimiterTokenBucket(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var waits []time.Duration
+	l := NewRateLimiter(map[string]Limit{"EC2.ModifyInstanceMetadataOptions": {Burst: 2, Rate: 5}, "EC2.*": {Burst: 100, Rate: 20}})
+	l.now = func() time.Time { return now }
+	l.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	ctx := context.Background()
+	for i := 0; i < 4; i++ {
+		if err := l.Wait(ctx, "EC2", "ModifyInstanceMetadataOptions"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Burst of 2, then one token every 200ms, reserved in order.
+	if len(waits) != 2 || waits[0] != 200*time.Millisecond || waits[1] != 400*time.Millisecond {
+		t.Fatalf("waits %v, want [200ms 400ms]", waits)
+	}
+	// Another API has its own bucket.
+	if err := l.Wait(ctx, "EC2", "DescribeInstances"); err != nil || len(waits) != 2 {
+		t.Errorf("DescribeInstances waited: %v", waits)
+	}
+	// After 2s the bucket is full again (capped at the burst).
+	now = now.Add(2 * time.Second)
+	waits = nil
+	for i := 0; i < 3; i++ {
+		_ = l.Wait(ctx, "EC2", "ModifyInstanceMetadataOptions")
+	}
+	if len(waits) != 1 || waits[0] != 200*time.Millisecond {
+		t.Errorf("after refill: waits %v, want [200ms]", waits)
+	}
+	// Unlimited services pass straight through and are still counted.
+	_ = l.Wait(ctx, "S3", "ListBuckets")
+	if c := l.Calls(); c["EC2.ModifyInstanceMetadataOptions"] != 7 || c["S3.ListBuckets"] != 1 {
+		t.Errorf("calls %v", c)
+	}
+}
+
+type failingRemediator struct{ recordingRemediator }
+
+func (r *failingRemediator) Remediate(_ context.Context, req remediation.Request) remediation.Result {
+	if req.ResourceID == "b" {
+		return remediation.Failed(nil, errors.New(`putting public access block on bucket "b": AccessDenied`))
+	}
+	return remediation.Result{Action: remediation.ActionRemediated}
+}
+
+func TestLambdaHandlerReportsFailures(t *testing.T) {
+	rem := &failingRemediator{recordingRemediator{name: remediation.S3PublicAccessBlock, types: []string{ResourceTypeBucket}}}
+	reg, err := remediation.NewRegistry(rem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &Sweeper{S3: &fakeS3{t: t, pages: [][]string{{"a", "b"}, {"c"}}}, EC2: &fakeEC2{t: t}, Account: "111122223333", Region: "eu-west-1",
+		Handler: &remediation.Handler{Registry: reg}}
+	var log strings.Builder
+	res, err := LambdaHandler(sw, &log)(context.Background())
+	if err == nil || !strings.Contains(err.Error(), `bucket "b"`) {
+		t.Errorf("error %v, want the failed bucket named", err)
+	}
+	if res.Checked != 3 || res.Counts[remediation.ActionRemediated] != 2 || res.Counts[remediation.ActionFailed] != 1 || res.CompliantChecks != 2 || res.ScoredChecks != 3 {
+		t.Errorf("result %+v", res)
+	}
+	if !strings.Contains(log.String(), `"msg":"sweep summary"`) || !strings.Contains(log.String(), `"scorePercent":66.`) {
+		t.Errorf("summary line %q", log.String())
+	}
+}
