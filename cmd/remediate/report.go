@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
+
+	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/credentials"
+	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
+	"github.com/autoremediate/autoremediate/report"
+)
+
+const reportHelp = `Usage: remediate report <soc2|credentials> [flags]
+
+  soc2         SOC 2 compliance report from AWS Security Hub findings
+               (report.md, findings.csv, report.html)
+  credentials  audit of the IAM credential report against the CIS AWS
+               Foundations Benchmark v3.0.0 credential controls
+
+Run "remediate report <subcommand> --help" for its flags.
+`
+
+func runReport(ctx context.Context, c *cli, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		w := c.stdout
+		if len(args) == 0 {
+			w = c.stderr
+		}
+		fmt.Fprint(w, reportHelp)
+		if len(args) == 0 {
+			return exitBadArgs
+		}
+		return exitOK
+	}
+	switch args[0] {
+	case "soc2":
+		return runReportSOC2(ctx, c, args[1:])
+	case "credentials":
+		return runReportCredentials(ctx, c, args[1:])
+	}
+	fmt.Fprintf(c.stderr, "remediate report: unknown subcommand %q\n\n%s", args[0], reportHelp)
+	return exitBadArgs
+}
+
+const soc2Help = `Usage: remediate report soc2 --out DIR [--period 7d] [--region r1,r2]
+
+Reads the active, failed, not suppressed AWS Security Hub findings of each
+Region (every page), maps their controls to SOC 2 trust services criteria
+(report/soc2_mapping.csv), adds the remediation outcomes the pipeline
+published to CloudWatch over the period (namespace METRICS_NAMESPACE), and
+writes DIR/report.md, DIR/findings.csv and DIR/report.html. Prints the paths.
+
+Exit status: 0 when written, 1 when AWS could not be read (Security Hub not
+enabled, access denied, throttling) or the files not written, 2 for bad flags.
+
+Flags:
+`
+
+func runReportSOC2(ctx context.Context, c *cli, args []string) int {
+	fs := flag.NewFlagSet("report soc2", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	out := fs.String("out", "", "`DIR` to write the files to (created if missing)")
+	periodFlag := fs.String("period", "7d", "remediation activity period: `N`d, or a Go duration such as 36h")
+	var regions []string
+	fs.Func("region", "`REGION`s to read findings from, comma-separated or repeated (default: AWS_REGION)", func(v string) error {
+		for _, r := range strings.Split(v, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				regions = append(regions, r)
+			}
+		}
+		return nil
+	})
+	fs.Usage = func() { fmt.Fprint(fs.Output(), soc2Help); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitBadArgs
+	}
+	if *out == "" || fs.NArg() > 0 {
+		fmt.Fprintln(c.stderr, "remediate report soc2: --out DIR is required")
+		return exitBadArgs
+	}
+	period, err := parsePeriod(*periodFlag)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate report soc2: --period: %v\n", err)
+		return exitBadArgs
+	}
+	cfg, err := app.Load(c.getenv)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate report soc2: configuration: %v\n", err)
+		return exitBadArgs
+	}
+	mapping, err := report.DefaultMapping()
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate report soc2: %v\n", err)
+		return exitFailed
+	}
+	awsCfg, err := app.LoadAWSConfig(ctx)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate report soc2: %v\n", err)
+		return exitFailed
+	}
+	if len(regions) == 0 {
+		regions = []string{awsCfg.Region}
+	}
+	clients := app.NewClients(awsCfg)
+	gen := &report.Generator{
+		Findings: func(region string) report.SecurityHubAPI {
+			return securityhub.NewFromConfig(awsCfg, func(o *securityhub.Options) { o.Region = region })
+		},
+		Regions:     regions,
+		Metrics:     clients.CloudWatch(),
+		Namespace:   cfg.MetricsNamespace,
+		Remediators: remediators.Names(),
+		Period:      period,
+		Mapping:     mapping,
+		Logger:      app.NewLogger(c.stderr, cfg.LogLevel),
+	}
+	r, err := gen.Generate(ctx)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate report soc2: %v\n", err)
+		return exitFailed
+	}
+	files, err := r.Files()
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate report soc2: %v\n", err)
+		return exitFailed
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		fmt.Fprintf(c.stderr, "remediate report soc2: creating %s: %v\n", *out, err)
+		return exitFailed
+	}
+	for _, f := range files {
+		path := filepath.Join(*out, f.Name)
+		if err := os.WriteFile(path, f.Body, 0o644); err != nil {
+			fmt.Fprintf(c.stderr, "remediate report soc2: writing %s: %v\n", path, err)
+			return exitFailed
+		}
+		fmt.Fprintln(c.stdout, path)
+	}
+	if r.Total() == 0 {
+		fmt.Fprintf(c.stderr, "remediate report soc2: no active failed findings in %s (is the AWS Foundational Security Best Practices standard enabled?)\n", strings.Join(regions, ", "))
+	} else {
+		fmt.Fprintf(c.stderr, "remediate report soc2: %d findings (%d critical, %d high), %d unmapped\n",
+			r.Total(), r.SeverityCount(report.SeverityCritical), r.SeverityCount(report.SeverityHigh), len(r.Unmapped))
+	}
+	if r.Activity.Err != "" {
+		fmt.Fprintf(c.stderr, "remediate report soc2: remediation activity unavailable: %s\n", r.Activity.Err)
+	}
+	return exitOK
+}
+
+// parsePeriod accepts "7d" or a Go duration.
+func parsePeriod(s string) (time.Duration, error) {
+	var d time.Duration
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a number of days such as 7d", s)
+		}
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(s); err != nil {
+			return 0, fmt.Errorf("%q is neither Nd nor a duration such as 36h", s)
+		}
+	}
+	if d < time.Minute || d > 455*24*time.Hour {
+		return 0, fmt.Errorf("%q is outside 1 minute to 455 days (CloudWatch's retention)", s)
+	}
+	return d, nil
+}
+
+const credentialsHelp = `Usage: remediate report credentials [--output table|csv|json] [--out DIR]
+                                  [--deactivate-unused-keys [--yes]]
+
+Generates the IAM credential report (waiting until it is ready), and checks
+every user against the CIS AWS Foundations Benchmark v3.0.0 credential
+controls: 1.4 root access keys, 1.7 recent root use, 1.10 console users
+without MFA, 1.12 passwords and access keys unused for 45 days or more,
+1.13 users with two active access keys, 1.14 access keys older than 90 days.
+Each finding names the control and the fix.
+
+--out DIR also writes DIR/credentials.csv and DIR/credentials.json.
+
+--deactivate-unused-keys deactivates active access keys unused for 45 days
+or more (CIS 1.12). Without --yes it is a dry run. It prints one outcome
+JSON line per key on standard output (the findings then go to standard
+error) and publishes the outcomes like the remediators do (log line,
+metrics per METRICS_MODE, SNS_TOPIC_ARN). Root keys are never touched.
+
+Exit status: 0 when the audit ran, 1 when AWS could not be read or a key
+change failed, 2 for bad flags.
+
+Flags:
+`
+
+func runReportCredentials(ctx context.Context, c *cli, args []string) int {
+	fs := flag.NewFlagSet("report credentials", flag.ContinueOnError)
+	fs.SetOutput(c.stderr)
+	output := fs.String("output", credentials.FormatTable, "`FORMAT` on the terminal: table, csv or json")
+	out := fs.String("out", "", "`DIR` to also write credentials.csv and credentials.json to")
+	deactivate := fs.Bool("deactivate-unused-keys", false, "deactivate access keys unused for 45+ days (dry run unless --yes)")
+	yes := fs.Bool("yes", false, "with --deactivate-unused-keys: really deactivate")
+	asOf := fs.String("as-of", "", "evaluate ages as of this `DATE` (RFC 3339 or YYYY-MM-DD) instead of now; not allowed with --yes")
+	timeout := fs.Duration("timeout", 2*time.Minute, "how long to wait for IAM to generate the report")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), credentialsHelp); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitBadArgs
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(c.stderr, "remediate report credentials: unexpected argument %q\n", fs.Arg(0))
+		return exitBadArgs
+	}
+	switch *output {
+	case credentials.FormatTable, credentials.FormatCSV, credentials.FormatJSON:
+	default:
+		fmt.Fprintf(c.stderr, "remediate report credentials: --output %q is not table, csv or json\n", *output)
+		return exitBadArgs
+	}
+	if *yes && !*deactivate {
+		fmt.Fprintln(c.stderr, "remediate report credentials: --yes only applies with --deactivate-unused-keys")
+		return exitBadArgs
+	}
+	now := time.Now
+	if *asOf != "" {
+		t, err := time.Parse(time.RFC3339, *asOf)
+		if err != nil {
+			if t, err = time.Parse("2006-01-02", *asOf); err != nil {
+				fmt.Fprintf(c.stderr, "remediate report credentials: --as-of %q is not RFC 3339 or YYYY-MM-DD\n", *asOf)
+				return exitBadArgs
+			}
+		}
+		if *yes {
+			fmt.Fprintln(c.stderr, "remediate report credentials: --as-of cannot be combined with --yes: keys are only deactivated on their real age")
+			return exitBadArgs
+		}
+		now = func() time.Time { return t }
+	}
+	awsCfg, err := app.LoadAWSConfig(ctx)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate report credentials: %v\n", err)
+		return exitFailed
+	}
+	api := iam.NewFromConfig(awsCfg)
+	rep, err := (&credentials.Fetcher{API: api, Timeout: *timeout}).Fetch(ctx)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate report credentials: %v\n", err)
+		return exitFailed
+	}
+	th := credentials.DefaultThresholds()
+	findings := credentials.Check(rep.Rows, now(), th)
+
+	findingsOut := c.stdout
+	if *deactivate {
+		findingsOut = c.stderr // standard output carries the outcome lines
+	}
+	if err := credentials.Write(findingsOut, *output, findings); err != nil {
+		fmt.Fprintf(c.stderr, "remediate report credentials: writing findings: %v\n", err)
+		return exitFailed
+	}
+	if *out != "" {
+		if err := writeCredentialFiles(c.stderr, *out, findings); err != nil {
+			fmt.Fprintf(c.stderr, "remediate report credentials: %v\n", err)
+			return exitFailed
+		}
+	}
+	if !*deactivate {
+		return exitOK
+	}
+	return deactivateKeys(ctx, c, api, rep.Rows, findings, th, *yes, now)
+}
+
+func writeCredentialFiles(w io.Writer, dir string, findings []credentials.Finding) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	for _, f := range []struct{ name, format string }{{"credentials.csv", credentials.FormatCSV}, {"credentials.json", credentials.FormatJSON}} {
+		path := filepath.Join(dir, f.name)
+		file, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("writing %s: %w", path, err)
+		}
+		werr := credentials.Write(file, f.format, findings)
+		if cerr := file.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return fmt.Errorf("writing %s: %w", path, werr)
+		}
+		fmt.Fprintln(w, path)
+	}
+	return nil
+}
+
+func deactivateKeys(ctx context.Context, c *cli, api credentials.KeyAPI, rows []credentials.Row, findings []credentials.Finding,
+	th credentials.Thresholds, apply bool, now func() time.Time) int {
+	cfg, err := app.Load(c.getenv)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate report credentials: configuration: %v\n", err)
+		return exitBadArgs
+	}
+	awsCfg, err := app.LoadAWSConfig(ctx)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate report credentials: %v\n", err)
+		return exitFailed
+	}
+	pub := app.NewPublisher(cfg, app.NewClients(awsCfg), app.NewLogger(c.stderr, cfg.LogLevel))
+	d := &credentials.Deactivator{API: api, Thresholds: th, Apply: apply, Now: now}
+	code := exitOK
+	enc := json.NewEncoder(c.stdout)
+	outcomes := d.Run(ctx, rows, findings)
+	for _, o := range outcomes {
+		if err := enc.Encode(o); err != nil {
+			fmt.Fprintf(c.stderr, "remediate report credentials: writing outcome: %v\n", err)
+			return exitFailed
+		}
+		if err := pub.Publish(ctx, o); err != nil {
+			code = exitFailed
+		}
+		if o.Action == remediation.ActionFailed {
+			code = exitFailed
+		}
+	}
+	if len(outcomes) == 0 {
+		fmt.Fprintf(c.stderr, "remediate report credentials: no active access key unused for %d days or more\n", th.UnusedDays)
+	}
+	return code
+}
