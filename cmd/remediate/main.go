@@ -28,6 +28,12 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"invoke", "run Config compliance change events through the remediation handler", runInvoke},
+		{"sweep", "find and fix every non-compliant resource in the account and region", runSweep},
+		{"demo", "the whole pipeline on a local AWS emulator, from insecure to compliant", runDemo},
+		{"dashboard", "render the CloudWatch compliance dashboard as one HTML file", runDashboard},
+		{"report", "compliance reports: SOC 2 from Security Hub (soc2), IAM credential audit (credentials)", runReport},
+		{"deploy", "deploy the pipeline to AWS with Terraform (plan, confirm, apply, outputs)", runDeploy},
+		{"destroy", "remove everything `remediate deploy` created", runDestroy},
 	}
 }
 
