@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
+	"github.com/autoremediate/autoremediate/internal/awserr"
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
@@ -79,7 +80,7 @@ func (d *Deactivator) user(ctx context.Context, r Row, now func() time.Time) []r
 	keys, err := d.API.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String(r.User)})
 	if err != nil {
 		o := d.outcome(r, "", start, now)
-		if hasCode(err, "NoSuchEntity") {
+		if awserr.Is(err, "NoSuchEntity") {
 			o.Action, o.Reason = remediation.ActionGone, "the user no longer exists"
 		} else {
 			o.Action, o.Error = remediation.ActionFailed, explain(fmt.Sprintf("listing access keys of user %q", r.User), "iam:ListAccessKeys", err).Error()
@@ -102,7 +103,7 @@ func (d *Deactivator) key(ctx context.Context, r Row, k iamtypes.AccessKeyMetada
 	o := d.outcome(r, id, start, now)
 	lu, err := d.API.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: k.AccessKeyId})
 	if err != nil {
-		if hasCode(err, "NoSuchEntity") {
+		if awserr.Is(err, "NoSuchEntity") {
 			o.Action, o.Reason = remediation.ActionGone, "the access key no longer exists"
 			return o
 		}
@@ -139,7 +140,7 @@ func (d *Deactivator) key(ctx context.Context, r Row, k iamtypes.AccessKeyMetada
 		return o
 	}
 	if _, err := d.API.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{UserName: aws.String(r.User), AccessKeyId: k.AccessKeyId, Status: iamtypes.StatusTypeInactive}); err != nil {
-		if hasCode(err, "NoSuchEntity") {
+		if awserr.Is(err, "NoSuchEntity") {
 			o.Action, o.Reason, o.After = remediation.ActionGone, "the access key no longer exists", map[string]any{"accessKeyId": id}
 			return o
 		}

@@ -16,7 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
-	"github.com/aws/smithy-go"
+
+	"github.com/autoremediate/autoremediate/internal/awserr"
 )
 
 // RootUser is the credential report's name for the account root user.
@@ -88,7 +89,7 @@ func (f *Fetcher) Fetch(ctx context.Context) (*Report, error) {
 	for {
 		gen, err := f.API.GenerateCredentialReport(ctx, &iam.GenerateCredentialReportInput{})
 		switch {
-		case hasCode(err, "ReportGenerationLimitExceeded", "Throttling", "ThrottlingException"):
+		case awserr.Is(err, "ReportGenerationLimitExceeded", "Throttling", "ThrottlingException"):
 			if err := wait("throttled"); err != nil {
 				return nil, err
 			}
@@ -104,12 +105,12 @@ func (f *Fetcher) Fetch(ctx context.Context) (*Report, error) {
 		}
 		out, err := f.API.GetCredentialReport(ctx, &iam.GetCredentialReportInput{})
 		switch {
-		case hasCode(err, "ReportInProgress", "ReportNotPresent"):
-			if err := wait(errorCode(err)); err != nil {
+		case awserr.Is(err, "ReportInProgress", "ReportNotPresent"):
+			if err := wait(awserr.Code(err)); err != nil {
 				return nil, err
 			}
 			continue
-		case hasCode(err, "ReportExpired") && !regenerated:
+		case awserr.Is(err, "ReportExpired") && !regenerated:
 			regenerated = true
 			continue
 		case err != nil:
@@ -220,29 +221,8 @@ func date(s string) time.Time {
 	return t.UTC()
 }
 
-func errorCode(err error) string {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode()
-	}
-	return ""
-}
-
-func hasCode(err error, codes ...string) bool {
-	if err == nil {
-		return false
-	}
-	c := errorCode(err)
-	for _, want := range codes {
-		if c == want {
-			return true
-		}
-	}
-	return false
-}
-
 func explain(doing, action string, err error) error {
-	switch errorCode(err) {
+	switch awserr.Code(err) {
 	case "AccessDenied", "AccessDeniedException":
 		return fmt.Errorf("%s: access denied: the caller needs %s: %w", doing, action, err)
 	}

@@ -4,11 +4,8 @@
 package remediators
 
 import (
-	"errors"
 	"strings"
 	"time"
-
-	"github.com/aws/smithy-go"
 )
 
 // DefaultExemptTagKey is the tag whose value "off" or "false" exempts a
@@ -73,23 +70,4 @@ func exemptValue(v string) bool {
 
 func exemptReason(key, value string) string {
 	return "tag " + key + "=" + value + " exempts this resource from auto-remediation"
-}
-
-// errorCode returns the AWS error code of err, or "".
-func errorCode(err error) string {
-	var apiErr smithy.APIError
-	if errors.As(err, &apiErr) {
-		return apiErr.ErrorCode()
-	}
-	return ""
-}
-
-func hasCode(err error, codes ...string) bool {
-	c := errorCode(err)
-	for _, want := range codes {
-		if c == want {
-			return true
-		}
-	}
-	return false
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/autoremediate/autoremediate/internal/awserr"
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
@@ -174,7 +175,7 @@ func (r *EBSEncryption) Remediate(ctx context.Context, req remediation.Request) 
 func (r *EBSEncryption) volume(ctx context.Context, req remediation.Request) remediation.Result {
 	id := req.ResourceID
 	out, err := r.Client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{id}}, ec2Region(req.Region))
-	if hasCode(err, "InvalidVolume.NotFound", "InvalidVolumeID.Malformed") || (err == nil && len(out.Volumes) == 0) {
+	if awserr.Is(err, "InvalidVolume.NotFound", "InvalidVolumeID.Malformed") || (err == nil && len(out.Volumes) == 0) {
 		return remediation.Result{Action: remediation.ActionGone, Reason: fmt.Sprintf("volume %q no longer exists", id)}
 	}
 	if err != nil {

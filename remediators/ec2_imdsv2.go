@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/autoremediate/autoremediate/internal/awserr"
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
@@ -75,7 +76,7 @@ func ec2Region(region string) func(*ec2.Options) {
 
 func (r *EC2IMDSv2) read(ctx context.Context, id, region string) (instanceMetadata, error) {
 	out, err := r.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, ec2Region(region))
-	if hasCode(err, "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed") {
+	if awserr.Is(err, "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed") {
 		return instanceMetadata{}, nil
 	}
 	if err != nil {
@@ -145,7 +146,7 @@ func (r *EC2IMDSv2) Remediate(ctx context.Context, req remediation.Request) reme
 		in.HttpPutResponseHopLimit = aws.Int32(cur.hopLimit)
 	}
 	if _, err := r.EC2.ModifyInstanceMetadataOptions(ctx, in, ec2Region(req.Region)); err != nil {
-		if hasCode(err, "InvalidInstanceID.NotFound") {
+		if awserr.Is(err, "InvalidInstanceID.NotFound") {
 			return remediation.Result{Action: remediation.ActionGone, Reason: fmt.Sprintf("instance %q no longer exists", id)}
 		}
 		return remediation.Failed(before, fmt.Errorf("modifying metadata options of instance %q: %w", id, err))

@@ -132,7 +132,4 @@ func TestOptionsDefaults(t *testing.T) {
 			t.Errorf("exemptValue(%q) = %t", v, !want)
 		}
 	}
-	if errorCode(nil) != "" || errorCode(apiErr("X")) != "X" || hasCode(nil, "NoSuchBucket") || !hasCode(apiErr("B"), "A", "B") {
-		t.Error("errorCode/hasCode")
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/autoremediate/autoremediate/internal/awserr"
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
@@ -84,7 +85,7 @@ func (e bucketEncryption) state() map[string]any {
 
 func (r *S3Encryption) read(ctx context.Context, bucket, region string) (bucketEncryption, error) {
 	out, err := r.Client.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)}, s3Region(region))
-	if hasCode(err, "ServerSideEncryptionConfigurationNotFoundError") {
+	if awserr.Is(err, "ServerSideEncryptionConfigurationNotFoundError") {
 		return bucketEncryption{algorithm: SSEAlgorithmNone}, nil
 	}
 	if err != nil {

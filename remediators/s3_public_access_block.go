@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/autoremediate/autoremediate/internal/awserr"
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
@@ -81,7 +82,7 @@ func (p publicAccessBlock) state() map[string]any {
 
 func (r *S3PublicAccessBlock) read(ctx context.Context, bucket, region string) (publicAccessBlock, error) {
 	out, err := r.Client.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(bucket)}, s3Region(region))
-	if hasCode(err, "NoSuchPublicAccessBlockConfiguration") {
+	if awserr.Is(err, "NoSuchPublicAccessBlockConfiguration") {
 		return publicAccessBlock{}, nil
 	}
 	if err != nil {
@@ -125,7 +126,7 @@ func (r *S3PublicAccessBlock) Remediate(ctx context.Context, req remediation.Req
 				Reason: fmt.Sprintf("bucket hosts a static website (index document %q); blocking public access would take it offline (set S3_WEBSITE_GUARD=false to block it anyway)", websiteIndex(site))}
 		case isNoSuchBucket(err):
 			return goneBucket(bucket)
-		case !hasCode(err, "NoSuchWebsiteConfiguration"):
+		case !awserr.Is(err, "NoSuchWebsiteConfiguration"):
 			return remediation.Failed(before, fmt.Errorf("reading website configuration of bucket %q: %w", bucket, err))
 		}
 	}
@@ -178,7 +179,7 @@ type s3BucketTagger interface {
 func bucketExempt(ctx context.Context, c s3BucketTagger, o Options, bucket, region string, before map[string]any) (remediation.Result, bool) {
 	out, err := c.GetBucketTagging(ctx, &s3.GetBucketTaggingInput{Bucket: aws.String(bucket)}, s3Region(region))
 	switch {
-	case hasCode(err, "NoSuchTagSet"):
+	case awserr.Is(err, "NoSuchTagSet"):
 		return remediation.Result{}, false
 	case isNoSuchBucket(err):
 		return goneBucket(bucket), true
@@ -194,7 +195,7 @@ func bucketExempt(ctx context.Context, c s3BucketTagger, o Options, bucket, regi
 	return remediation.Result{}, false
 }
 
-func isNoSuchBucket(err error) bool { return err != nil && hasCode(err, "NoSuchBucket") }
+func isNoSuchBucket(err error) bool { return err != nil && awserr.Is(err, "NoSuchBucket") }
 
 func goneBucket(bucket string) remediation.Result {
 	return remediation.Result{Action: remediation.ActionGone, Reason: fmt.Sprintf("bucket %q no longer exists", bucket)}
