@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -13,19 +12,7 @@ import (
 	"github.com/autoremediate/autoremediate/internal/lambdart"
 )
 
-func main() {
-	if err := run(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "remediate:", err)
-		// aws-lambda-go reports nothing when the function fails before
-		// lambda.Start; without this the invoker sees only Runtime.ExitError.
-		if api := os.Getenv("AWS_LAMBDA_RUNTIME_API"); api != "" {
-			if rerr := lambdart.ReportInitError(api, "InitError", err); rerr != nil {
-				fmt.Fprintln(os.Stderr, "remediate:", rerr)
-			}
-		}
-		os.Exit(1)
-	}
-}
+func main() { lambdart.Main("remediate", run) }
 
 func run(ctx context.Context) error {
 	cfg, err := app.Load(os.Getenv)

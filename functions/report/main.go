@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -16,16 +15,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 
 	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/internal/lambdart"
 	"github.com/autoremediate/autoremediate/remediators"
 	"github.com/autoremediate/autoremediate/report"
 )
 
-func main() {
-	if err := run(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "report:", err)
-		os.Exit(1)
-	}
-}
+func main() { lambdart.Main("report", run) }
 
 func run(ctx context.Context) error {
 	h, err := newHandler(ctx, os.Getenv)

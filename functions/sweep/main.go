@@ -5,21 +5,16 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/internal/lambdart"
 	"github.com/autoremediate/autoremediate/sweep"
 )
 
-func main() {
-	if err := run(context.Background()); err != nil {
-		fmt.Fprintln(os.Stderr, "sweep:", err)
-		os.Exit(1)
-	}
-}
+func main() { lambdart.Main("sweep", run) }
 
 func run(ctx context.Context) error {
 	cfg, err := app.Load(os.Getenv)

@@ -2,9 +2,11 @@ package lambdart
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
 )
 
@@ -31,4 +33,22 @@ func ReportInitError(api, errorType string, err error) error {
 		return fmt.Errorf("reporting the init error to the Lambda Runtime API: status %s", resp.Status)
 	}
 	return nil
+}
+
+// Main is the body of a Lambda function's main: it runs start (which wires
+// the function and calls lambda.Start, returning only on a set-up error),
+// and when start fails prints the error, reports it with ReportInitError
+// when running under the Runtime API, and exits 1.
+func Main(name string, start func(context.Context) error) {
+	err := start(context.Background())
+	if err == nil {
+		return
+	}
+	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+	if api := os.Getenv("AWS_LAMBDA_RUNTIME_API"); api != "" {
+		if rerr := ReportInitError(api, "InitError", err); rerr != nil {
+			fmt.Fprintf(os.Stderr, "%s: %v\n", name, rerr)
+		}
+	}
+	os.Exit(1)
 }
