@@ -170,11 +170,14 @@ func ValidateOnly(only []string) error {
 }
 
 // Targets lists the checks to run. A listing that fails is returned among
-// the errors and the other resource types are still listed.
+// the errors and the other resource types are still listed. The checks of
+// the different resource types are interleaved, so that the workers waiting
+// on the EC2 rate limits never hold up the S3 checks behind them.
 func (s *Sweeper) Targets(ctx context.Context) ([]Target, []error) {
-	var targets []Target
+	var groups [][]Target
 	var errs []error
 	add := func(resourceType string, ids []string) {
+		var targets []Target
 		for _, id := range ids {
 			for _, c := range checks[resourceType] {
 				if s.enabled(c.remediator) {
@@ -182,6 +185,10 @@ func (s *Sweeper) Targets(ctx context.Context) ([]Target, []error) {
 				}
 			}
 		}
+		groups = append(groups, targets)
+	}
+	if s.wants(ResourceTypeAccount) {
+		add(ResourceTypeAccount, []string{s.Account})
 	}
 	if s.wants(ResourceTypeBucket) {
 		ids, err := s.listBuckets(ctx)
@@ -197,9 +204,6 @@ func (s *Sweeper) Targets(ctx context.Context) ([]Target, []error) {
 		}
 		add(ResourceTypeInstance, ids)
 	}
-	if s.wants(ResourceTypeAccount) {
-		add(ResourceTypeAccount, []string{s.Account})
-	}
 	if s.wants(ResourceTypeVolume) {
 		ids, err := s.listVolumes(ctx)
 		if err != nil {
@@ -207,7 +211,24 @@ func (s *Sweeper) Targets(ctx context.Context) ([]Target, []error) {
 		}
 		add(ResourceTypeVolume, ids)
 	}
-	return targets, errs
+	return interleave(groups), errs
+}
+
+// interleave takes one element of each group in turn.
+func interleave(groups [][]Target) []Target {
+	var out []Target
+	for i := 0; ; i++ {
+		took := false
+		for _, g := range groups {
+			if i < len(g) {
+				out = append(out, g[i])
+				took = true
+			}
+		}
+		if !took {
+			return out
+		}
+	}
 }
 
 func (s *Sweeper) listBuckets(ctx context.Context) ([]string, error) {

@@ -207,3 +207,18 @@ func TestLambdaHandlerReportsFailures(t *testing.T) {
 		t.Errorf("summary line %q", log.String())
 	}
 }
+
+func TestInterleaveTakesOneOfEachGroupInTurn(t *testing.T) {
+	b := func(id string) Target { return Target{ResourceType: ResourceTypeBucket, ResourceID: id} }
+	i := func(id string) Target { return Target{ResourceType: ResourceTypeInstance, ResourceID: id} }
+	got := interleave([][]Target{{b("b1"), b("b2"), b("b3")}, {i("i1")}, nil})
+	want := []Target{b("b1"), i("i1"), b("b2"), b("b3")}
+	if len(got) != len(want) {
+		t.Fatalf("interleave = %v, want %v", got, want)
+	}
+	for k := range want {
+		if got[k] != want[k] {
+			t.Fatalf("interleave = %v, want %v", got, want)
+		}
+	}
+}
