@@ -22,13 +22,13 @@ func TestDemoFlags(t *testing.T) {
 }
 
 func TestDemoHelpDocumentsTheSimulatedFailure(t *testing.T) {
-	c, _, stderr := testCLI("", nil)
+	c, stdout, _ := testCLI("", nil)
 	if code := run(context.Background(), []string{"demo", "--help"}, c); code != exitOK {
 		t.Fatalf("demo --help: exit %d", code)
 	}
 	for _, want := range []string{"[--simulate-failure]", "\n  -simulate-failure\n", "SIMULATED", "dead-letter queue", "By default nothing fails"} {
-		if !strings.Contains(stderr.String(), want) {
-			t.Errorf("demo --help lacks %q:\n%s", want, stderr.String())
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("demo --help lacks %q:\n%s", want, stdout.String())
 		}
 	}
 }

@@ -61,6 +61,13 @@ func run(ctx context.Context, args []string, c *cli) int {
 	}
 	for _, cmd := range commands() {
 		if cmd.name == args[0] {
+			if asksForHelp(args[1:]) {
+				// Asked-for help is the output, not a diagnostic: the flag
+				// package writes usage to the command's error stream.
+				helpCLI := *c
+				helpCLI.stderr = c.stdout
+				c = &helpCLI
+			}
 			return cmd.run(ctx, c, args[1:])
 		}
 	}
@@ -87,4 +94,18 @@ environment (MODE, RULE_MAP, SNS_TOPIC_ARN, METRICS_MODE, ... - see the
 README), and the AWS SDK's own: AWS_REGION, AWS_PROFILE, credentials, and
 AWS_ENDPOINT_URL to talk to a local emulator such as moto_server.
 `)
+}
+
+// asksForHelp reports whether the arguments ask for a command's help (the
+// flags stop at the first non-flag argument or "--").
+func asksForHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--help":
+			return true
+		case "--":
+			return false
+		}
+	}
+	return false
 }

@@ -73,3 +73,19 @@ func TestCommandTable(t *testing.T) {
 	}
 	usage(io.Discard)
 }
+
+// A command's --help is asked-for output: it goes to stdout, exit 0.
+func TestCommandHelpGoesToStdout(t *testing.T) {
+	for _, cmd := range commands() {
+		c, out, errOut := testCLI("", nil)
+		if code := run(context.Background(), []string{cmd.name, "--help"}, c); code != exitOK {
+			t.Errorf("%s --help: exit %d, want 0", cmd.name, code)
+		}
+		if !strings.Contains(out.String(), "Usage") {
+			t.Errorf("%s --help: no usage on stdout: %q", cmd.name, out.String())
+		}
+		if errOut.Len() != 0 {
+			t.Errorf("%s --help: stderr %q", cmd.name, errOut.String())
+		}
+	}
+}
