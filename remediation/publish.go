@@ -136,7 +136,8 @@ func dimensionRemediator(o Outcome) string {
 	return o.Remediator
 }
 
-// logOutcome writes the single structured line for the outcome. The outcome
+// logOutcome writes the single structured line for the outcome, whatever
+// the log level. The outcome
 // fields sit at the top level; with EMF on, the _aws block and the metric and
 // dimension members that EMF requires at the root sit beside them.
 func (p *OutcomePublisher) logOutcome(ctx context.Context, o Outcome) {
@@ -158,7 +159,12 @@ func (p *OutcomePublisher) logOutcome(ctx context.Context, o Outcome) {
 	if p.EMF {
 		attrs = append(attrs, p.emfAttrs(o)...)
 	}
-	p.Logger.LogAttrs(ctx, level(o.Action), "outcome", attrs...)
+	// The outcome line is the record of what was done and carries the EMF
+	// metrics: LOG_LEVEL filters diagnostics, never this line, so it goes to
+	// the handler directly, past the logger's level check.
+	r := slog.NewRecord(time.Now(), level(o.Action), "outcome", 0)
+	r.AddAttrs(attrs...)
+	_ = p.Logger.Handler().Handle(ctx, r) // a failing log writer has nowhere to be reported
 }
 
 func nonNil(m map[string]any) map[string]any {

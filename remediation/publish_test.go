@@ -526,3 +526,22 @@ func TestPublisherPermissions(t *testing.T) {
 		t.Errorf("PublisherPermissions = %v", got)
 	}
 }
+
+// LOG_LEVEL=error must not silence the outcome line: it is the record of
+// what was done and carries the EMF metrics.
+func TestOutcomeLineIgnoresLogLevel(t *testing.T) {
+	p := newPublisher(slog.LevelError)
+	o := sampleOutcome()
+	if err := p.p.Publish(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	lines := p.lines(t)
+	if len(lines) != 1 {
+		t.Fatalf("%d log lines at LOG_LEVEL=error, want the outcome line:\n%s", len(lines), p.log.String())
+	}
+	checkOutcomeFields(t, lines[0], o)
+	checkEMF(t, lines[0], DefaultNamespace, completed)
+	if lines[0]["level"] != "INFO" {
+		t.Errorf("level %v, want INFO for a remediated outcome", lines[0]["level"])
+	}
+}
