@@ -215,25 +215,15 @@ func parseInSteps(trimmed []byte) (*ComplianceChangeEvent, error) {
 	return validate(ev)
 }
 
-// validate checks the decoded detail and fills the fields older record
-// versions leave out.
+// validate checks the decoded detail.
 func validate(ev *ComplianceChangeEvent) (*ComplianceChangeEvent, error) {
 	c := &ev.Change
 	if c.MessageType != "" && c.MessageType != MessageTypeComplianceChange {
 		return nil, &ParseError{Kind: ErrOtherMessageType, Field: "detail.messageType", Detail: c.MessageType}
 	}
-	q := c.NewEvaluationResult.EvaluationResultIdentifier.EvaluationResultQualifier
-	// The top-level detail fields are the documented ones; the qualifier
-	// repeats them and stands in when an older record version omits them.
-	if c.ResourceID == "" {
-		c.ResourceID = q.ResourceID
-	}
-	if c.ResourceType == "" {
-		c.ResourceType = q.ResourceType
-	}
-	if c.ConfigRuleName == "" {
-		c.ConfigRuleName = q.ConfigRuleName
-	}
+	// The top-level detail fields are the ones AWS documents and always
+	// sends. The evaluation result's qualifier repeats them, but an event
+	// without them is not shaped like AWS's and is refused, not patched.
 	required := []struct{ name, value string }{
 		{"detail.configRuleName", c.ConfigRuleName},
 		{"detail.resourceType", c.ResourceType},

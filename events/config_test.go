@@ -190,21 +190,12 @@ func TestParseValidEvent(t *testing.T) {
 }
 
 func TestParseFallbacks(t *testing.T) {
-	t.Run("qualifier stands in for missing top-level fields", func(t *testing.T) {
+	t.Run("the qualifier does not stand in for a missing top-level resourceId", func(t *testing.T) {
 		in := edit(t, `"resourceId": "bucket-1",`, ``)
-		in = strings.Replace(in, `"configRuleName": "s3-bucket-public-read-prohibited",
-    "messageType"`, `"messageType"`, 1)
-		in = strings.Replace(in, `,
-    "resourceType": "AWS::S3::Bucket"
-  }`, `
-  }`, 1)
-		ev, err := ParseComplianceChange([]byte(in))
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := ev.Change
-		if c.ResourceID != "bucket-1" || c.ConfigRuleName != "s3-bucket-public-read-prohibited" || c.ResourceType != "AWS::S3::Bucket" {
-			t.Errorf("got resourceId=%q rule=%q type=%q", c.ResourceID, c.ConfigRuleName, c.ResourceType)
+		_, err := ParseComplianceChange([]byte(in))
+		var pe *ParseError
+		if !errors.As(err, &pe) || pe.Kind != ErrMissingField || pe.Field != "detail.resourceId" {
+			t.Fatalf("err = %v, want missing detail.resourceId", err)
 		}
 	})
 	t.Run("envelope account and region stand in", func(t *testing.T) {
