@@ -49,7 +49,7 @@ func Settings() []Setting {
 		{"RULE_MAP", "", "Extra rule-name=remediator pairs, e.g. `my-s3-rule=s3-public-access-block`; they take precedence over the built-in managed rule names."},
 		{"EXEMPT_TAG_KEY", remediators.DefaultExemptTagKey, "Tag key whose value `off` or `false` exempts a resource (outcome `exempt`)."},
 		{"S3_WEBSITE_GUARD", "true", "Leave buckets that host a static website unblocked (outcome `exempt`); `false` blocks them too."},
-		{"S3_SSE_ALGORITHM", remediators.SSEAlgorithmAES256, "Default encryption to apply: `AES256` (SSE-S3) or `aws:kms` (SSE-KMS, S3 Bucket Keys on)."},
+		{"S3_SSE_ALGORITHM", remediators.SSEAlgorithmAES256, "Default encryption to apply: `AES256` (SSE-S3), `aws:kms` (SSE-KMS, S3 Bucket Keys on) or `aws:kms:dsse` (dual-layer SSE-KMS)."},
 		{"S3_KMS_KEY_ARN", "", "KMS key for SSE-KMS; empty uses the AWS managed key `aws/s3`."},
 		{"EBS_KMS_KEY_ID", "", "KMS key (ID, ARN or alias) to make the region's default EBS key; empty keeps the current default."},
 		{"IMDS_LOOKBACK_DAYS", "14", "Days of the MetadataNoToken metric to check for IMDSv1 use before requiring IMDSv2; `0` turns the check off."},

@@ -115,7 +115,8 @@ func (r *S3Encryption) wanted(req remediation.Request) bucketEncryption {
 		return bucketEncryption{algorithm: alg}
 	}
 	// Without a configured key, SSE-KMS uses the AWS managed key aws/s3.
-	return bucketEncryption{algorithm: alg, kmsKey: r.Opts.KMSKeyARN, bucketKey: true}
+	// S3 Bucket Keys exist for SSE-KMS only, not for dual-layer DSSE-KMS.
+	return bucketEncryption{algorithm: alg, kmsKey: r.Opts.KMSKeyARN, bucketKey: alg == SSEAlgorithmKMS}
 }
 
 // Remediate implements remediation.Remediator.
@@ -146,7 +147,7 @@ func (r *S3Encryption) Remediate(ctx context.Context, req remediation.Request) r
 		def.KMSMasterKeyID = aws.String(want.kmsKey)
 	}
 	rule := s3types.ServerSideEncryptionRule{ApplyServerSideEncryptionByDefault: def}
-	if want.algorithm != SSEAlgorithmAES256 {
+	if want.bucketKey {
 		rule.BucketKeyEnabled = aws.Bool(true)
 	}
 	_, err = r.Client.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{
@@ -170,12 +171,15 @@ func (r *S3Encryption) Remediate(ctx context.Context, req remediation.Request) r
 }
 
 func describeSSE(e bucketEncryption) string {
-	switch {
-	case e.algorithm == SSEAlgorithmAES256 || e.algorithm == SSEAlgorithmNone:
+	if e.algorithm == SSEAlgorithmAES256 || e.algorithm == SSEAlgorithmNone {
 		return e.algorithm
-	case e.kmsKey == "":
-		return e.algorithm + " (AWS managed key aws/s3, bucket key on)"
-	default:
-		return e.algorithm + " (key " + e.kmsKey + ", bucket key on)"
 	}
+	key := "AWS managed key aws/s3"
+	if e.kmsKey != "" {
+		key = "key " + e.kmsKey
+	}
+	if e.bucketKey {
+		key += ", bucket key on"
+	}
+	return e.algorithm + " (" + key + ")"
 }

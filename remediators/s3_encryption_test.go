@@ -270,3 +270,15 @@ func TestSSEDescribe(t *testing.T) {
 	}
 	checkSSEPut(t, f, "AES256", "", nil)
 }
+
+// S3 Bucket Keys are an SSE-KMS feature; dual-layer DSSE-KMS has none.
+func TestSSEDSSEHasNoBucketKey(t *testing.T) {
+	f := newFakeS3(t)
+	o := DefaultOptions()
+	o.SSEAlgorithm = SSEAlgorithmDSSE
+	res := runSSE(t, f, o, sseRule, remediation.ModeEnforce)
+	if res.Action != remediation.ActionRemediated {
+		t.Fatalf("action %s: %s", res.Action, res.Reason)
+	}
+	checkSSEPut(t, f, SSEAlgorithmDSSE, "", nil)
+}
