@@ -122,8 +122,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// Terraform's output goes to Log; its stderr is also kept to name the
 	// error in what Run returns (terraform-exec does not always include it).
 	stderr := &tail{max: 16 << 10}
-	tf.SetStdout(o.Log)
-	tf.SetStderr(io.MultiWriter(o.Log, stderr))
+	// Terraform's human output is progress worth showing; the JSON documents
+	// terraform-exec asks for (version, show -json) are not, and the plan
+	// JSON carries sensitive values in clear text.
+	log := &textLines{w: o.Log}
+	tf.SetStdout(log)
+	tf.SetStderr(io.MultiWriter(log, stderr))
 	fail := func(what string, err error) error {
 		if d := stderr.diagnostic(); d != "" {
 			// terraform-exec appends all of stderr (already shown on Log)
@@ -373,4 +377,56 @@ func (t *tail) diagnostic() string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// textLines passes on whole lines of text and drops the JSON documents
+// (single-line or pretty-printed) that appear among them.
+type textLines struct {
+	w       io.Writer
+	partial []byte
+	depth   int // open brackets of the JSON document being dropped
+}
+
+func (t *textLines) Write(p []byte) (int, error) {
+	t.partial = append(t.partial, p...)
+	for {
+		i := bytes.IndexByte(t.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := t.partial[:i+1]
+		t.partial = t.partial[i+1:]
+		trimmed := bytes.TrimSpace(line)
+		if t.depth == 0 && (len(trimmed) == 0 || (trimmed[0] != '{' && trimmed[0] != '[')) {
+			if _, err := t.w.Write(line); err != nil {
+				return len(p), err
+			}
+			continue
+		}
+		t.depth += bracketBalance(trimmed)
+		if t.depth < 0 {
+			t.depth = 0
+		}
+	}
+}
+
+// bracketBalance counts opening minus closing brackets outside JSON strings.
+func bracketBalance(line []byte) int {
+	n, inString, escaped := 0, false, false
+	for _, c := range line {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case inString:
+		case c == '{' || c == '[':
+			n++
+		case c == '}' || c == ']':
+			n--
+		}
+	}
+	return n
 }

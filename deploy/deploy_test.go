@@ -86,6 +86,14 @@ func TestDeployLifecycle(t *testing.T) {
 	if built != 1 {
 		t.Errorf("Build ran %d times, want once", built)
 	}
+	// Terraform's progress is passed on, its JSON documents are not: the
+	// plan JSON carries sensitive values in clear text.
+	if strings.Contains(log.String(), "hunter2") || strings.Contains(log.String(), "format_version") {
+		t.Errorf("the log shows Terraform's JSON (and the sensitive output):\n%s", log.String())
+	}
+	if !strings.Contains(log.String(), "Apply complete") {
+		t.Errorf("the log lacks Terraform's progress:\n%s", log.String())
+	}
 	want := []string{"create terraform_data.pipeline", "create terraform_data.worker[0]", "create terraform_data.worker[1]"}
 	if got := addresses(res.Plan); !slices.Equal(got, want) || res.Plan.Add != 3 || res.Plan.Change != 0 || res.Plan.Destroy != 0 {
 		t.Errorf("plan = %+v, want %v", res.Plan, want)
@@ -214,5 +222,18 @@ func TestFindTerraform(t *testing.T) {
 	p, err := FindTerraform(func(name string) (string, error) { asked = name; return "/opt/bin/terraform", nil })
 	if err != nil || p != "/opt/bin/terraform" || asked != "terraform" {
 		t.Errorf("FindTerraform = %q, %v (looked up %q)", p, err, asked)
+	}
+}
+
+func TestTextLinesDropsJSONDocuments(t *testing.T) {
+	var out bytes.Buffer
+	w := &textLines{w: &out}
+	for _, chunk := range []string{"Plan: 1 to add", ", 0 to change.\n{\"format_version\":\"1.2\",\"values\":{\"secret\":\"hunter}2\"}}\n", "{\n  \"terraform_version\": \"1.11.4\",\n", "  \"selections\": {}\n}\n", "  [1,2]\n\nApply complete!\n"} {
+		if _, err := w.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := out.String(), "Plan: 1 to add, 0 to change.\n\nApply complete!\n"; got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

@@ -53,7 +53,7 @@ func runTerraform(ctx context.Context, c *cli, name string, args []string, destr
 	fs.SetOutput(c.stderr)
 	dir := fs.String("dir", "terraform", "`DIR` of the Terraform module")
 	autoApprove := fs.Bool("auto-approve", false, "apply without asking for confirmation")
-	skipBuild := fs.Bool("skip-build", false, "do not run `make build` first")
+	skipBuild := fs.Bool("skip-build", false, "do not run make build first")
 	var vars, varFiles listFlag
 	fs.Var(&vars, "var", "`NAME=VALUE` passed to terraform as -var (repeatable)")
 	fs.Var(&varFiles, "var-file", "`FILE` passed to terraform as -var-file (repeatable)")
