@@ -19,8 +19,17 @@ import (
 const invokeHelp = `Usage: remediate invoke --event FILE [--dry-run]
 
 Runs AWS Config "Config Rules Compliance Change" events through exactly the
-handler code the remediate Lambda function runs, against the account and
-region of your AWS credentials (or AWS_ENDPOINT_URL), with the same settings.
+handler code the remediate Lambda function runs, against the account of your
+AWS credentials (AWS_PROFILE or the usual credential variables) in AWS_REGION,
+or against an emulator with AWS_ENDPOINT_URL (S3 then uses path-style
+addressing).
+
+It reads the same settings as the Lambda function from the environment:
+MODE (enforce | dry-run), REMEDIATOR_MODES, ENABLED_REMEDIATORS, RULE_MAP
+(rule-name=remediator,...), EXEMPT_TAG_KEY, S3_WEBSITE_GUARD,
+S3_SSE_ALGORITHM, S3_KMS_KEY_ARN, EBS_KMS_KEY_ID, IMDS_LOOKBACK_DAYS,
+SNS_TOPIC_ARN, METRICS_NAMESPACE, METRICS_MODE (emf | api | both | off) and
+LOG_LEVEL; the README lists their defaults.
 
 FILE holds one event, a JSON array of events, or one event per line
 (JSON lines); "-" reads standard input. Every event is checked before any is
