@@ -55,17 +55,26 @@ type Score struct {
 	Total     int // checks of resources that exist (all but gone and ignored)
 }
 
-// Percent is Compliant/Total as a percentage (100 when there is nothing to
-// check).
-func (s Score) Percent() float64 {
+// Percent is Compliant/Total as a percentage. ok is false when there is
+// nothing to score (Total is 0): a sweep that checked nothing says nothing
+// about compliance, so it has no score rather than 100%.
+func (s Score) Percent() (pct float64, ok bool) {
 	if s.Total == 0 {
-		return 100
+		return 0, false
 	}
-	return 100 * float64(s.Compliant) / float64(s.Total)
+	return 100 * float64(s.Compliant) / float64(s.Total), true
 }
 
+// NoChecks is how a score without any scored check reads.
+const NoChecks = "n/a (no checks)"
+
+// String is "66.7% (2 of 3 checks compliant)", or NoChecks when Total is 0.
 func (s Score) String() string {
-	return fmt.Sprintf("%.1f%% (%d of %d checks compliant)", s.Percent(), s.Compliant, s.Total)
+	pct, ok := s.Percent()
+	if !ok {
+		return NoChecks
+	}
+	return fmt.Sprintf("%.1f%% (%d of %d checks compliant)", pct, s.Compliant, s.Total)
 }
 
 // ScoreOf computes the compliance score: the share of checks (one resource

@@ -169,6 +169,28 @@ func ValidateOnly(only []string) error {
 	return nil
 }
 
+// ValidateOnlyEnabled checks that every name in only is one of the enabled
+// remediators (the ENABLED_REMEDIATORS setting; every remediator when
+// enabled is empty). A sweep limited to a remediator that is not enabled
+// would check nothing and report nothing, which reads like a clean account.
+func ValidateOnlyEnabled(only, enabled []string) error {
+	if len(enabled) == 0 {
+		return nil
+	}
+	for _, n := range only {
+		found := false
+		for _, e := range enabled {
+			if remediation.CanonicalName(n) == remediation.CanonicalName(e) {
+				found = true
+			}
+		}
+		if !found {
+			return fmt.Errorf("remediator %q is not enabled (ENABLED_REMEDIATORS=%s)", n, strings.Join(enabled, ","))
+		}
+	}
+	return nil
+}
+
 // Targets lists the checks to run. A listing that fails is returned among
 // the errors and the other resource types are still listed. The checks of
 // the different resource types are interleaved, so that the workers waiting
@@ -302,13 +324,17 @@ func (s *Sweeper) listVolumes(ctx context.Context) ([]string, error) {
 // Run lists the resources, runs every check with bounded concurrency, and
 // publishes each outcome through the handler. An error on one resource is
 // that resource's failed outcome; the sweep goes on. Run returns an error
-// only when the sweep cannot start (no account, no handler).
+// only when the sweep cannot start (no account, no handler, Only naming a
+// remediator the handler's registry does not have).
 func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 	rep := &Report{Started: time.Now()}
 	if s.Handler == nil || s.Handler.Registry == nil {
 		return nil, errors.New("sweep: no handler")
 	}
 	if err := ValidateOnly(s.Only); err != nil {
+		return nil, fmt.Errorf("sweep: %w", err)
+	}
+	if err := ValidateOnlyEnabled(s.Only, s.Handler.Registry.Names()); err != nil {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
 	if s.Account == "" {

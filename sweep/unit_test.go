@@ -137,8 +137,78 @@ func TestScore(t *testing.T) {
 	if s.Compliant != 2 || s.Total != 7 {
 		t.Errorf("score %+v, want 2 of 7", s)
 	}
-	if ScoreOf(nil).Percent() != 100 {
-		t.Error("empty score is not 100%")
+	if pct, ok := s.Percent(); !ok || pct < 28.57 || pct > 28.58 {
+		t.Errorf("percent %v, %v, want 28.57..., true", pct, ok)
+	}
+	if got := s.String(); got != "28.6% (2 of 7 checks compliant)" {
+		t.Errorf("String() = %q", got)
+	}
+}
+
+// A sweep that scored nothing has no score: not 100%.
+func TestScoreWithoutChecks(t *testing.T) {
+	for _, os := range [][]remediation.Outcome{nil, {{Action: remediation.ActionGone}, {Action: remediation.ActionIgnored}}} {
+		s := ScoreOf(os)
+		if pct, ok := s.Percent(); ok {
+			t.Errorf("%v: percent %v, %v, want no score", os, pct, ok)
+		}
+		if got := s.String(); got != NoChecks {
+			t.Errorf("%v: String() = %q, want %q", os, got, NoChecks)
+		}
+	}
+	var out strings.Builder
+	(&Report{}).WriteSummary(&out)
+	if !strings.Contains(out.String(), "compliance score: n/a (no checks), in ") || strings.Contains(out.String(), "100.0%") {
+		t.Errorf("summary of an empty sweep:\n%s", out.String())
+	}
+}
+
+func TestLambdaHandlerWithoutChecksHasNoScore(t *testing.T) {
+	rem := &recordingRemediator{name: remediation.S3PublicAccessBlock, types: []string{ResourceTypeBucket}}
+	reg, err := remediation.NewRegistry(rem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &Sweeper{S3: &fakeS3{t: t, pages: [][]string{{}}}, EC2: &fakeEC2{t: t}, Account: "111122223333", Region: "eu-west-1",
+		Handler: &remediation.Handler{Registry: reg}}
+	var log strings.Builder
+	res, err := LambdaHandler(sw, &log)(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Checked != 0 || res.ScoredChecks != 0 || res.ScorePercent != nil || res.Score != NoChecks {
+		t.Errorf("result %+v, want no score", res)
+	}
+	if !strings.Contains(log.String(), `"scorePercent":null,"score":"n/a (no checks)"`) {
+		t.Errorf("summary line %q", log.String())
+	}
+}
+
+func TestValidateOnlyEnabled(t *testing.T) {
+	err := ValidateOnlyEnabled([]string{"s3-encryption", "ec2-imdsv2"}, []string{"s3-encryption"})
+	if err == nil || !strings.Contains(err.Error(), `"ec2-imdsv2" is not enabled`) || !strings.Contains(err.Error(), "ENABLED_REMEDIATORS=s3-encryption") {
+		t.Errorf("error %v, want ec2-imdsv2 named as not enabled", err)
+	}
+	if err := ValidateOnlyEnabled([]string{"imdsv2"}, []string{"ec2-imdsv2"}); err != nil {
+		t.Errorf("alias of an enabled remediator: %v", err)
+	}
+	if err := ValidateOnlyEnabled([]string{"ec2-imdsv2"}, nil); err != nil {
+		t.Errorf("every remediator enabled: %v", err)
+	}
+}
+
+// Run refuses Only naming a remediator its registry does not have, rather
+// than checking nothing.
+func TestRunRejectsOnlyNotEnabled(t *testing.T) {
+	reg, err := remediation.NewRegistry(&recordingRemediator{name: remediation.S3Encryption, types: []string{ResourceTypeBucket}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sw := &Sweeper{S3: &fakeS3{t: t, pages: [][]string{{"a"}}}, EC2: &fakeEC2{t: t}, Account: "111122223333", Region: "eu-west-1",
+		Handler: &remediation.Handler{Registry: reg}, Only: []string{remediation.EC2IMDSv2}}
+	rep, err := sw.Run(context.Background())
+	if err == nil || rep != nil || !strings.Contains(err.Error(), `"ec2-imdsv2" is not enabled`) {
+		t.Errorf("Run = %+v, %v; want an error naming ec2-imdsv2", rep, err)
 	}
 }
 

@@ -68,12 +68,15 @@ func ProgressWriter(w io.Writer, terminal bool) func(done, total int, o remediat
 
 // LambdaResult is what the scheduled sweep function returns: the summary
 // counts and the score (the outcomes themselves are published one by one).
+// When no check was scored (ScoredChecks is 0) there is no score:
+// ScorePercent is nil (JSON null) and Score reads NoChecks.
 type LambdaResult struct {
 	Checked         int                        `json:"checked"`
 	Counts          map[remediation.Action]int `json:"counts"`
 	CompliantChecks int                        `json:"compliantChecks"`
 	ScoredChecks    int                        `json:"scoredChecks"`
-	ScorePercent    float64                    `json:"scorePercent"`
+	ScorePercent    *float64                   `json:"scorePercent"`
+	Score           string                     `json:"score"` // Score.String(), e.g. "66.7% (2 of 3 checks compliant)"
 	DurationMs      int64                      `json:"durationMs"`
 }
 
@@ -91,7 +94,10 @@ func LambdaHandler(s *Sweeper, summary io.Writer) func(ctx context.Context) (Lam
 			res.Counts[o.Action]++
 		}
 		sc := rep.Score()
-		res.CompliantChecks, res.ScoredChecks, res.ScorePercent = sc.Compliant, sc.Total, sc.Percent()
+		res.CompliantChecks, res.ScoredChecks, res.Score = sc.Compliant, sc.Total, sc.String()
+		if pct, ok := sc.Percent(); ok {
+			res.ScorePercent = &pct
+		}
 		if summary != nil {
 			b, _ := json.Marshal(struct {
 				Msg string `json:"msg"`

@@ -44,8 +44,8 @@ func runDashboard(ctx context.Context, c *cli, args []string) int {
 		}
 		return exitBadArgs
 	}
-	if *out == "" || fs.NArg() > 0 || *hours < 1 || (*percentiles != "auto" && *percentiles != "on" && *percentiles != "off") {
-		fmt.Fprintln(c.stderr, "remediate dashboard: bad arguments (see remediate dashboard --help)")
+	if problem := dashboardArgsProblem(fs.Args(), *out, *hours, *percentiles); problem != "" {
+		fmt.Fprintf(c.stderr, "remediate dashboard: %s (see remediate dashboard --help)\n", problem)
 		return exitBadArgs
 	}
 	cfg, err := app.Load(c.getenv)
@@ -87,6 +87,22 @@ func runDashboard(ctx context.Context, c *cli, args []string) int {
 	}
 	fmt.Fprintf(c.stdout, "wrote %s (%d widgets)\n", *out, len(widgets))
 	return code
+}
+
+// dashboardArgsProblem names what is wrong with the arguments left after
+// the flags and the flag values, or returns "".
+func dashboardArgsProblem(rest []string, out string, hours int, percentiles string) string {
+	switch {
+	case len(rest) > 0:
+		return fmt.Sprintf("unexpected argument %q: dashboard takes flags only", rest[0])
+	case out == "":
+		return "--out FILE is required"
+	case hours < 1:
+		return fmt.Sprintf("--hours %d: want 1 or more", hours)
+	case percentiles != "auto" && percentiles != "on" && percentiles != "off":
+		return fmt.Sprintf("--percentiles %q: want on, off or auto", percentiles)
+	}
+	return ""
 }
 
 func render(ctx context.Context, clients *app.Clients, vars dashboard.Vars, opts dashboard.Options) ([]byte, []dashboard.Rendered, error) {

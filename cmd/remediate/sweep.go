@@ -28,7 +28,7 @@ standard output. --output json prints one outcome JSON object per line
 instead. The compliance score is the share of checks (a resource through one
 remediator) that are compliant or remediated, not counting resources that
 no longer exist; exempt, dry-run, deferred, needs-manual and failed checks
-count as not compliant.
+count as not compliant. With no check to score it reads "n/a (no checks)".
 
 Requests are rate-limited per API on the client to stay under AWS's
 published EC2 request limits, and retried adaptively when throttled.
@@ -43,7 +43,8 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 	fs := flag.NewFlagSet("sweep", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
 	dryRun := fs.Bool("dry-run", false, "change nothing: report what would change (same as MODE=dry-run)")
-	only := fs.String("only", "", "comma-separated `remediators` to run (default: every enabled one)")
+	var names onlyList
+	fs.Var(&names, "only", "comma-separated `remediators` to run; repeat to add more (default: every enabled one)")
 	concurrency := fs.Int("concurrency", 8, "checks in flight at once")
 	output := fs.String("output", "text", "`format`: text (summary table) or json (outcome JSON lines)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), sweepHelp); fs.PrintDefaults() }
@@ -51,17 +52,11 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
-		return exitBadArgs
+		return exitBadArgs // the flag package has printed the problem and the usage
 	}
-	if fs.NArg() > 0 || (*output != "text" && *output != "json") || *concurrency < 1 {
-		fmt.Fprintln(c.stderr, "remediate sweep: bad arguments (see remediate sweep --help)")
+	if problem := sweepArgsProblem(fs.Args(), *output, *concurrency); problem != "" {
+		fmt.Fprintf(c.stderr, "remediate sweep: %s (see remediate sweep --help)\n", problem)
 		return exitBadArgs
-	}
-	var names []string
-	for _, n := range strings.Split(*only, ",") {
-		if n = strings.TrimSpace(n); n != "" {
-			names = append(names, n)
-		}
 	}
 	if err := sweep.ValidateOnly(names); err != nil {
 		fmt.Fprintf(c.stderr, "remediate sweep: --only: %v\n", err)
@@ -70,6 +65,10 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 	cfg, err := app.Load(c.getenv)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "remediate sweep: configuration: %v\n", err)
+		return exitBadArgs
+	}
+	if err := sweep.ValidateOnlyEnabled(names, cfg.Enabled); err != nil {
+		fmt.Fprintf(c.stderr, "remediate sweep: --only: %v\n", err)
 		return exitBadArgs
 	}
 	terminal := false
@@ -116,4 +115,33 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// sweepArgsProblem names what is wrong with the arguments left after the
+// flags and the flag values, or returns "".
+func sweepArgsProblem(rest []string, output string, concurrency int) string {
+	switch {
+	case len(rest) > 0:
+		return fmt.Sprintf("unexpected argument %q: sweep takes flags only", rest[0])
+	case output != "text" && output != "json":
+		return fmt.Sprintf("--output %q: want text or json", output)
+	case concurrency < 1:
+		return fmt.Sprintf("--concurrency %d: want 1 or more", concurrency)
+	}
+	return ""
+}
+
+// onlyList is the --only flag: comma-separated remediator names, and every
+// repetition of the flag adds to the list.
+type onlyList []string
+
+func (l *onlyList) String() string { return strings.Join(*l, ",") }
+
+func (l *onlyList) Set(v string) error {
+	for _, n := range strings.Split(v, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			*l = append(*l, n)
+		}
+	}
+	return nil
 }

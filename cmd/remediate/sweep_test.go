@@ -16,14 +16,37 @@ import (
 )
 
 func TestSweepAndDashboardBadArgs(t *testing.T) {
-	for _, args := range [][]string{
-		{"sweep", "--only", "no-such-remediator"}, {"sweep", "--output", "yaml"}, {"sweep", "--concurrency", "0"}, {"sweep", "extra"},
-		{"dashboard"}, {"dashboard", "--out", "x.html", "--percentiles", "maybe"},
-		{"demo", "--interval", "0s"},
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want []string // in the message on standard error
+	}{
+		{args: []string{"sweep", "--only", "no-such-remediator"}, want: []string{`unknown remediator "no-such-remediator"`}},
+		{args: []string{"sweep", "--output", "xml"}, want: []string{`--output "xml"`, "text or json"}},
+		{args: []string{"sweep", "--concurrency", "0"}, want: []string{"--concurrency 0", "1 or more"}},
+		{args: []string{"sweep", "extra"}, want: []string{`unexpected argument "extra"`}},
+		{args: []string{"sweep", "--only", "ec2-imdsv2"}, env: map[string]string{"ENABLED_REMEDIATORS": "s3-encryption"},
+			want: []string{`"ec2-imdsv2" is not enabled`, "ENABLED_REMEDIATORS=s3-encryption"}},
+		// Repeated --only adds up: the first one is not silently dropped.
+		{args: []string{"sweep", "--only", "ec2-imdsv2", "--only", "s3-encryption"}, env: map[string]string{"ENABLED_REMEDIATORS": "s3-encryption"},
+			want: []string{`"ec2-imdsv2" is not enabled`}},
+		{args: []string{"dashboard"}, want: []string{"--out FILE is required"}},
+		{args: []string{"dashboard", "--out", "x.html", "extra"}, want: []string{`unexpected argument "extra"`}},
+		{args: []string{"dashboard", "--out", "x.html", "--hours", "0"}, want: []string{"--hours 0"}},
+		{args: []string{"dashboard", "--out", "x.html", "--percentiles", "maybe"}, want: []string{`--percentiles "maybe"`}},
+		{args: []string{"demo", "--interval", "0s"}}, // demo.go is not ours: exit status only
 	} {
-		c, _, stderr := testCLI("", nil)
-		if code := run(context.Background(), args, c); code != exitBadArgs {
-			t.Errorf("%v: exit %d, want %d (stderr %q)", args, code, exitBadArgs, stderr.String())
+		c, _, stderr := testCLI("", tc.env)
+		if code := run(context.Background(), tc.args, c); code != exitBadArgs {
+			t.Errorf("%v: exit %d, want %d (stderr %q)", tc.args, code, exitBadArgs, stderr.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stderr.String(), w) {
+				t.Errorf("%v: stderr %q does not say %q", tc.args, stderr.String(), w)
+			}
+		}
+		if len(tc.want) > 0 && strings.Contains(stderr.String(), "bad arguments") {
+			t.Errorf("%v: stderr %q does not name the problem", tc.args, stderr.String())
 		}
 	}
 	c, stdout, _ := testCLI("", nil)
@@ -64,6 +87,24 @@ func TestSweepAndDashboardCommandsOnEmulator(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "sweep: 1/1 checks done (100%)") {
 		t.Errorf("no plain progress lines on a non-terminal: %q", stderr.String())
+	}
+
+	// --only repeated adds up: both S3 remediators check the bucket.
+	c, stdout, stderr = testCLI("", env)
+	if code := run(ctx, []string{"sweep", "--dry-run", "--output", "json", "--only", "s3-public-access-block", "--only", "s3-encryption"}, c); code != exitOK {
+		t.Fatalf("sweep --only x --only y: exit %d\n%s", code, stderr.String())
+	}
+	if got := strings.Count(stdout.String(), `"resourceId":"cli-open-bucket"`); got != 2 || !strings.Contains(stdout.String(), `"remediator":"s3-encryption"`) {
+		t.Errorf("sweep --only s3-public-access-block --only s3-encryption: %d outcomes for the bucket, want 2:\n%s", got, stdout.String())
+	}
+
+	// No instances: nothing to check, and no score rather than 100%.
+	c, stdout, stderr = testCLI("", env)
+	if code := run(ctx, []string{"sweep", "--dry-run", "--only", "ec2-imdsv2"}, c); code != exitOK {
+		t.Fatalf("sweep --only ec2-imdsv2: exit %d\n%s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "compliance score: n/a (no checks)") || strings.Contains(stdout.String(), "100.0%") {
+		t.Errorf("sweep with no checks claims a score:\n%s", stdout.String())
 	}
 
 	// Enforce, with metrics through the API so the dashboard has data.
