@@ -10,7 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
+	"github.com/autoremediate/autoremediate/credentials"
 	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
 )
 
 // MetricsAPI is the part of the CloudWatch client the report uses.
@@ -21,6 +23,15 @@ type MetricsAPI interface {
 // ActivityActions are the outcome actions the report counts per remediator.
 func ActivityActions() []remediation.Action {
 	return []remediation.Action{remediation.ActionRemediated, remediation.ActionFailed, remediation.ActionDeferred, remediation.ActionNeedsManual}
+}
+
+// ActivityRemediators names every remediator whose outcomes the report's
+// activity section reads: the event-driven remediators and the access key
+// deactivation of `remediate report credentials --deactivate-unused-keys`,
+// which publishes its outcomes under the same metrics. The CLI and the
+// report Lambda both use this list.
+func ActivityRemediators() []string {
+	return append(remediators.Names(), credentials.Remediator)
 }
 
 // RemediatorActivity is one remediator's outcomes over the period.

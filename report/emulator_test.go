@@ -18,9 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/credentials"
 	"github.com/autoremediate/autoremediate/internal/emulator"
 	"github.com/autoremediate/autoremediate/remediation"
-	"github.com/autoremediate/autoremediate/remediators"
 )
 
 // seedFindings builds n findings covering every severity, mapped controls,
@@ -98,8 +98,14 @@ func TestReportOnEmulator(t *testing.T) {
 		{"s3-public-access-block", remediation.ActionRemediated}, {"s3-public-access-block", remediation.ActionRemediated},
 		{"s3-public-access-block", remediation.ActionFailed}, {"ec2-imdsv2", remediation.ActionDeferred},
 		{"ebs-encryption", remediation.ActionNeedsManual}, {"ebs-encryption", remediation.ActionRemediated},
+		// Key deactivation by `report credentials`, in the current minute
+		// (i == 6 below): the report run right after must count it.
+		{credentials.Remediator, remediation.ActionRemediated},
 	} {
 		out := remediation.Outcome{Remediator: o.rem, Action: o.action, CompletedAt: now.Add(-time.Duration(i+1) * time.Minute)}
+		if o.rem == credentials.Remediator {
+			out.CompletedAt = now
+		}
 		out.DetectedAt = out.CompletedAt.Add(-time.Duration(2+i) * time.Second)
 		if err := pub.Publish(ctx, out); err != nil {
 			t.Fatal(err)
@@ -119,8 +125,8 @@ func TestReportOnEmulator(t *testing.T) {
 		// moto answers the p50 statistic with a server error: one attempt
 		// is enough to see the median reported as unavailable.
 		Metrics:   cloudwatch.NewFromConfig(cfg, app.CloudWatchQueryProtocol, func(o *cloudwatch.Options) { o.RetryMaxAttempts = 1 }),
-		Namespace: "AutoRemediation", Remediators: remediators.Names(), Period: time.Hour, Mapping: m,
-		Now: func() time.Time { return now.Add(time.Minute) },
+		Namespace: "AutoRemediation", Remediators: ActivityRemediators(), Period: time.Hour, Mapping: m,
+		Now: func() time.Time { return now },
 	}
 	r, err := gen.Generate(ctx)
 	if err != nil {
@@ -187,7 +193,9 @@ func TestReportOnEmulator(t *testing.T) {
 	if r.Activity.P50Note == "" {
 		t.Log("the emulator returned p50 statistics (moto 5.2 does not); the median is checked only on AWS")
 	}
+	reported := map[string]bool{}
 	for _, ra := range r.Activity.Remediators {
+		reported[ra.Remediator] = true
 		for _, a := range ActivityActions() {
 			if ra.Counts[a] != published[ra.Remediator][a] {
 				t.Errorf("%s %s: %d, want %d", ra.Remediator, a, ra.Counts[a], published[ra.Remediator][a])
@@ -195,6 +203,12 @@ func TestReportOnEmulator(t *testing.T) {
 		}
 		if published[ra.Remediator][remediation.ActionRemediated] > 0 && !ra.HasAverage {
 			t.Errorf("%s: no average time to remediate", ra.Remediator)
+		}
+	}
+
+	for rem := range published {
+		if !reported[rem] {
+			t.Errorf("%s published outcomes but is not in the activity section", rem)
 		}
 	}
 
@@ -222,7 +236,7 @@ func TestReportOnEmulator(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir := "soc2-reports/" + now.Add(time.Minute).Format("2006-01-02") + "/"
+		dir := "soc2-reports/" + now.Format("2006-01-02") + "/"
 		for _, name := range []string{FileMarkdown, FileCSV, FileHTML} {
 			obj, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("reports"), Key: aws.String(dir + name)})
 			if err != nil {

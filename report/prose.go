@@ -41,13 +41,28 @@ func (r *Report) ExecutiveSummary() []string {
 				parts = append(parts, fmt.Sprintf("%d %s", c.Count, strings.ToLower(c.Key)))
 			}
 		}
+		// Findings without a control ID share one group in r.Controls; it
+		// is not a control, so it is neither counted nor named as one.
+		var real []ControlSummary
+		for _, c := range r.Controls {
+			if c.ControlID != "" {
+				real = append(real, c)
+			}
+		}
+		controls := plural(len(real), "control", "controls")
+		if r.NoControlID > 0 {
+			controls += fmt.Sprintf(" (plus %s without a control ID)", plural(r.NoControlID, "finding", "findings"))
+		}
 		out = append(out, fmt.Sprintf("Security Hub reports %s in %s: %s, across %s and %s.",
 			plural(r.Total(), "active failed finding", "active failed findings"), scopePhrase(r), strings.Join(parts, ", "),
-			plural(len(r.Controls), "control", "controls"), plural(len(r.ByService), "AWS service", "AWS services")))
+			controls, plural(len(r.ByService), "AWS service", "AWS services")))
 		if urgent := r.SeverityCount(SeverityCritical) + r.SeverityCount(SeverityHigh); urgent > 0 {
-			top := r.Controls[0]
-			out = append(out, fmt.Sprintf("%s critical or high severity and should be fixed first; the most severe control is %s (%s) with %s.",
-				pluralVerb(urgent, "finding is", "findings are"), controlLabel(top.ControlID), top.Title, plural(top.Findings, "finding", "findings")))
+			sentence := pluralVerb(urgent, "finding is", "findings are") + " critical or high severity and should be fixed first"
+			if len(real) > 0 {
+				top := real[0]
+				sentence += fmt.Sprintf("; the most severe control is %s (%s) with %s", top.ControlID, top.Title, plural(top.Findings, "finding", "findings"))
+			}
+			out = append(out, sentence+".")
 		}
 		if len(r.Criteria) > 0 {
 			top := topCriteria(r.Criteria, 3)
@@ -87,8 +102,9 @@ func (r *Report) activitySentence() string {
 	if rem+failed+deferred+manual == 0 {
 		return fmt.Sprintf("No remediation outcomes were recorded in CloudWatch namespace %s between %s and %s.", a.Namespace, day(a.Start), day(a.End))
 	}
-	return fmt.Sprintf("Between %s and %s the auto-remediation pipeline made %s; %d failed, %d were deferred and %d need manual work.",
-		day(a.Start), day(a.End), plural(rem, "verified fix", "verified fixes"), failed, deferred, manual)
+	return fmt.Sprintf("Between %s and %s the auto-remediation pipeline made %s; %d failed, %s deferred and %s manual work.",
+		day(a.Start), day(a.End), plural(rem, "verified fix", "verified fixes"), failed,
+		pluralVerb(deferred, "was", "were"), pluralVerb(manual, "needs", "need"))
 }
 
 // MappingSources describes where the correspondences used in this report

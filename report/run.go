@@ -39,8 +39,9 @@ type Generator struct {
 	Regions []string
 	// Metrics is the CloudWatch client of the remediation pipeline's
 	// region; nil leaves the activity section empty with a reason.
-	Metrics     MetricsAPI
-	Namespace   string
+	Metrics   MetricsAPI
+	Namespace string
+	// Remediators whose outcomes are read: ActivityRemediators().
 	Remediators []string
 	Period      time.Duration
 	Mapping     *Mapping
@@ -61,7 +62,10 @@ func (g *Generator) Generate(ctx context.Context) (*Report, error) {
 		now = g.Now
 	}
 	generated := now().UTC()
-	end := generated.Truncate(time.Minute)
+	// CloudWatch stores outcomes at minute resolution and the period is
+	// [start, end): ending at the next whole minute keeps the outcomes of
+	// the current minute (a sweep just before the report) in it.
+	end := generated.Truncate(time.Minute).Add(time.Minute)
 	start := end.Add(-g.Period)
 	var all []Finding
 	var excluded Excluded

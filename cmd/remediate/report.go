@@ -19,7 +19,6 @@ import (
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/credentials"
 	"github.com/autoremediate/autoremediate/remediation"
-	"github.com/autoremediate/autoremediate/remediators"
 	"github.com/autoremediate/autoremediate/report"
 )
 
@@ -125,7 +124,7 @@ func runReportSOC2(ctx context.Context, c *cli, args []string) int {
 		Regions:     regions,
 		Metrics:     clients.CloudWatch(),
 		Namespace:   cfg.MetricsNamespace,
-		Remediators: remediators.Names(),
+		Remediators: report.ActivityRemediators(),
 		Period:      period,
 		Mapping:     mapping,
 		Logger:      app.NewLogger(c.stderr, cfg.LogLevel),
@@ -200,7 +199,7 @@ Each finding names the control and the fix.
 --deactivate-unused-keys deactivates active access keys unused for 45 days
 or more (CIS 1.12). Without --yes it is a dry run. It prints one outcome
 JSON line per key on standard output (the findings then go to standard
-error) and publishes the outcomes like the remediators do (log line,
+error, evaluated before any change; with --yes they are labelled so) and publishes the outcomes like the remediators do (log line,
 metrics per METRICS_MODE, SNS_TOPIC_ARN). Root keys are never touched.
 
 Exit status: 0 when the audit ran, 1 when AWS could not be read or a key
@@ -272,6 +271,13 @@ func runReportCredentials(ctx context.Context, c *cli, args []string) int {
 	if *deactivate {
 		findingsOut = c.stderr // standard output carries the outcome lines
 	}
+	if *yes {
+		// The findings are not evaluated again after the changes: IAM
+		// generates a new credential report at most every 4 hours, so a
+		// second read would show the same key states.
+		fmt.Fprintf(c.stderr, "remediate report credentials: findings BEFORE the changes below (credential report generated %s):\n",
+			rep.GeneratedAt.UTC().Format(time.RFC3339))
+	}
 	if err := credentials.Write(findingsOut, *output, findings); err != nil {
 		fmt.Fprintf(c.stderr, "remediate report credentials: writing findings: %v\n", err)
 		return exitFailed
@@ -341,6 +347,19 @@ func deactivateKeys(ctx context.Context, c *cli, api credentials.KeyAPI, rows []
 	}
 	if len(outcomes) == 0 {
 		fmt.Fprintf(c.stderr, "remediate report credentials: no active access key unused for %d days or more\n", th.UnusedDays)
+	}
+	deactivated := 0
+	for _, o := range outcomes {
+		if o.Action == remediation.ActionRemediated {
+			deactivated++
+		}
+	}
+	if deactivated > 0 {
+		keys := "1 access key"
+		if deactivated > 1 {
+			keys = fmt.Sprintf("%d access keys", deactivated)
+		}
+		fmt.Fprintf(c.stderr, "remediate report credentials: %s deactivated; the findings above were evaluated before this change (IAM generates a new credential report at most every 4 hours)\n", keys)
 	}
 	return code
 }

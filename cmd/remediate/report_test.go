@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,12 +13,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	shtypes "github.com/aws/aws-sdk-go-v2/service/securityhub/types"
 
+	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/credentials"
 	"github.com/autoremediate/autoremediate/internal/emulator"
+	"github.com/autoremediate/autoremediate/remediation"
 )
 
 func TestReportBadArgs(t *testing.T) {
@@ -77,6 +82,14 @@ func TestReportCommandsOnEmulator(t *testing.T) {
 	}
 
 	t.Run("soc2", func(t *testing.T) {
+		// A key deactivation by `report credentials --yes` just now: the
+		// report run at once must count it in its activity section.
+		cw := cloudwatch.NewFromConfig(srv.AWSConfig(), app.CloudWatchQueryProtocol) // moto speaks awsQuery
+		pub := &remediation.OutcomePublisher{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Namespace: remediation.DefaultNamespace,
+			Metrics: func() remediation.MetricsAPI { return cw }}
+		if err := pub.Publish(ctx, remediation.Outcome{Remediator: credentials.Remediator, Action: remediation.ActionRemediated, CompletedAt: time.Now().UTC()}); err != nil {
+			t.Fatal(err)
+		}
 		dir := filepath.Join(t.TempDir(), "out")
 		c, out, errOut := testCLI("", map[string]string{})
 		c.getenv = os.Getenv
@@ -103,6 +116,16 @@ func TestReportCommandsOnEmulator(t *testing.T) {
 		}
 		if !strings.Contains(errOut.String(), "findings (1 critical") {
 			t.Errorf("summary on stderr: %q", errOut.String())
+		}
+		md, err := os.ReadFile(filepath.Join(dir, "report.md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row := "| " + credentials.Remediator + " | 1 | 0 | 0 | 0 |"; !strings.Contains(string(md), row) {
+			t.Errorf("report.md has no activity row %q", row)
+		}
+		if strings.Contains(string(md), "No remediation outcomes were recorded") {
+			t.Error("report.md says no outcomes were recorded")
 		}
 	})
 
@@ -151,6 +174,22 @@ func TestReportCommandsOnEmulator(t *testing.T) {
 		keys, err := api.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("console-no-mfa")})
 		if err != nil || len(keys.AccessKeyMetadata) != 1 || keys.AccessKeyMetadata[0].Status != "Active" {
 			t.Errorf("dry run changed the key: %+v %v", keys, err)
+		}
+
+		// With --yes the findings printed are those of the credential
+		// report read before any change, and say so.
+		c, out, errOut = testCLI("", nil)
+		c.getenv = os.Getenv
+		if code := run(ctx, []string{"report", "credentials", "--deactivate-unused-keys", "--yes"}, c); code != exitOK {
+			t.Fatalf("exit %d: %s", code, errOut.String())
+		}
+		label := strings.Index(errOut.String(), "findings BEFORE the changes below")
+		finding := strings.Index(errOut.String(), "console-no-mfa")
+		if label < 0 || finding < label {
+			t.Errorf("stderr does not label the findings as evaluated before the changes:\n%s", errOut.String())
+		}
+		if out.Len() != 0 {
+			t.Errorf("stdout %q: the key is new, nothing to deactivate", out.String())
 		}
 	})
 }

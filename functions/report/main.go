@@ -16,7 +16,6 @@ import (
 
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/internal/lambdart"
-	"github.com/autoremediate/autoremediate/remediators"
 	"github.com/autoremediate/autoremediate/report"
 )
 
@@ -55,7 +54,7 @@ func newHandler(ctx context.Context, getenv func(string) string) (func(context.C
 		Regions:     []string{awsCfg.Region},
 		Metrics:     clients.CloudWatch(),
 		Namespace:   cfg.Namespace,
-		Remediators: remediators.Names(),
+		Remediators: report.ActivityRemediators(),
 		Period:      time.Duration(cfg.PeriodDays) * 24 * time.Hour,
 		Mapping:     mapping,
 		Logger:      logger,

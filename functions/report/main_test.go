@@ -3,15 +3,21 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/credentials"
 	"github.com/autoremediate/autoremediate/internal/emulator"
+	"github.com/autoremediate/autoremediate/remediation"
 )
 
 func TestHandlerNeedsBucket(t *testing.T) {
@@ -31,6 +37,14 @@ func TestHandlerWritesTheReport(t *testing.T) {
 	ctx := context.Background()
 	s3c := s3.NewFromConfig(srv.AWSConfig(), func(o *s3.Options) { o.UsePathStyle = true })
 	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("soc2")}); err != nil {
+		t.Fatal(err)
+	}
+	// A key deactivation by `remediate report credentials --yes` just
+	// before the run: the activity section must count it.
+	cw := cloudwatch.NewFromConfig(srv.AWSConfig(), app.CloudWatchQueryProtocol) // moto speaks awsQuery
+	pub := &remediation.OutcomePublisher{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Namespace: remediation.DefaultNamespace,
+		Metrics: func() remediation.MetricsAPI { return cw }}
+	if err := pub.Publish(ctx, remediation.Outcome{Remediator: credentials.Remediator, Action: remediation.ActionRemediated, CompletedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"REPORT_BUCKET": "soc2", "REPORT_PREFIX": "weekly/"}
@@ -56,5 +70,17 @@ func TestHandlerWritesTheReport(t *testing.T) {
 		if _, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("soc2"), Key: aws.String(key)}); err != nil {
 			t.Errorf("%s: %v", key, err)
 		}
+	}
+	obj, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("soc2"), Key: aws.String("weekly/" + day + "/report.md")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row := "| " + credentials.Remediator + " | 1 | 0 | 0 | 0 |"; !strings.Contains(string(md), row) {
+		t.Errorf("report.md has no activity row %q", row)
 	}
 }
