@@ -29,32 +29,18 @@ import (
 // One moto_server serves every integration test of the package. It starts on
 // first use, so that the package's unit tests do not wait for it, and
 // TestMain stops it.
-var shared struct {
-	once sync.Once
-	srv  *emulator.Server
-	err  error
-}
+var shared emulator.Lazy
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Stop()
-	}
+	shared.Stop()
 	os.Exit(code)
 }
 
 // emu returns the shared emulator; a missing moto_server fails the test.
 func emu(t testing.TB) *emulator.Server {
 	t.Helper()
-	shared.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		shared.srv, shared.err = emulator.Start(ctx)
-	})
-	if shared.err != nil {
-		t.Fatalf("starting the AWS emulator: %v", shared.err)
-	}
-	return shared.srv
+	return shared.Get(t)
 }
 
 // opCounter counts SDK operation calls by name, through a middleware the

@@ -33,16 +33,12 @@ var shared struct {
 	bootstrap string
 	buildErr  error
 
-	emuOnce sync.Once
-	srv     *emulator.Server
-	emuErr  error
+	emu emulator.Lazy
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.srv != nil {
-		shared.srv.Stop()
-	}
+	shared.emu.Stop()
 	if shared.dir != "" {
 		os.RemoveAll(shared.dir)
 	}
@@ -78,15 +74,7 @@ func bootstrap(tb testing.TB) string {
 // emu returns the package's moto_server; a missing one fails the test.
 func emu(tb testing.TB) *emulator.Server {
 	tb.Helper()
-	shared.emuOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		shared.srv, shared.emuErr = emulator.Start(ctx)
-	})
-	if shared.emuErr != nil {
-		tb.Fatalf("starting the AWS emulator: %v", shared.emuErr)
-	}
-	return shared.srv
+	return shared.emu.Get(tb)
 }
 
 // function is one running bootstrap process and its Runtime API.
