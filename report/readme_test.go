@@ -6,14 +6,23 @@ import (
 	"testing"
 )
 
-// The README documents every setting of the report Lambda with its real
+// docs/reports.md documents every setting of the report Lambda with its real
 // default, and its exact permissions.
-func TestREADMEDocumentsTheReportLambda(t *testing.T) {
-	b, err := os.ReadFile("../README.md")
+func TestDocsDocumentTheReportLambda(t *testing.T) {
+	b, err := os.ReadFile("../docs/reports.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	readme := string(b)
+	doc := string(b)
+	// The "## The report Lambda function" section, up to the next section.
+	start := strings.Index(doc, "\n## The report Lambda function\n")
+	if start < 0 {
+		t.Fatal(`docs/reports.md has no "## The report Lambda function" section`)
+	}
+	section := doc[start+1:]
+	if end := strings.Index(section[3:], "\n## "); end >= 0 {
+		section = section[:end+3]
+	}
 	for _, s := range Settings() {
 		def := "(empty)"
 		if s[1] != "" {
@@ -21,13 +30,13 @@ func TestREADMEDocumentsTheReportLambda(t *testing.T) {
 		} else if s[0] == "REPORT_BUCKET" {
 			def = "(required)"
 		}
-		if row := "| `" + s[0] + "` | " + def + " |"; !strings.Contains(readme, row) {
-			t.Errorf("README has no row starting %q", row)
+		if row := "| `" + s[0] + "` | " + def + " |"; !strings.Contains(section, row) {
+			t.Errorf("docs/reports.md has no row starting %q in its report Lambda section", row)
 		}
 	}
 	for _, p := range Permissions() {
-		if !strings.Contains(readme, "`"+p+"`") {
-			t.Errorf("README does not name permission %s", p)
+		if !strings.Contains(section, "`"+p+"`") {
+			t.Errorf("docs/reports.md's report Lambda section does not name permission %s", p)
 		}
 	}
 }

@@ -8,8 +8,9 @@ import (
 	"testing"
 )
 
-// TestReadmeListsEveryVariable: the README's variable table has one row per
-// variable of variables.tf, and no row for a variable that does not exist.
+// TestReadmeListsEveryVariable: the module's README (terraform/README.md)
+// has one row per variable of variables.tf in its "Variables" table and one
+// per output in its "Outputs" table, and no row for one that does not exist.
 func TestReadmeListsEveryVariable(t *testing.T) {
 	m := loadModule(t, moduleDir(t))
 	var vars []string
@@ -22,34 +23,47 @@ func TestReadmeListsEveryVariable(t *testing.T) {
 			t.Errorf("variable %s has no type", b.Labels[0])
 		}
 	}
-	readme, err := os.ReadFile(filepath.Join(moduleDir(t), "..", "README.md"))
+	readme, err := os.ReadFile(filepath.Join(moduleDir(t), "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The table of the "Deploy to AWS" section.
-	start := bytes.Index(readme, []byte("## Deploy to AWS"))
-	if start < 0 {
-		t.Fatal("README has no \"Deploy to AWS\" section")
+	// A variable row: | `name` | `type` | ...; an output row: | `name` | description |.
+	rowName := regexp.MustCompile("(?m)^\\| `([a-z0-9_]+)` \\|")
+	rows := func(heading string) []string {
+		t.Helper()
+		var names []string
+		for _, r := range rowName.FindAllSubmatch(readmeSection(t, readme, heading), -1) {
+			names = append(names, string(r[1]))
+		}
+		return names
 	}
-	section := readme[start:]
-	if end := regexp.MustCompile("(?m)^## ").FindIndex(section[3:]); end != nil {
-		section = section[:end[0]+3]
-	}
-	var rows []string
-	for _, r := range regexp.MustCompile("(?m)^\\| `([a-z0-9_]+)` \\| `").FindAllSubmatch(section, -1) {
-		rows = append(rows, string(r[1]))
-	}
-	if d := sameSet(rows, vars); d != "" {
-		t.Errorf("README variable table vs variables.tf (\"in Terraform\" = in the README table): %s", d)
+	if d := sameSet(rows("## Variables"), vars); d != "" {
+		t.Errorf("terraform/README.md variable table vs variables.tf (\"in Terraform\" = in the README table): %s", d)
 	}
 	var outputs []string
 	for _, b := range m.blocks("output") {
 		outputs = append(outputs, b.Labels[0])
-		if !regexp.MustCompile("`" + b.Labels[0] + "`").Match(section) {
-			t.Errorf("README does not mention output %s", b.Labels[0])
-		}
 	}
 	if len(outputs) == 0 {
 		t.Error("no outputs found")
 	}
+	if d := sameSet(rows("## Outputs"), outputs); d != "" {
+		t.Errorf("terraform/README.md output table vs outputs.tf (\"in Terraform\" = in the README table): %s", d)
+	}
+}
+
+// readmeSection returns the text under the heading line, up to the next
+// heading of the same level.
+func readmeSection(t *testing.T, doc []byte, heading string) []byte {
+	t.Helper()
+	start := regexp.MustCompile("(?m)^" + regexp.QuoteMeta(heading) + "$").FindIndex(doc)
+	if start == nil {
+		t.Fatalf("terraform/README.md has no %q section", heading)
+	}
+	section := doc[start[1]:]
+	level := heading[:bytes.IndexByte([]byte(heading), ' ')+1] // "## "
+	if end := regexp.MustCompile("(?m)^" + level).FindIndex(section); end != nil {
+		section = section[:end[0]]
+	}
+	return section
 }
