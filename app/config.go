@@ -24,6 +24,8 @@ const (
 // read it from the same environment variables; Setting lists them with their
 // defaults (the README's table is checked against it).
 type Config struct {
+	// Definitions are the remediators this build knows.
+	Definitions      []remediators.Definition
 	Mode             remediation.Mode
 	RemediatorModes  map[string]remediation.Mode
 	Enabled          []string
@@ -60,8 +62,14 @@ func Settings() []Setting {
 	}
 }
 
-// Load reads the configuration from getenv (os.Getenv in production).
+// Load reads the configuration from getenv (os.Getenv in production) for
+// the remediators of this build.
 func Load(getenv func(string) string) (Config, error) {
+	return LoadWith(getenv, remediators.Definitions())
+}
+
+// LoadWith is Load for the given remediator definitions.
+func LoadWith(getenv func(string) string, defs []remediators.Definition) (Config, error) {
 	get := func(name string) string {
 		if v := strings.TrimSpace(getenv(name)); v != "" {
 			return v
@@ -73,44 +81,28 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		return ""
 	}
-	var cfg Config
+	cfg := Config{Definitions: defs}
 	var err error
 	if cfg.Mode, err = remediation.ParseMode(get("MODE")); err != nil {
 		return cfg, fmt.Errorf("MODE: %w", err)
 	}
-	known := func(n string) bool {
-		for _, k := range remediators.Names() {
-			if k == n {
-				return true
-			}
-		}
-		return false
-	}
-	cfg.RemediatorModes = map[string]remediation.Mode{}
-	modes, err := remediation.ParseRuleMap(get("REMEDIATOR_MODES"), nil)
-	if err != nil {
+	cat := remediators.Catalog(cfg.Definitions)
+	if cfg.RemediatorModes, err = remediation.ParseModes(get("REMEDIATOR_MODES"), cat); err != nil {
 		return cfg, fmt.Errorf("REMEDIATOR_MODES: %w", err)
-	}
-	for rule, mode := range modes {
-		name := remediation.CanonicalName(rule)
-		if !known(name) {
-			return cfg, fmt.Errorf("REMEDIATOR_MODES: unknown remediator %q (known: %s)", rule, strings.Join(remediators.Names(), ", "))
-		}
-		if cfg.RemediatorModes[name], err = remediation.ParseMode(mode); err != nil {
-			return cfg, fmt.Errorf("REMEDIATOR_MODES: %s: %w", rule, err)
-		}
 	}
 	if v := get("ENABLED_REMEDIATORS"); v != "all" {
 		for _, n := range strings.Split(v, ",") {
-			if n = remediation.CanonicalName(n); n == "" {
+			if n = strings.TrimSpace(n); n == "" {
 				continue
-			} else if !known(n) {
-				return cfg, fmt.Errorf("ENABLED_REMEDIATORS: unknown remediator %q (known: %s)", n, strings.Join(remediators.Names(), ", "))
 			}
-			cfg.Enabled = append(cfg.Enabled, n)
+			name, ok := cat.Canonical(n)
+			if !ok {
+				return cfg, fmt.Errorf("ENABLED_REMEDIATORS: unknown remediator %q (known: %s)", n, strings.Join(cat.Names(), ", "))
+			}
+			cfg.Enabled = append(cfg.Enabled, name)
 		}
 	}
-	if cfg.RuleMap, err = remediation.ParseRuleMap(get("RULE_MAP"), known); err != nil {
+	if cfg.RuleMap, err = remediation.ParseRuleMap(get("RULE_MAP"), cat); err != nil {
 		return cfg, fmt.Errorf("RULE_MAP: %w", err)
 	}
 	o := remediators.DefaultOptions()
@@ -170,13 +162,13 @@ func NewPublisher(cfg Config, c *Clients, logger *slog.Logger) *remediation.Outc
 // NewHandler wires the event handler: registry, rule resolution, modes and
 // publisher.
 func NewHandler(cfg Config, c *Clients, logger *slog.Logger) (*remediation.Handler, error) {
-	reg, err := remediators.Registry(c, cfg.Remediators, cfg.Enabled)
+	reg, err := remediators.Registry(cfg.Definitions, c, cfg.Remediators, cfg.Enabled)
 	if err != nil {
 		return nil, err
 	}
 	return &remediation.Handler{
 		Registry:  reg,
-		Rules:     remediation.NewRuleResolver(cfg.RuleMap),
+		Rules:     remediation.NewRuleResolver(remediators.Catalog(cfg.Definitions), cfg.RuleMap),
 		Modes:     remediation.Modes{Default: cfg.Mode, Per: cfg.RemediatorModes},
 		Publisher: NewPublisher(cfg, c, logger),
 	}, nil

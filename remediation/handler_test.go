@@ -21,7 +21,6 @@ import (
 type fakeRemediator struct {
 	name   string
 	types  []string
-	perms  []string
 	result Result
 	panic  any
 
@@ -31,7 +30,6 @@ type fakeRemediator struct {
 
 func (f *fakeRemediator) Name() string            { return f.name }
 func (f *fakeRemediator) ResourceTypes() []string { return f.types }
-func (f *fakeRemediator) Permissions() []string   { return f.perms }
 func (f *fakeRemediator) Remediate(_ context.Context, req Request) Result {
 	f.mu.Lock()
 	f.reqs = append(f.reqs, req)
@@ -84,7 +82,7 @@ func newFakes(t *testing.T, overrides map[string]string) *fakes {
 		t.Fatal(err)
 	}
 	clock := time.Date(2026, 11, 20, 9, 15, 0, 0, time.UTC)
-	f.h = &Handler{Registry: reg, Rules: NewRuleResolver(overrides), Publisher: f.pub,
+	f.h = &Handler{Registry: reg, Rules: NewRuleResolver(testCatalog(), overrides), Publisher: f.pub,
 		Now: func() time.Time { clock = clock.Add(3 * time.Millisecond); return clock }}
 	return f
 }

@@ -50,7 +50,9 @@ type Result struct {
 	Err    error // set when Action is ActionFailed, wrapping the API error
 }
 
-// Remediator fixes one kind of misconfiguration. Remediate must read the
+// Remediator fixes one kind of misconfiguration; what the rest of the system
+// needs to know about it (rules, permissions, controls) is its Spec.
+// Remediate must read the
 // resource itself, decide, write only if needed and allowed by the mode,
 // then read back to verify. It must be safe to call repeatedly and
 // concurrently for the same resource.
@@ -61,8 +63,6 @@ type Remediator interface {
 	ResourceTypes() []string
 	// Remediate handles one resource.
 	Remediate(ctx context.Context, req Request) Result
-	// Permissions lists the IAM actions Remediate may call.
-	Permissions() []string
 }
 
 // Failed builds a failed result whose error names the action and resource.
@@ -85,7 +85,6 @@ type lazy struct {
 
 func (l *lazy) Name() string            { return l.name }
 func (l *lazy) ResourceTypes() []string { return l.types }
-func (l *lazy) Permissions() []string   { return l.build().Permissions() }
 func (l *lazy) Remediate(ctx context.Context, req Request) Result {
 	return l.build().Remediate(ctx, req)
 }

@@ -6,58 +6,46 @@ import (
 	"strings"
 )
 
-// Names of the remediators. Aliases accepted in settings map onto these.
-const (
-	S3PublicAccessBlock = "s3-public-access-block"
-	S3Encryption        = "s3-encryption"
-	EC2IMDSv2           = "ec2-imdsv2"
-	EBSEncryption       = "ebs-encryption"
-)
-
-var aliases = map[string]string{
-	"s3-default-encryption":     S3Encryption,
-	"s3-bucket-encryption":      S3Encryption,
-	"imdsv2":                    EC2IMDSv2,
-	"ebs-encryption-by-default": EBSEncryption,
-}
-
-// CanonicalName maps a remediator name or one of its aliases to its name.
-func CanonicalName(s string) string {
-	s = strings.TrimSpace(s)
-	if c, ok := aliases[s]; ok {
-		return c
-	}
-	return s
-}
-
-// ManagedRules maps the AWS Config managed rules the remediators handle to
-// the remediator that handles them.
-func ManagedRules() map[string]string {
-	return map[string]string{
-		"s3-bucket-public-read-prohibited":         S3PublicAccessBlock,
-		"s3-bucket-public-write-prohibited":        S3PublicAccessBlock,
-		"s3-bucket-level-public-access-prohibited": S3PublicAccessBlock,
-		"s3-bucket-server-side-encryption-enabled": S3Encryption,
-		"s3-default-encryption-kms":                S3Encryption,
-		"ec2-imdsv2-check":                         EC2IMDSv2,
-		"encrypted-volumes":                        EBSEncryption,
-		"ec2-ebs-encryption-by-default":            EBSEncryption,
-	}
-}
-
 // RuleResolver decides which remediator handles a Config rule.
 type RuleResolver struct {
-	managed   map[string]string
-	overrides map[string]string
-	longest   []string // managed rule names, longest first
+	managed      map[string]string // managed rule name -> remediator
+	controlTower map[string]string // Control Tower rule suffix -> managed rule name
+	overrides    map[string]string
+	longest      []string // managed rule names, longest first
 }
 
-// NewRuleResolver returns a resolver for the managed rules plus the given
-// overrides (exact rule name -> remediator name), which take precedence.
-func NewRuleResolver(overrides map[string]string) *RuleResolver {
-	r := &RuleResolver{managed: ManagedRules(), overrides: map[string]string{}}
+// ControlTowerPrefix starts the names of the Config rules AWS Control Tower
+// deploys for its detective controls: AWSControlTower_AWS-GR_<SUFFIX>, where
+// the suffix is the managed rule's identifier (ENCRYPTED_VOLUMES) or its name
+// in upper snake case (RESTRICTED_SSH for restricted-ssh, whose identifier
+// is INCOMING_SSH_DISABLED).
+const ControlTowerPrefix = "AWSControlTower_AWS-GR_"
+
+// ControlTowerSuffixes returns the suffixes a Control Tower rule name may
+// carry for a managed rule (see ControlTowerPrefix).
+func ControlTowerSuffixes(r ManagedRule) []string {
+	snake := strings.ToUpper(strings.ReplaceAll(r.Name, "-", "_"))
+	if snake == r.Identifier {
+		return []string{r.Identifier}
+	}
+	return []string{r.Identifier, snake}
+}
+
+// NewRuleResolver returns a resolver for the managed rules of the catalog
+// plus the given overrides (exact rule name -> remediator name), which take
+// precedence. Override values may be aliases.
+func NewRuleResolver(c Catalog, overrides map[string]string) *RuleResolver {
+	r := &RuleResolver{managed: map[string]string{}, controlTower: map[string]string{}, overrides: map[string]string{}}
+	for _, s := range c {
+		for _, m := range s.Rules {
+			r.managed[m.Name] = s.Name
+			for _, suffix := range ControlTowerSuffixes(m) {
+				r.controlTower[suffix] = m.Name
+			}
+		}
+	}
 	for k, v := range overrides {
-		r.overrides[k] = CanonicalName(v)
+		r.overrides[k], _ = c.Canonical(v)
 	}
 	for k := range r.managed {
 		r.longest = append(r.longest, k)
@@ -75,14 +63,21 @@ func NewRuleResolver(overrides map[string]string) *RuleResolver {
 // recognised as ("" for a configured override). Besides exact managed rule
 // names it recognises the generated names Security Hub and conformance packs
 // deploy (securityhub-s3-bucket-public-write-prohibited-baa2cf8c,
-// s3-bucket-public-read-prohibited-conformance-pack-x1y2z3): the managed
-// name must appear as whole dash-separated words.
+// s3-bucket-public-read-prohibited-conformance-pack-x1y2z3), where the
+// managed name must appear as whole dash-separated words, and the names AWS
+// Control Tower deploys (AWSControlTower_AWS-GR_ENCRYPTED_VOLUMES).
 func (r *RuleResolver) Resolve(rule string) (remediator, managed string, ok bool) {
 	if rem, ok := r.overrides[rule]; ok {
 		return rem, "", true
 	}
 	if rem, ok := r.managed[rule]; ok {
 		return rem, rule, true
+	}
+	if suffix, ok := strings.CutPrefix(rule, ControlTowerPrefix); ok {
+		if m, ok := r.controlTower[suffix]; ok {
+			return r.managed[m], m, true
+		}
+		return "", "", false
 	}
 	for _, m := range r.longest {
 		if containsWords(rule, m) {
@@ -107,24 +102,62 @@ func containsWords(s, sub string) bool {
 	return false
 }
 
-// ParseRuleMap parses "rule=remediator,rule2=remediator2". Remediator names
-// are checked against known.
-func ParseRuleMap(s string, known func(string) bool) (map[string]string, error) {
+// ParseRuleMap parses "rule=remediator,rule2=remediator2" (RULE_MAP).
+// Remediator names and aliases are checked against the catalog and mapped to
+// their names; a nil catalog takes any name.
+func ParseRuleMap(s string, c Catalog) (map[string]string, error) {
+	return parsePairs(s, "rule-name=remediator", func(rem string) (string, error) {
+		if c == nil {
+			return rem, nil
+		}
+		name, ok := c.Canonical(rem)
+		if !ok {
+			return "", fmt.Errorf("unknown remediator %q (known: %s)", rem, strings.Join(c.Names(), ", "))
+		}
+		return name, nil
+	})
+}
+
+// ParseModes parses "remediator=mode,..." (REMEDIATOR_MODES): names and
+// aliases are checked against the catalog and mapped to their names.
+func ParseModes(s string, c Catalog) (map[string]Mode, error) {
+	out := map[string]Mode{}
+	pairs, err := parsePairs(s, "remediator=mode", func(mode string) (string, error) {
+		m, err := ParseMode(mode)
+		return string(m), err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range pairs {
+		name, ok := c.Canonical(k)
+		if !ok {
+			return nil, fmt.Errorf("unknown remediator %q (known: %s)", k, strings.Join(c.Names(), ", "))
+		}
+		out[name] = Mode(v)
+	}
+	return out, nil
+}
+
+// parsePairs parses "key=value,key2=value2"; value checks and maps each
+// value. want names the form in errors.
+func parsePairs(s, want string, value func(string) (string, error)) (map[string]string, error) {
 	out := map[string]string{}
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		if part == "" {
 			continue
 		}
-		rule, rem, ok := strings.Cut(part, "=")
-		rule, rem = strings.TrimSpace(rule), CanonicalName(rem)
-		if !ok || rule == "" || rem == "" {
-			return nil, fmt.Errorf("rule map entry %q: want rule-name=remediator", part)
+		k, v, ok := strings.Cut(part, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("entry %q: want %s", part, want)
 		}
-		if known != nil && !known(rem) {
-			return nil, fmt.Errorf("rule map entry %q: unknown remediator %q", part, rem)
+		mapped, err := value(v)
+		if err != nil {
+			return nil, fmt.Errorf("entry %q: %w", part, err)
 		}
-		out[rule] = rem
+		out[k] = mapped
 	}
 	return out, nil
 }
@@ -148,13 +181,14 @@ func NewRegistry(rs ...Remediator) (*Registry, error) {
 	return reg, nil
 }
 
-// Get returns the remediator with that name or alias.
+// Get returns the remediator with that name (settings map aliases to names
+// when they are loaded).
 func (r *Registry) Get(name string) (Remediator, bool) {
-	rem, ok := r.byName[CanonicalName(name)]
+	rem, ok := r.byName[name]
 	return rem, ok
 }
 
-// Has reports whether a remediator of that name or alias is registered.
+// Has reports whether a remediator of that name is registered.
 func (r *Registry) Has(name string) bool { _, ok := r.Get(name); return ok }
 
 // All returns the remediators in registration order.

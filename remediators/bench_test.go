@@ -81,7 +81,7 @@ func BenchmarkHandle(b *testing.B) {
 			}
 			h := &remediation.Handler{
 				Registry: reg,
-				Rules:    remediation.NewRuleResolver(nil),
+				Rules:    remediation.NewRuleResolver(Catalog(Definitions()), nil),
 				Publisher: &remediation.OutcomePublisher{
 					Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
 					EMF:      true,

@@ -44,18 +44,46 @@ func NewEBSEncryption(client EBSEncryptionAPI, opts Options) *EBSEncryption {
 	return &EBSEncryption{Client: client, Opts: opts}
 }
 
+// EBSEncryptionName names the remediator in outcomes and settings.
+const EBSEncryptionName = "ebs-encryption"
+
+// EBSEncryptionDefinition declares the EBS encryption remediator.
+func EBSEncryptionDefinition() Definition {
+	return Definition{
+		Spec: remediation.Spec{
+			Name:          EBSEncryptionName,
+			Aliases:       []string{"ebs-encryption-by-default"},
+			Summary:       "Turns on EBS encryption by default in the region (with EBS_KMS_KEY_ID as the default key); an unencrypted volume is needs-manual with its migration steps.",
+			ResourceTypes: []string{ResourceTypeAccount, ResourceTypeVolume},
+			Rules: []remediation.ManagedRule{
+				{Name: "encrypted-volumes", Identifier: "ENCRYPTED_VOLUMES", ResourceTypes: []string{ResourceTypeVolume}},
+				// A periodic rule on the account's setting: it has no scope.
+				{Name: "ec2-ebs-encryption-by-default", Identifier: "EC2_EBS_ENCRYPTION_BY_DEFAULT"},
+			},
+			Controls: []string{"EC2.3", "EC2.7"},
+			Triggers: ec2Calls("DisableEbsEncryptionByDefault", "ModifyEbsDefaultKmsKeyId", "ResetEbsDefaultKmsKeyId", "CreateVolume"),
+			// The region's EBS encryption defaults are account settings and
+			// DescribeVolumes lists: none of these has a resource type.
+			Permissions: []remediation.Permission{{
+				Sid:       "EBSEncryptionByDefault",
+				Actions:   []string{"ec2:GetEbsEncryptionByDefault", "ec2:EnableEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId", "ec2:ModifyEbsDefaultKmsKeyId", "ec2:DescribeVolumes"},
+				Resources: []string{"*"},
+			}},
+		},
+		Sweep: []SweepCheck{
+			{Rule: "ec2-ebs-encryption-by-default", Lister: AccountLister()},
+			{Rule: "encrypted-volumes", Lister: AttachedUnencryptedVolumeLister()},
+		},
+		New: func(c Clients, o Options) remediation.Remediator { return NewEBSEncryption(c.EC2(), o) },
+	}
+}
+
 // Name implements remediation.Remediator.
-func (r *EBSEncryption) Name() string { return remediation.EBSEncryption }
+func (r *EBSEncryption) Name() string { return EBSEncryptionName }
 
 // ResourceTypes implements remediation.Remediator.
 func (r *EBSEncryption) ResourceTypes() []string {
 	return []string{ResourceTypeAccount, ResourceTypeVolume}
-}
-
-// Permissions implements remediation.Remediator.
-func (r *EBSEncryption) Permissions() []string {
-	return []string{"ec2:GetEbsEncryptionByDefault", "ec2:EnableEbsEncryptionByDefault",
-		"ec2:GetEbsDefaultKmsKeyId", "ec2:ModifyEbsDefaultKmsKeyId", "ec2:DescribeVolumes"}
 }
 
 type ebsDefault struct {

@@ -349,13 +349,10 @@ func TestEBSVolumeErrors(t *testing.T) {
 
 func TestEBSDescribe(t *testing.T) {
 	r := NewEBSEncryption(nil, Options{})
-	if r.Name() != remediation.EBSEncryption || !reflect.DeepEqual(r.ResourceTypes(), []string{"AWS::::Account", "AWS::EC2::Volume"}) {
+	if r.Name() != EBSEncryptionName || !reflect.DeepEqual(r.ResourceTypes(), []string{"AWS::::Account", "AWS::EC2::Volume"}) {
 		t.Errorf("Name %q ResourceTypes %v", r.Name(), r.ResourceTypes())
 	}
-	want := []string{"ec2:GetEbsEncryptionByDefault", "ec2:EnableEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId", "ec2:ModifyEbsDefaultKmsKeyId", "ec2:DescribeVolumes"}
-	if !reflect.DeepEqual(r.Permissions(), want) {
-		t.Errorf("Permissions = %v", r.Permissions())
-	}
+	checkPermissionsCover(t, EBSEncryptionDefinition(), reflect.TypeFor[EBSEncryptionAPI]())
 	for _, tc := range []struct {
 		configured, actual string
 		want               bool

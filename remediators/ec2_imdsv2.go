@@ -42,16 +42,38 @@ func NewEC2IMDSv2(ec2Client IMDSv2EC2API, metrics IMDSv2MetricsAPI, opts Options
 	return &EC2IMDSv2{EC2: ec2Client, Metrics: metrics, Opts: opts}
 }
 
+// EC2IMDSv2Name names the remediator in outcomes and settings.
+const EC2IMDSv2Name = "ec2-imdsv2"
+
+// EC2IMDSv2Definition declares the IMDSv2 remediator.
+func EC2IMDSv2Definition() Definition {
+	return Definition{
+		Spec: remediation.Spec{
+			Name:          EC2IMDSv2Name,
+			Aliases:       []string{"imdsv2"},
+			Summary:       "Requires IMDSv2 session tokens on the instance, keeping its endpoint and hop limit; deferred when its MetadataNoToken metric shows IMDSv1 use.",
+			ResourceTypes: []string{ResourceTypeInstance},
+			Rules: []remediation.ManagedRule{
+				{Name: "ec2-imdsv2-check", Identifier: "EC2_IMDSV2_CHECK", ResourceTypes: []string{ResourceTypeInstance}},
+			},
+			Controls: []string{"EC2.8"},
+			Triggers: ec2Calls("RunInstances", "ModifyInstanceMetadataOptions"),
+			Permissions: []remediation.Permission{
+				{Sid: "EC2IMDSv2Modify", Actions: []string{"ec2:ModifyInstanceMetadataOptions"}, Resources: []string{"arn:{partition}:ec2:{region}:{account}:instance/*"}},
+				// DescribeInstances and GetMetricData have no resource type.
+				{Sid: "EC2IMDSv2Read", Actions: []string{"ec2:DescribeInstances", "cloudwatch:GetMetricData"}, Resources: []string{"*"}},
+			},
+		},
+		Sweep: []SweepCheck{{Rule: "ec2-imdsv2-check", Lister: InstanceLister()}},
+		New:   func(c Clients, o Options) remediation.Remediator { return NewEC2IMDSv2(c.EC2(), c.CloudWatch(), o) },
+	}
+}
+
 // Name implements remediation.Remediator.
-func (r *EC2IMDSv2) Name() string { return remediation.EC2IMDSv2 }
+func (r *EC2IMDSv2) Name() string { return EC2IMDSv2Name }
 
 // ResourceTypes implements remediation.Remediator.
-func (r *EC2IMDSv2) ResourceTypes() []string { return []string{"AWS::EC2::Instance"} }
-
-// Permissions implements remediation.Remediator.
-func (r *EC2IMDSv2) Permissions() []string {
-	return []string{"ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions", "cloudwatch:GetMetricData"}
-}
+func (r *EC2IMDSv2) ResourceTypes() []string { return []string{ResourceTypeInstance} }
 
 type instanceMetadata struct {
 	exists   bool

@@ -348,12 +348,10 @@ func TestIMDSAPIErrors(t *testing.T) {
 
 func TestIMDSDescribe(t *testing.T) {
 	r := NewEC2IMDSv2(nil, nil, Options{})
-	if r.Name() != remediation.EC2IMDSv2 || !reflect.DeepEqual(r.ResourceTypes(), []string{"AWS::EC2::Instance"}) {
+	if r.Name() != EC2IMDSv2Name || !reflect.DeepEqual(r.ResourceTypes(), []string{"AWS::EC2::Instance"}) {
 		t.Errorf("Name %q ResourceTypes %v", r.Name(), r.ResourceTypes())
 	}
-	if want := []string{"ec2:DescribeInstances", "ec2:ModifyInstanceMetadataOptions", "cloudwatch:GetMetricData"}; !reflect.DeepEqual(r.Permissions(), want) {
-		t.Errorf("Permissions = %v", r.Permissions())
-	}
+	checkPermissionsCover(t, EC2IMDSv2Definition(), reflect.TypeFor[IMDSv2EC2API](), reflect.TypeFor[IMDSv2MetricsAPI]())
 	for d, want := range map[time.Duration]string{24 * time.Hour: "1 day", 14 * 24 * time.Hour: "14 days", 6 * time.Hour: "6h0m0s"} {
 		if got := days(d); got != want {
 			t.Errorf("days(%v) = %q, want %q", d, got, want)

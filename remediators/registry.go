@@ -1,7 +1,9 @@
 package remediators
 
 import (
+	"context"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -10,6 +12,50 @@ import (
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
+// Definitions is the registry: every remediator, one line each, in the
+// order of settings, tables and reports.
+func Definitions() []Definition {
+	return []Definition{
+		S3PublicAccessBlockDefinition(),
+		S3EncryptionDefinition(),
+		EC2IMDSv2Definition(),
+		EBSEncryptionDefinition(),
+	}
+}
+
+// Definition is everything about one remediator: its Spec (names, managed
+// rules, controls, CloudTrail triggers, permissions), how the sweep finds
+// its resources, and how to build it. Each remediator's file declares its
+// own; Definitions lists them.
+type Definition struct {
+	remediation.Spec
+	// Sweep lists the checks the sweep runs: every resource a lister
+	// returns is checked as if Config had reported the check's rule for it.
+	Sweep []SweepCheck
+	// New builds the remediator with its SDK clients.
+	New func(c Clients, o Options) remediation.Remediator
+}
+
+// SweepCheck is one rule the sweep checks the listed resources against.
+type SweepCheck struct {
+	// Rule is the managed rule the check stands for; it goes into the
+	// request and the outcome as if Config had reported it.
+	Rule   string
+	Lister Lister
+}
+
+// Lister finds the resources of one type in a region. Listings with the same
+// Key run once per sweep, however many checks use them.
+type Lister struct {
+	Key          string
+	ResourceType string
+	// Permissions are the IAM statements List needs.
+	Permissions []remediation.Permission
+	// List returns the IDs of the resources in the account and region of
+	// the clients.
+	List func(ctx context.Context, c Clients, account, region string) ([]string, error)
+}
+
 // Clients hands out SDK clients, built on first use.
 type Clients interface {
 	S3() *s3.Client
@@ -17,51 +63,66 @@ type Clients interface {
 	CloudWatch() *cloudwatch.Client
 }
 
-// All returns every remediator, one line each, each built (with its SDK
-// clients) only when first used.
-func All(c Clients, o Options) []remediation.Remediator {
-	return []remediation.Remediator{
-		remediation.Lazy(remediation.S3PublicAccessBlock, (&S3PublicAccessBlock{}).ResourceTypes(), func() remediation.Remediator { return NewS3PublicAccessBlock(c.S3(), o) }),
-		remediation.Lazy(remediation.S3Encryption, (&S3Encryption{}).ResourceTypes(), func() remediation.Remediator { return NewS3Encryption(c.S3(), o) }),
-		remediation.Lazy(remediation.EC2IMDSv2, (&EC2IMDSv2{}).ResourceTypes(), func() remediation.Remediator { return NewEC2IMDSv2(c.EC2(), c.CloudWatch(), o) }),
-		remediation.Lazy(remediation.EBSEncryption, (&EBSEncryption{}).ResourceTypes(), func() remediation.Remediator { return NewEBSEncryption(c.EC2(), o) }),
+// Catalog returns the specs of the definitions.
+func Catalog(defs []Definition) remediation.Catalog {
+	c := make(remediation.Catalog, len(defs))
+	for i, d := range defs {
+		c[i] = d.Spec
 	}
-}
-
-// Names lists the remediator names in registry order.
-func Names() []string {
-	return []string{remediation.S3PublicAccessBlock, remediation.S3Encryption, remediation.EC2IMDSv2, remediation.EBSEncryption}
-}
-
-// Permissions returns the IAM actions each remediator calls, by name. It
-// needs no clients; terraform/ grants exactly these.
-func Permissions() map[string][]string {
-	return map[string][]string{
-		remediation.S3PublicAccessBlock: (&S3PublicAccessBlock{}).Permissions(),
-		remediation.S3Encryption:        (&S3Encryption{}).Permissions(),
-		remediation.EC2IMDSv2:           (&EC2IMDSv2{}).Permissions(),
-		remediation.EBSEncryption:       (&EBSEncryption{}).Permissions(),
-	}
+	return c
 }
 
 // Registry returns a registry of the enabled remediators (all when enabled
-// is empty).
-func Registry(c Clients, o Options, enabled []string) (*remediation.Registry, error) {
-	all := All(c, o)
-	if len(enabled) == 0 {
-		return remediation.NewRegistry(all...)
+// is empty; names or aliases), each built with its SDK clients only when
+// first used.
+func Registry(defs []Definition, c Clients, o Options, enabled []string) (*remediation.Registry, error) {
+	cat := Catalog(defs)
+	if err := cat.Validate(); err != nil {
+		return nil, err
 	}
-	byName := map[string]remediation.Remediator{}
-	for _, r := range all {
-		byName[r.Name()] = r
+	want := map[string]bool{}
+	for _, n := range enabled {
+		name, ok := cat.Canonical(n)
+		if !ok {
+			return nil, fmt.Errorf("unknown remediator %q (known: %s)", n, strings.Join(cat.Names(), ", "))
+		}
+		want[name] = true
 	}
 	var picked []remediation.Remediator
-	for _, n := range enabled {
-		r, ok := byName[remediation.CanonicalName(n)]
-		if !ok {
-			return nil, fmt.Errorf("unknown remediator %q (known: %v)", n, Names())
+	for _, d := range defs {
+		if len(enabled) > 0 && !want[d.Name] {
+			continue
 		}
-		picked = append(picked, r)
+		d := d
+		picked = append(picked, remediation.Lazy(d.Name, d.ResourceTypes, func() remediation.Remediator { return d.New(c, o) }))
 	}
 	return remediation.NewRegistry(picked...)
+}
+
+// Permissions returns the IAM statements of each remediator by name: what
+// it needs to remediate, plus what its sweep listings need. It builds no
+// client.
+func Permissions(defs []Definition) map[string][]remediation.Permission {
+	out := map[string][]remediation.Permission{}
+	for _, d := range defs {
+		out[d.Name] = append([]remediation.Permission(nil), d.Permissions...)
+	}
+	return out
+}
+
+// SweepPermissions returns the IAM statements the sweep's listings need,
+// each listing once.
+func SweepPermissions(defs []Definition) []remediation.Permission {
+	seen := map[string]bool{}
+	var out []remediation.Permission
+	for _, d := range defs {
+		for _, c := range d.Sweep {
+			if seen[c.Lister.Key] {
+				continue
+			}
+			seen[c.Lister.Key] = true
+			out = append(out, c.Lister.Permissions...)
+		}
+	}
+	return out
 }

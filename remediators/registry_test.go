@@ -2,7 +2,8 @@ package remediators
 
 import (
 	"reflect"
-	"sort"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,92 +27,134 @@ func (c *countingClients) CloudWatch() *cloudwatch.Client {
 	return cloudwatch.NewFromConfig(offlineConfig)
 }
 
-func TestAllIsLazy(t *testing.T) {
+func TestRegistryIsLazy(t *testing.T) {
 	c := &countingClients{}
-	all := All(c, DefaultOptions())
-	var names []string
-	for _, r := range all {
-		names = append(names, r.Name())
+	reg, err := Registry(Definitions(), c, DefaultOptions(), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(names, Names()) {
-		t.Errorf("All names %v, Names() %v", names, Names())
+	if !reflect.DeepEqual(reg.Names(), Catalog(Definitions()).Names()) {
+		t.Errorf("registry names %v, catalog %v", reg.Names(), Catalog(Definitions()).Names())
+	}
+	for _, r := range reg.All() {
+		if len(r.ResourceTypes()) == 0 {
+			t.Errorf("%s: no resource types", r.Name())
+		}
+	}
+	// names, resource types and permissions are known without a client
+	_ = Permissions(Definitions())
+	_ = SweepPermissions(Definitions())
+	if _, err := TerraformInputs(Definitions()); err != nil {
+		t.Fatal(err)
 	}
 	if *c != (countingClients{}) {
 		t.Errorf("clients built before use: %+v", *c)
 	}
-	// the resource types are known without building
-	types := map[string][]string{}
-	for _, r := range all {
-		types[r.Name()] = r.ResourceTypes()
-	}
-	want := map[string][]string{
-		remediation.S3PublicAccessBlock: {"AWS::S3::Bucket"}, remediation.S3Encryption: {"AWS::S3::Bucket"},
-		remediation.EC2IMDSv2: {"AWS::EC2::Instance"}, remediation.EBSEncryption: {"AWS::::Account", "AWS::EC2::Volume"},
-	}
-	if !reflect.DeepEqual(types, want) {
-		t.Errorf("resource types = %v", types)
-	}
-	if *c != (countingClients{}) {
-		t.Errorf("clients built for ResourceTypes: %+v", *c)
-	}
-	// Permissions builds only that remediator's clients
-	perms := Permissions()
-	for _, r := range all {
-		if !reflect.DeepEqual(r.Permissions(), perms[r.Name()]) {
-			t.Errorf("%s: Permissions %v, Permissions()[name] %v", r.Name(), r.Permissions(), perms[r.Name()])
-		}
-	}
-	if *c != (countingClients{s3: 2, ec2: 2, cw: 1}) {
-		t.Errorf("clients built %+v, want s3 2 (one per S3 remediator), ec2 2, cloudwatch 1", *c)
-	}
-	for _, r := range all {
-		r.Permissions()
-	}
-	if *c != (countingClients{s3: 2, ec2: 2, cw: 1}) {
-		t.Errorf("remediators rebuilt: %+v", *c)
-	}
 }
 
-func TestPermissionsAreIAMActions(t *testing.T) {
-	perms := Permissions()
-	names := make([]string, 0, len(perms))
-	for n, actions := range perms {
-		names = append(names, n)
-		if len(actions) == 0 {
-			t.Errorf("%s has no permissions", n)
+func TestDefinitionsAreComplete(t *testing.T) {
+	defs := Definitions()
+	if err := Catalog(defs).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range defs {
+		if d.New == nil || d.Summary == "" || len(d.Rules) == 0 || len(d.Controls) == 0 || len(d.Triggers) == 0 || len(d.Sweep) == 0 {
+			t.Errorf("%s: incomplete definition: %+v", d.Name, d.Spec)
 		}
-		for _, a := range actions {
-			svc, action, ok := strings.Cut(a, ":")
-			if !ok || (svc != "s3" && svc != "ec2" && svc != "cloudwatch") || action == "" || strings.ContainsAny(action, "* ") {
-				t.Errorf("%s: %q is not a specific IAM action", n, a)
+		if r := d.New(&countingClients{}, DefaultOptions()); r.Name() != d.Name || !reflect.DeepEqual(r.ResourceTypes(), d.ResourceTypes) {
+			t.Errorf("%s: built remediator says %s %v, definition %v", d.Name, r.Name(), r.ResourceTypes(), d.ResourceTypes)
+		}
+		rules := map[string]bool{}
+		for _, r := range d.Rules {
+			rules[r.Name] = true
+			for _, rt := range r.ResourceTypes {
+				if !slices.Contains(d.ResourceTypes, rt) {
+					t.Errorf("%s: rule %s scopes %s, which the remediator does not handle", d.Name, r.Name, rt)
+				}
+			}
+		}
+		for _, c := range d.Sweep {
+			if !rules[c.Rule] {
+				t.Errorf("%s: the sweep checks rule %q, which the remediator does not declare", d.Name, c.Rule)
+			}
+			if !slices.Contains(d.ResourceTypes, c.Lister.ResourceType) || c.Lister.Key == "" || c.Lister.List == nil {
+				t.Errorf("%s: sweep lister %q lists %s", d.Name, c.Lister.Key, c.Lister.ResourceType)
+			}
+		}
+		for _, ctl := range d.Controls {
+			if !controlID.MatchString(ctl) {
+				t.Errorf("%s: %q is not a Security Hub control ID", d.Name, ctl)
+			}
+		}
+		for _, tr := range d.Triggers {
+			if !strings.HasSuffix(tr.Source, ".amazonaws.com") || tr.Name == "" {
+				t.Errorf("%s: trigger %+v is not a CloudTrail event source and name", d.Name, tr)
 			}
 		}
 	}
-	sort.Strings(names)
-	want := append([]string(nil), Names()...)
-	sort.Strings(want)
-	if !reflect.DeepEqual(names, want) {
-		t.Errorf("Permissions covers %v, want %v", names, want)
+}
+
+var controlID = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*\.[0-9]+$`)
+
+func TestPermissionsAreIAMActions(t *testing.T) {
+	check := func(who string, ps []remediation.Permission) {
+		for _, p := range ps {
+			if p.Sid == "" || !regexp.MustCompile(`^[A-Za-z0-9]+$`).MatchString(p.Sid) {
+				t.Errorf("%s: statement id %q is not alphanumeric", who, p.Sid)
+			}
+			for _, a := range p.Actions {
+				svc, action, ok := strings.Cut(a, ":")
+				if !ok || (svc != "s3" && svc != "ec2" && svc != "cloudwatch") || action == "" || strings.ContainsAny(action, "* ") {
+					t.Errorf("%s: %q is not a specific IAM action", who, a)
+				}
+			}
+			for _, r := range p.Resources {
+				if r != "*" && !strings.HasPrefix(r, "arn:{partition}:") {
+					t.Errorf("%s: resource %q is neither * nor an ARN pattern", who, r)
+				}
+				if r == "*" && len(p.Resources) > 1 {
+					t.Errorf("%s: statement %s mixes * with ARNs", who, p.Sid)
+				}
+			}
+		}
 	}
+	for name, ps := range Permissions(Definitions()) {
+		check(name, ps)
+	}
+	check("sweep", SweepPermissions(Definitions()))
 }
 
 func TestRegistry(t *testing.T) {
-	reg, err := Registry(&countingClients{}, DefaultOptions(), nil)
-	if err != nil || !reflect.DeepEqual(reg.Names(), Names()) {
-		t.Fatalf("all: %v, %v", reg, err)
-	}
-	reg, err = Registry(&countingClients{}, DefaultOptions(), []string{"imdsv2", remediation.S3PublicAccessBlock})
+	defs := Definitions()
+	reg, err := Registry(defs, &countingClients{}, DefaultOptions(), []string{"imdsv2", S3PublicAccessBlockName, EC2IMDSv2Name})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := reg.Names(); !reflect.DeepEqual(got, []string{remediation.EC2IMDSv2, remediation.S3PublicAccessBlock}) {
+	// aliases map to names; the registry keeps the definitions' order
+	if got := reg.Names(); !reflect.DeepEqual(got, []string{S3PublicAccessBlockName, EC2IMDSv2Name}) {
 		t.Errorf("Names = %v", got)
 	}
-	if _, err := Registry(&countingClients{}, DefaultOptions(), []string{"s3-magic"}); err == nil || !strings.Contains(err.Error(), `unknown remediator "s3-magic"`) {
+	if _, err := Registry(defs, &countingClients{}, DefaultOptions(), []string{"s3-magic"}); err == nil || !strings.Contains(err.Error(), `unknown remediator "s3-magic"`) {
 		t.Errorf("unknown: %v", err)
 	}
-	if _, err := Registry(&countingClients{}, DefaultOptions(), []string{"imdsv2", remediation.EC2IMDSv2}); err == nil {
-		t.Error("duplicate accepted")
+	dup := append(defs[:1:1], defs[0])
+	if _, err := Registry(dup, &countingClients{}, DefaultOptions(), nil); err == nil {
+		t.Error("a definition registered twice was accepted")
+	}
+}
+
+func TestResolverKnowsEveryDefinedRule(t *testing.T) {
+	defs := Definitions()
+	r := remediation.NewRuleResolver(Catalog(defs), nil)
+	for _, d := range defs {
+		for _, m := range d.Rules {
+			for _, name := range []string{m.Name, "securityhub-" + m.Name + "-a1b2c3", m.Name + "-conformance-pack-x9y8z7", remediation.ControlTowerPrefix + m.Identifier} {
+				rem, managed, ok := r.Resolve(name)
+				if !ok || rem != d.Name || managed != m.Name {
+					t.Errorf("Resolve(%q) = %q, %q, %t; want %q, %q", name, rem, managed, ok, d.Name, m.Name)
+				}
+			}
+		}
 	}
 }
 
@@ -130,6 +173,49 @@ func TestOptionsDefaults(t *testing.T) {
 	for v, want := range map[string]bool{"off": true, "OFF": true, "false": true, " False ": true, "on": false, "": false, "0": false, "no": false} {
 		if exemptValue(v) != want {
 			t.Errorf("exemptValue(%q) = %t", v, !want)
+		}
+	}
+}
+
+// iamActionOf maps an SDK operation to the IAM action that authorises it,
+// where the two names differ (Service Authorization Reference).
+var iamActionOf = map[string]string{
+	"s3:GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+	"s3:PutPublicAccessBlock": "s3:PutBucketPublicAccessBlock",
+	"s3:GetBucketEncryption":  "s3:GetEncryptionConfiguration",
+	"s3:PutBucketEncryption":  "s3:PutEncryptionConfiguration",
+	"s3:ListBuckets":          "s3:ListAllMyBuckets",
+}
+
+// checkPermissionsCover fails when a method of the remediator's client
+// interfaces has no IAM action in its definition's permissions, or when the
+// definition grants an action no method needs.
+func checkPermissionsCover(t *testing.T, d Definition, apis ...reflect.Type) {
+	t.Helper()
+	granted := map[string]bool{}
+	for _, a := range remediation.PermissionActions(d.Permissions) {
+		granted[a] = true
+	}
+	needed := map[string]bool{}
+	for _, api := range apis {
+		for i := 0; i < api.NumMethod(); i++ {
+			m := api.Method(i)
+			// the service is the package of the operation's input type
+			svc := m.Type.In(1).Elem().PkgPath()
+			svc = svc[strings.LastIndex(svc, "/")+1:]
+			action := svc + ":" + m.Name
+			if mapped, ok := iamActionOf[action]; ok {
+				action = mapped
+			}
+			needed[action] = true
+			if !granted[action] {
+				t.Errorf("%s: %s calls %s, but its definition does not grant %s", d.Name, api.Name(), m.Name, action)
+			}
+		}
+	}
+	for a := range granted {
+		if !needed[a] {
+			t.Errorf("%s: the definition grants %s, which no client method needs", d.Name, a)
 		}
 	}
 }

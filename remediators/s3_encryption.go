@@ -57,17 +57,43 @@ func NewS3Encryption(client S3EncryptionAPI, opts Options) *S3Encryption {
 	return &S3Encryption{Client: client, Opts: opts}
 }
 
+// S3EncryptionName names the remediator in outcomes and settings.
+const S3EncryptionName = "s3-encryption"
+
+// S3EncryptionDefinition declares the bucket default encryption remediator.
+func S3EncryptionDefinition() Definition {
+	return Definition{
+		Spec: remediation.Spec{
+			Name:          S3EncryptionName,
+			Aliases:       []string{"s3-default-encryption", "s3-bucket-encryption"},
+			Summary:       "Sets the bucket's default encryption (SSE-S3, or SSE-KMS with the configured key and S3 Bucket Keys); an equal or stronger setting is left alone.",
+			ResourceTypes: []string{ResourceTypeBucket},
+			Rules: []remediation.ManagedRule{
+				{Name: "s3-bucket-server-side-encryption-enabled", Identifier: "S3_BUCKET_SERVER_SIDE_ENCRYPTION_ENABLED", ResourceTypes: []string{ResourceTypeBucket}},
+				{Name: "s3-default-encryption-kms", Identifier: "S3_DEFAULT_ENCRYPTION_KMS", ResourceTypes: []string{ResourceTypeBucket}},
+			},
+			// S3.4 is retired in Security Hub (S3 encrypts every bucket since
+			// January 2023) but its findings remain in many accounts.
+			Controls: []string{"S3.4", "S3.17"},
+			Triggers: s3Calls("CreateBucket", "PutBucketEncryption", "DeleteBucketEncryption"),
+			// The IAM actions behind Get/PutBucketEncryption are named after
+			// the encryption configuration.
+			Permissions: []remediation.Permission{{
+				Sid:       "S3Encryption",
+				Actions:   []string{"s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration", "s3:GetBucketTagging"},
+				Resources: []string{AnyBucket},
+			}},
+		},
+		Sweep: []SweepCheck{{Rule: "s3-bucket-server-side-encryption-enabled", Lister: BucketLister()}},
+		New:   func(c Clients, o Options) remediation.Remediator { return NewS3Encryption(c.S3(), o) },
+	}
+}
+
 // Name implements remediation.Remediator.
-func (r *S3Encryption) Name() string { return remediation.S3Encryption }
+func (r *S3Encryption) Name() string { return S3EncryptionName }
 
 // ResourceTypes implements remediation.Remediator.
-func (r *S3Encryption) ResourceTypes() []string { return []string{"AWS::S3::Bucket"} }
-
-// Permissions implements remediation.Remediator. (The IAM actions behind
-// Get/PutBucketEncryption are named after the encryption configuration.)
-func (r *S3Encryption) Permissions() []string {
-	return []string{"s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration", "s3:GetBucketTagging"}
-}
+func (r *S3Encryption) ResourceTypes() []string { return []string{ResourceTypeBucket} }
 
 type bucketEncryption struct {
 	algorithm string

@@ -255,12 +255,10 @@ func TestSSEVerifyMismatch(t *testing.T) {
 
 func TestSSEDescribe(t *testing.T) {
 	r := NewS3Encryption(nil, Options{})
-	if r.Name() != remediation.S3Encryption || !reflect.DeepEqual(r.ResourceTypes(), []string{"AWS::S3::Bucket"}) {
+	if r.Name() != S3EncryptionName || !reflect.DeepEqual(r.ResourceTypes(), []string{"AWS::S3::Bucket"}) {
 		t.Errorf("Name %q ResourceTypes %v", r.Name(), r.ResourceTypes())
 	}
-	if want := []string{"s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration", "s3:GetBucketTagging"}; !reflect.DeepEqual(r.Permissions(), want) {
-		t.Errorf("Permissions = %v", r.Permissions())
-	}
+	checkPermissionsCover(t, S3EncryptionDefinition(), reflect.TypeFor[S3EncryptionAPI]())
 	// an empty algorithm means AES256
 	f := newFakeS3(t)
 	opts := testOptions()

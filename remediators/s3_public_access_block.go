@@ -34,16 +34,42 @@ func NewS3PublicAccessBlock(client S3PublicAccessBlockAPI, opts Options) *S3Publ
 	return &S3PublicAccessBlock{Client: client, Opts: opts}
 }
 
+// S3PublicAccessBlockName names the remediator in outcomes and settings.
+const S3PublicAccessBlockName = "s3-public-access-block"
+
+// S3PublicAccessBlockDefinition declares the public access block remediator.
+func S3PublicAccessBlockDefinition() Definition {
+	buckets := BucketLister()
+	return Definition{
+		Spec: remediation.Spec{
+			Name:          S3PublicAccessBlockName,
+			Summary:       "Turns on all four S3 Block Public Access settings on the bucket (website buckets are left alone unless S3_WEBSITE_GUARD=false).",
+			ResourceTypes: []string{ResourceTypeBucket},
+			Rules: []remediation.ManagedRule{
+				{Name: "s3-bucket-public-read-prohibited", Identifier: "S3_BUCKET_PUBLIC_READ_PROHIBITED", ResourceTypes: []string{ResourceTypeBucket}},
+				{Name: "s3-bucket-public-write-prohibited", Identifier: "S3_BUCKET_PUBLIC_WRITE_PROHIBITED", ResourceTypes: []string{ResourceTypeBucket}},
+				{Name: "s3-bucket-level-public-access-prohibited", Identifier: "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED", ResourceTypes: []string{ResourceTypeBucket}},
+			},
+			Controls: []string{"S3.2", "S3.3", "S3.8"},
+			Triggers: s3Calls("CreateBucket", "PutBucketAcl", "PutBucketPolicy", "PutBucketPublicAccessBlock", "DeleteBucketPublicAccessBlock"),
+			Permissions: []remediation.Permission{{
+				Sid:       "S3PublicAccessBlock",
+				Actions:   []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetBucketWebsite"},
+				Resources: []string{AnyBucket},
+			}},
+		},
+		// Config's own bucket-level rule; the read and write rules flag
+		// subsets of what it flags.
+		Sweep: []SweepCheck{{Rule: "s3-bucket-level-public-access-prohibited", Lister: buckets}},
+		New: func(c Clients, o Options) remediation.Remediator { return NewS3PublicAccessBlock(c.S3(), o) },
+	}
+}
+
 // Name implements remediation.Remediator.
-func (r *S3PublicAccessBlock) Name() string { return remediation.S3PublicAccessBlock }
+func (r *S3PublicAccessBlock) Name() string { return S3PublicAccessBlockName }
 
 // ResourceTypes implements remediation.Remediator.
-func (r *S3PublicAccessBlock) ResourceTypes() []string { return []string{"AWS::S3::Bucket"} }
-
-// Permissions implements remediation.Remediator.
-func (r *S3PublicAccessBlock) Permissions() []string {
-	return []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetBucketWebsite"}
-}
+func (r *S3PublicAccessBlock) ResourceTypes() []string { return []string{ResourceTypeBucket} }
 
 // publicAccessBlock is the bucket's setting; a bucket without one has all
 // four flags off.

@@ -244,11 +244,8 @@ func TestPABVerifyMismatch(t *testing.T) {
 
 func TestPABDescribe(t *testing.T) {
 	r := NewS3PublicAccessBlock(nil, Options{})
-	if r.Name() != remediation.S3PublicAccessBlock || !reflect.DeepEqual(r.ResourceTypes(), []string{"AWS::S3::Bucket"}) {
+	if r.Name() != S3PublicAccessBlockName || !reflect.DeepEqual(r.ResourceTypes(), []string{"AWS::S3::Bucket"}) {
 		t.Errorf("Name %q ResourceTypes %v", r.Name(), r.ResourceTypes())
 	}
-	want := []string{"s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetBucketWebsite"}
-	if !reflect.DeepEqual(r.Permissions(), want) {
-		t.Errorf("Permissions = %v", r.Permissions())
-	}
+	checkPermissionsCover(t, S3PublicAccessBlockDefinition(), reflect.TypeFor[S3PublicAccessBlockAPI]())
 }

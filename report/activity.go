@@ -31,7 +31,7 @@ func ActivityActions() []remediation.Action {
 // which publishes its outcomes under the same metrics. The CLI and the
 // report Lambda both use this list.
 func ActivityRemediators() []string {
-	return append(remediators.Names(), credentials.Remediator)
+	return append(remediators.Catalog(remediators.Definitions()).Names(), credentials.Remediator)
 }
 
 // RemediatorActivity is one remediator's outcomes over the period.

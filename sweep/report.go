@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/autoremediate/autoremediate/remediation"
-	"github.com/autoremediate/autoremediate/remediators"
 )
 
 // Row is one line of the summary: the checks of one remediator by action.
@@ -32,7 +31,7 @@ func (r *Report) Summary() []Row {
 		row.Counts[o.Action]++
 	}
 	var rows []Row
-	for _, n := range remediators.Names() {
+	for _, n := range r.Remediators {
 		if row := by[n]; row != nil {
 			rows = append(rows, *row)
 			delete(by, n)

@@ -14,45 +14,26 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
 )
 
-// Resource types the sweep lists.
-const (
-	ResourceTypeBucket   = "AWS::S3::Bucket"
-	ResourceTypeInstance = "AWS::EC2::Instance"
-	ResourceTypeVolume   = remediators.ResourceTypeVolume
-	ResourceTypeAccount  = remediators.ResourceTypeAccount
-)
-
-// S3API is the part of the S3 client the sweep lists buckets with.
-type S3API interface {
-	ListBuckets(ctx context.Context, params *s3.ListBucketsInput, optFns ...func(*s3.Options)) (*s3.ListBucketsOutput, error)
-}
-
-// EC2API is the part of the EC2 client the sweep lists instances and
-// volumes with.
-type EC2API interface {
-	DescribeInstances(ctx context.Context, params *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
-	DescribeVolumes(ctx context.Context, params *ec2.DescribeVolumesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error)
-}
-
 // STSAPI is the part of the STS client the sweep finds its account with.
 type STSAPI interface {
 	GetCallerIdentity(ctx context.Context, params *sts.GetCallerIdentityInput, optFns ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
 }
 
-// Permissions lists the IAM actions the sweep itself calls to list
-// resources; the remediators' own (remediators.Permissions) and the
-// publisher's (remediation.PublisherPermissions) come on top.
-func Permissions() []string {
-	return []string{"s3:ListAllMyBuckets", "ec2:DescribeInstances", "ec2:DescribeVolumes", "sts:GetCallerIdentity"}
+// Permissions lists the IAM statements the sweep itself needs to list the
+// resources of the given remediators (each remediator's listers declare
+// theirs) and to find its account; the remediators' own permissions and the
+// publisher's come on top.
+func Permissions(defs []remediators.Definition) []remediation.Permission {
+	// GetCallerIdentity needs no permission; it is listed because the
+	// sweep calls it.
+	return append(remediators.SweepPermissions(defs),
+		remediation.Permission{Sid: "SweepAccount", Actions: []string{"sts:GetCallerIdentity"}, Resources: []string{"*"}})
 }
 
 // Target is one check: one resource through one remediator. Rule is the AWS
@@ -65,23 +46,14 @@ type Target struct {
 	ResourceID   string
 }
 
-// checks says which remediators look at which resource type, and as which
-// managed rule.
-var checks = map[string][]struct{ remediator, rule string }{
-	ResourceTypeBucket: {
-		{remediation.S3PublicAccessBlock, "s3-bucket-level-public-access-prohibited"},
-		{remediation.S3Encryption, "s3-bucket-server-side-encryption-enabled"},
-	},
-	ResourceTypeInstance: {{remediation.EC2IMDSv2, "ec2-imdsv2-check"}},
-	ResourceTypeVolume:   {{remediation.EBSEncryption, "encrypted-volumes"}},
-	ResourceTypeAccount:  {{remediation.EBSEncryption, "ec2-ebs-encryption-by-default"}},
-}
-
 // Sweeper lists resources and runs them through the handler's remediators.
 type Sweeper struct {
-	S3  S3API
-	EC2 EC2API
-	STS STSAPI // used when Account is empty
+	// Definitions are the remediators the sweep knows: their listers say
+	// what to check (only the ones the handler's registry enables run).
+	Definitions []remediators.Definition
+	// Clients are handed to the listers.
+	Clients remediators.Clients
+	STS     STSAPI // used when Account is empty
 	// Handler supplies the registry, the modes and the publisher: outcomes
 	// are decided and published exactly as on the event path. A handler
 	// without a publisher makes a silent detector.
@@ -111,6 +83,9 @@ type Report struct {
 	ListErrors []error
 	// PublishErrors are the outcomes that could not be delivered.
 	PublishErrors []error
+	// Remediators are the names of the remediators swept, in registry
+	// order (the order of the summary).
+	Remediators []string
 	Started       time.Time
 	Duration      time.Duration
 }
@@ -136,34 +111,21 @@ func (s *Sweeper) enabled(name string) bool {
 	if len(s.Only) == 0 {
 		return true
 	}
+	cat := remediators.Catalog(s.Definitions)
 	for _, n := range s.Only {
-		if remediation.CanonicalName(n) == name {
+		if c, _ := cat.Canonical(n); c == name {
 			return true
 		}
 	}
 	return false
 }
 
-func (s *Sweeper) wants(resourceType string) bool {
-	for _, c := range checks[resourceType] {
-		if s.enabled(c.remediator) {
-			return true
-		}
-	}
-	return false
-}
-
-// ValidateOnly checks that every name in only is a known remediator.
-func ValidateOnly(only []string) error {
+// ValidateOnly checks that every name in only is a remediator of the
+// catalog (a name or an alias).
+func ValidateOnly(only []string, cat remediation.Catalog) error {
 	for _, n := range only {
-		known := false
-		for _, k := range remediators.Names() {
-			if remediation.CanonicalName(n) == k {
-				known = true
-			}
-		}
-		if !known {
-			return fmt.Errorf("unknown remediator %q (known: %s)", n, strings.Join(remediators.Names(), ", "))
+		if _, ok := cat.Canonical(n); !ok {
+			return fmt.Errorf("unknown remediator %q (known: %s)", n, strings.Join(cat.Names(), ", "))
 		}
 	}
 	return nil
@@ -173,14 +135,15 @@ func ValidateOnly(only []string) error {
 // remediators (the ENABLED_REMEDIATORS setting; every remediator when
 // enabled is empty). A sweep limited to a remediator that is not enabled
 // would check nothing and report nothing, which reads like a clean account.
-func ValidateOnlyEnabled(only, enabled []string) error {
+func ValidateOnlyEnabled(only, enabled []string, cat remediation.Catalog) error {
 	if len(enabled) == 0 {
 		return nil
 	}
 	for _, n := range only {
+		name, _ := cat.Canonical(n)
 		found := false
 		for _, e := range enabled {
-			if remediation.CanonicalName(n) == remediation.CanonicalName(e) {
+			if c, _ := cat.Canonical(e); c == name {
 				found = true
 			}
 		}
@@ -191,47 +154,50 @@ func ValidateOnlyEnabled(only, enabled []string) error {
 	return nil
 }
 
-// Targets lists the checks to run. A listing that fails is returned among
-// the errors and the other resource types are still listed. The checks of
-// the different resource types are interleaved, so that the workers waiting
-// on the EC2 rate limits never hold up the S3 checks behind them.
+// Targets lists the checks to run: each enabled remediator's sweep checks
+// over the resources of their listers, each lister run once. A listing that
+// fails is returned among the errors and the others still run. The checks
+// of the different listings are interleaved, so that the workers waiting on
+// the EC2 rate limits never hold up the S3 checks behind them.
 func (s *Sweeper) Targets(ctx context.Context) ([]Target, []error) {
+	type listing struct {
+		lister  remediators.Lister
+		checks  []Target // one per check, ResourceID empty
+		ids     []string
+		listErr error
+	}
+	var order []string
+	byKey := map[string]*listing{}
+	for _, d := range s.Definitions {
+		if !s.enabled(d.Name) {
+			continue
+		}
+		for _, c := range d.Sweep {
+			l := byKey[c.Lister.Key]
+			if l == nil {
+				l = &listing{lister: c.Lister}
+				byKey[c.Lister.Key] = l
+				order = append(order, c.Lister.Key)
+			}
+			l.checks = append(l.checks, Target{Remediator: d.Name, Rule: c.Rule, ResourceType: c.Lister.ResourceType})
+		}
+	}
 	var groups [][]Target
 	var errs []error
-	add := func(resourceType string, ids []string) {
+	for _, key := range order {
+		l := byKey[key]
+		ids, err := l.lister.List(ctx, s.Clients, s.Account, s.Region)
+		if err != nil {
+			errs = append(errs, err)
+		}
 		var targets []Target
 		for _, id := range ids {
-			for _, c := range checks[resourceType] {
-				if s.enabled(c.remediator) {
-					targets = append(targets, Target{Remediator: c.remediator, Rule: c.rule, ResourceType: resourceType, ResourceID: id})
-				}
+			for _, c := range l.checks {
+				c.ResourceID = id
+				targets = append(targets, c)
 			}
 		}
 		groups = append(groups, targets)
-	}
-	if s.wants(ResourceTypeAccount) {
-		add(ResourceTypeAccount, []string{s.Account})
-	}
-	if s.wants(ResourceTypeBucket) {
-		ids, err := s.listBuckets(ctx)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		add(ResourceTypeBucket, ids)
-	}
-	if s.wants(ResourceTypeInstance) {
-		ids, err := s.listInstances(ctx)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		add(ResourceTypeInstance, ids)
-	}
-	if s.wants(ResourceTypeVolume) {
-		ids, err := s.listVolumes(ctx)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		add(ResourceTypeVolume, ids)
 	}
 	return interleave(groups), errs
 }
@@ -253,74 +219,6 @@ func interleave(groups [][]Target) []Target {
 	}
 }
 
-func (s *Sweeper) listBuckets(ctx context.Context) ([]string, error) {
-	var ids []string
-	// BucketRegion filters server-side: ListBuckets otherwise returns the
-	// buckets of every region.
-	in := &s3.ListBucketsInput{BucketRegion: aws.String(s.Region), MaxBuckets: aws.Int32(1000)}
-	for {
-		out, err := s.S3.ListBuckets(ctx, in)
-		if err != nil {
-			return ids, fmt.Errorf("listing S3 buckets in region %s: %w", s.Region, err)
-		}
-		for _, b := range out.Buckets {
-			ids = append(ids, aws.ToString(b.Name))
-		}
-		if aws.ToString(out.ContinuationToken) == "" {
-			return ids, nil
-		}
-		in.ContinuationToken = out.ContinuationToken
-	}
-}
-
-func (s *Sweeper) listInstances(ctx context.Context) ([]string, error) {
-	var ids []string
-	in := &ec2.DescribeInstancesInput{
-		// Terminated and shutting-down instances stay listed for about an
-		// hour; there is nothing to fix on them.
-		Filters:    []ec2types.Filter{{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}}},
-		MaxResults: aws.Int32(1000),
-	}
-	for {
-		out, err := s.EC2.DescribeInstances(ctx, in)
-		if err != nil {
-			return ids, fmt.Errorf("describing EC2 instances in region %s: %w", s.Region, err)
-		}
-		for _, r := range out.Reservations {
-			for _, i := range r.Instances {
-				ids = append(ids, aws.ToString(i.InstanceId))
-			}
-		}
-		if aws.ToString(out.NextToken) == "" {
-			return ids, nil
-		}
-		in.NextToken = out.NextToken
-	}
-}
-
-func (s *Sweeper) listVolumes(ctx context.Context) ([]string, error) {
-	var ids []string
-	// Only unencrypted volumes can be non-compliant; the remediator's own
-	// read still decides for each.
-	in := &ec2.DescribeVolumesInput{
-		Filters:    []ec2types.Filter{{Name: aws.String("encrypted"), Values: []string{"false"}}},
-		MaxResults: aws.Int32(500),
-	}
-	for {
-		out, err := s.EC2.DescribeVolumes(ctx, in)
-		if err != nil {
-			return ids, fmt.Errorf("describing unencrypted EBS volumes in region %s: %w", s.Region, err)
-		}
-		for _, v := range out.Volumes {
-			ids = append(ids, aws.ToString(v.VolumeId))
-		}
-		if aws.ToString(out.NextToken) == "" {
-			return ids, nil
-		}
-		in.NextToken = out.NextToken
-	}
-}
-
 // Run lists the resources, runs every check with bounded concurrency, and
 // publishes each outcome through the handler. An error on one resource is
 // that resource's failed outcome; the sweep goes on. Run returns an error
@@ -331,10 +229,11 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 	if s.Handler == nil || s.Handler.Registry == nil {
 		return nil, errors.New("sweep: no handler")
 	}
-	if err := ValidateOnly(s.Only); err != nil {
+	cat := remediators.Catalog(s.Definitions)
+	if err := ValidateOnly(s.Only, cat); err != nil {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
-	if err := ValidateOnlyEnabled(s.Only, s.Handler.Registry.Names()); err != nil {
+	if err := ValidateOnlyEnabled(s.Only, s.Handler.Registry.Names(), cat); err != nil {
 		return nil, fmt.Errorf("sweep: %w", err)
 	}
 	if s.Account == "" {
@@ -346,6 +245,11 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 			return nil, fmt.Errorf("sweep: finding the account with STS GetCallerIdentity: %w", err)
 		}
 		s.Account = aws.ToString(out.Account)
+	}
+	for _, d := range s.Definitions {
+		if s.enabled(d.Name) {
+			rep.Remediators = append(rep.Remediators, d.Name)
+		}
 	}
 	targets, errs := s.Targets(ctx)
 	rep.ListErrors = errs

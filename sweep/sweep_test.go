@@ -19,6 +19,7 @@ import (
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/internal/emulator"
 	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
 	"github.com/autoremediate/autoremediate/sweep"
 )
 
@@ -225,14 +226,27 @@ func TestSweepMixedAccount(t *testing.T) {
 		"ec2-imdsv2/" + b.v2:                   remediation.ActionCompliant,
 		"ec2-imdsv2/" + b.exemptInstance:       remediation.ActionExempt,
 		"ebs-encryption/" + emulator.Account:   remediation.ActionRemediated,
-		"ebs-encryption/" + b.volume:           remediation.ActionNeedsManual,
 	}
 	for k, a := range want {
 		if got[k] != a {
 			t.Errorf("%s: action %q, want %q", k, got[k], a)
 		}
 	}
-	// moto gives every instance a root volume; they are unencrypted too.
+	// encrypted-volumes evaluates attached volumes only: the unattached
+	// volume is not a check, as in Config; the instances' root volumes
+	// (unencrypted in moto) are.
+	if a, ok := got["ebs-encryption/"+b.volume]; ok {
+		t.Errorf("the unattached volume was checked under encrypted-volumes: %s", a)
+	}
+	roots := 0
+	for k, a := range got {
+		if strings.HasPrefix(k, "ebs-encryption/vol-") && a == remediation.ActionNeedsManual {
+			roots++
+		}
+	}
+	if roots != 3 {
+		t.Errorf("%d attached root volumes reported needs-manual, want 3 (one per instance)", roots)
+	}
 	for k, a := range got {
 		if _, ok := want[k]; !ok && !(strings.HasPrefix(k, "ebs-encryption/vol-") && a == remediation.ActionNeedsManual) {
 			t.Errorf("unexpected check %s: %s", k, a)
@@ -293,7 +307,7 @@ func TestSweepDryRunChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := byResource(rep.Outcomes)
-	for _, k := range []string{"s3-public-access-block/open-bucket", "s3-encryption/open-bucket", "ec2-imdsv2/" + b.v1, "ebs-encryption/" + emulator.Account, "ebs-encryption/" + b.volume} {
+	for _, k := range []string{"s3-public-access-block/open-bucket", "s3-encryption/open-bucket", "ec2-imdsv2/" + b.v1, "ebs-encryption/" + emulator.Account} {
 		if got[k] != remediation.ActionDryRun {
 			t.Errorf("%s: %q, want dry-run", k, got[k])
 		}
@@ -327,7 +341,7 @@ func TestSweepOnly(t *testing.T) {
 	if w.publicAccessBlocked(t, "open-bucket") || w.tokens(t, b.v1) != "required" {
 		t.Error("--only did not limit the sweep")
 	}
-	if err := sweep.ValidateOnly([]string{"nope"}); err == nil {
+	if err := sweep.ValidateOnly([]string{"nope"}, remediators.Catalog(remediators.Definitions())); err == nil {
 		t.Error("unknown remediator accepted")
 	}
 }

@@ -4,76 +4,53 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
 )
-
-type fakeS3 struct {
-	t     *testing.T
-	pages [][]string
-	err   error
-	calls int
-}
-
-func (f *fakeS3) ListBuckets(_ context.Context, in *s3.ListBucketsInput, _ ...func(*s3.Options)) (*s3.ListBucketsOutput, error) {
-	if aws.ToString(in.BucketRegion) != "eu-west-1" {
-		f.t.Errorf("ListBuckets BucketRegion %q, want eu-west-1", aws.ToString(in.BucketRegion))
-	}
-	if want := map[int]string{0: "", 1: "tok1"}[f.calls]; aws.ToString(in.ContinuationToken) != want {
-		f.t.Errorf("ListBuckets call %d: token %q, want %q", f.calls, aws.ToString(in.ContinuationToken), want)
-	}
-	if f.err != nil {
-		return nil, f.err
-	}
-	out := &s3.ListBucketsOutput{}
-	for _, n := range f.pages[f.calls] {
-		out.Buckets = append(out.Buckets, s3types.Bucket{Name: aws.String(n)})
-	}
-	f.calls++
-	if f.calls < len(f.pages) {
-		out.ContinuationToken = aws.String("tok1")
-	}
-	return out, nil
-}
-
-type fakeEC2 struct {
-	t *testing.T
-}
-
-func (f *fakeEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstancesInput, _ ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
-	if len(in.Filters) != 1 || aws.ToString(in.Filters[0].Name) != "instance-state-name" || len(in.Filters[0].Values) != 4 {
-		f.t.Errorf("DescribeInstances filters %+v", in.Filters)
-	}
-	if in.NextToken == nil {
-		return &ec2.DescribeInstancesOutput{NextToken: aws.String("p2"), Reservations: []ec2types.Reservation{{Instances: []ec2types.Instance{{InstanceId: aws.String("i-1")}}}}}, nil
-	}
-	if aws.ToString(in.NextToken) != "p2" {
-		f.t.Errorf("NextToken %q", aws.ToString(in.NextToken))
-	}
-	return &ec2.DescribeInstancesOutput{Reservations: []ec2types.Reservation{{Instances: []ec2types.Instance{{InstanceId: aws.String("i-2")}}}}}, nil
-}
-
-func (f *fakeEC2) DescribeVolumes(_ context.Context, in *ec2.DescribeVolumesInput, _ ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error) {
-	if len(in.Filters) != 1 || aws.ToString(in.Filters[0].Name) != "encrypted" || in.Filters[0].Values[0] != "false" {
-		f.t.Errorf("DescribeVolumes filters %+v", in.Filters)
-	}
-	return nil, errors.New("DescribeVolumes: UnauthorizedOperation")
-}
 
 type fakeSTS struct{}
 
 func (fakeSTS) GetCallerIdentity(context.Context, *sts.GetCallerIdentityInput, ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error) {
 	return &sts.GetCallerIdentityOutput{Account: aws.String("111122223333")}, nil
 }
+
+// lister returns a throwaway lister that checks the account and region it
+// is asked for and counts its calls.
+func lister(t *testing.T, key, resourceType string, ids []string, err error, calls *atomic.Int32) remediators.Lister {
+	return remediators.Lister{Key: key, ResourceType: resourceType,
+		List: func(_ context.Context, _ remediators.Clients, account, region string) ([]string, error) {
+			if account != "111122223333" || region != "eu-west-1" {
+				t.Errorf("lister %s asked for account %q region %q", key, account, region)
+			}
+			if calls != nil {
+				calls.Add(1)
+			}
+			return ids, err
+		}}
+}
+
+// def returns a throwaway definition with one sweep check per lister.
+func def(name string, types []string, checks ...remediators.SweepCheck) remediators.Definition {
+	d := remediators.Definition{Spec: remediation.Spec{Name: name, ResourceTypes: types}, Sweep: checks}
+	for _, c := range checks {
+		d.Rules = append(d.Rules, remediation.ManagedRule{Name: c.Rule, Identifier: strings.ToUpper(c.Rule)})
+	}
+	return d
+}
+
+const (
+	typeBucket   = "AWS::S3::Bucket"
+	typeInstance = "AWS::EC2::Instance"
+	typeVolume   = "AWS::EC2::Volume"
+	typeAccount  = "AWS::::Account"
+)
 
 type recordingRemediator struct {
 	name  string
@@ -83,24 +60,31 @@ type recordingRemediator struct {
 
 func (r *recordingRemediator) Name() string            { return r.name }
 func (r *recordingRemediator) ResourceTypes() []string { return r.types }
-func (r *recordingRemediator) Permissions() []string   { return nil }
 func (r *recordingRemediator) Remediate(_ context.Context, req remediation.Request) remediation.Result {
 	r.reqs <- req
 	return remediation.Result{Action: remediation.ActionCompliant}
 }
 
-func TestListingPaginatesFiltersAndSurvivesErrors(t *testing.T) {
+func TestListingRunsEachListerOnceAndSurvivesErrors(t *testing.T) {
 	reqs := make(chan remediation.Request, 100)
 	mk := func(name string, types ...string) remediation.Remediator {
 		return &recordingRemediator{name: name, types: types, reqs: reqs}
 	}
-	reg, err := remediation.NewRegistry(mk(remediation.S3PublicAccessBlock, ResourceTypeBucket), mk(remediation.S3Encryption, ResourceTypeBucket),
-		mk(remediation.EC2IMDSv2, ResourceTypeInstance), mk(remediation.EBSEncryption, ResourceTypeAccount, ResourceTypeVolume))
+	var bucketCalls atomic.Int32
+	buckets := lister(t, "buckets", typeBucket, []string{"a", "b", "c"}, nil, &bucketCalls)
+	defs := []remediators.Definition{
+		def("pab", []string{typeBucket}, remediators.SweepCheck{Rule: "bucket-public", Lister: buckets}),
+		def("sse", []string{typeBucket}, remediators.SweepCheck{Rule: "bucket-encrypted", Lister: buckets}),
+		def("imds", []string{typeInstance}, remediators.SweepCheck{Rule: "imds-check", Lister: lister(t, "instances", typeInstance, []string{"i-1", "i-2"}, nil, nil)}),
+		def("ebs", []string{typeAccount, typeVolume},
+			remediators.SweepCheck{Rule: "ebs-default", Lister: remediators.AccountLister()},
+			remediators.SweepCheck{Rule: "volumes", Lister: lister(t, "volumes", typeVolume, nil, errors.New("DescribeVolumes: UnauthorizedOperation"), nil)}),
+	}
+	reg, err := remediation.NewRegistry(mk("pab", typeBucket), mk("sse", typeBucket), mk("imds", typeInstance), mk("ebs", typeAccount, typeVolume))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s3f := &fakeS3{t: t, pages: [][]string{{"a", "b"}, {"c"}}}
-	sw := &Sweeper{S3: s3f, EC2: &fakeEC2{t: t}, STS: fakeSTS{}, Region: "eu-west-1",
+	sw := &Sweeper{Definitions: defs, STS: fakeSTS{}, Region: "eu-west-1",
 		Handler: &remediation.Handler{Registry: reg, Modes: remediation.Modes{Default: remediation.ModeEnforce}}, DryRun: true}
 	rep, err := sw.Run(context.Background())
 	if err != nil {
@@ -110,7 +94,7 @@ func TestListingPaginatesFiltersAndSurvivesErrors(t *testing.T) {
 	n := 0
 	for req := range reqs {
 		n++
-		if req.Mode != remediation.ModeDryRun || req.Account != "111122223333" || req.Region != "eu-west-1" || req.ManagedRule == "" {
+		if req.Mode != remediation.ModeDryRun || req.Account != "111122223333" || req.Region != "eu-west-1" || req.ManagedRule == "" || req.Rule != req.ManagedRule {
 			t.Errorf("request %+v", req)
 		}
 	}
@@ -122,8 +106,11 @@ func TestListingPaginatesFiltersAndSurvivesErrors(t *testing.T) {
 	if len(rep.ListErrors) != 1 || !rep.Failed() {
 		t.Errorf("list errors %v", rep.ListErrors)
 	}
-	if s3f.calls != 2 {
-		t.Errorf("ListBuckets called %d times, want 2 pages", s3f.calls)
+	if bucketCalls.Load() != 1 {
+		t.Errorf("the shared bucket lister ran %d times, want once", bucketCalls.Load())
+	}
+	if got := strings.Join(rep.Remediators, ","); got != "pab,sse,imds,ebs" {
+		t.Errorf("report remediators %q, want the definitions' order", got)
 	}
 }
 
@@ -164,13 +151,13 @@ func TestScoreWithoutChecks(t *testing.T) {
 }
 
 func TestLambdaHandlerWithoutChecksHasNoScore(t *testing.T) {
-	rem := &recordingRemediator{name: remediation.S3PublicAccessBlock, types: []string{ResourceTypeBucket}}
+	rem := &recordingRemediator{name: "pab", types: []string{typeBucket}}
 	reg, err := remediation.NewRegistry(rem)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw := &Sweeper{S3: &fakeS3{t: t, pages: [][]string{{}}}, EC2: &fakeEC2{t: t}, Account: "111122223333", Region: "eu-west-1",
-		Handler: &remediation.Handler{Registry: reg}}
+	sw := &Sweeper{Definitions: []remediators.Definition{def("pab", []string{typeBucket}, remediators.SweepCheck{Rule: "r", Lister: lister(t, "b", typeBucket, nil, nil, nil)})},
+		Account: "111122223333", Region: "eu-west-1", Handler: &remediation.Handler{Registry: reg}}
 	var log strings.Builder
 	res, err := LambdaHandler(sw, &log)(context.Background())
 	if err != nil {
@@ -185,14 +172,18 @@ func TestLambdaHandlerWithoutChecksHasNoScore(t *testing.T) {
 }
 
 func TestValidateOnlyEnabled(t *testing.T) {
-	err := ValidateOnlyEnabled([]string{"s3-encryption", "ec2-imdsv2"}, []string{"s3-encryption"})
+	cat := remediation.Catalog{{Name: "s3-encryption"}, {Name: "ec2-imdsv2", Aliases: []string{"imdsv2"}}}
+	err := ValidateOnlyEnabled([]string{"s3-encryption", "ec2-imdsv2"}, []string{"s3-encryption"}, cat)
 	if err == nil || !strings.Contains(err.Error(), `"ec2-imdsv2" is not enabled`) || !strings.Contains(err.Error(), "ENABLED_REMEDIATORS=s3-encryption") {
 		t.Errorf("error %v, want ec2-imdsv2 named as not enabled", err)
 	}
-	if err := ValidateOnlyEnabled([]string{"imdsv2"}, []string{"ec2-imdsv2"}); err != nil {
+	if err := ValidateOnlyEnabled([]string{"imdsv2"}, []string{"ec2-imdsv2"}, cat); err != nil {
 		t.Errorf("alias of an enabled remediator: %v", err)
 	}
-	if err := ValidateOnlyEnabled([]string{"ec2-imdsv2"}, nil); err != nil {
+	if err := ValidateOnly([]string{"imdsv2", "s3-magic"}, cat); err == nil || !strings.Contains(err.Error(), `unknown remediator "s3-magic" (known: s3-encryption, ec2-imdsv2)`) {
+		t.Errorf("ValidateOnly: %v", err)
+	}
+	if err := ValidateOnlyEnabled([]string{"ec2-imdsv2"}, nil, cat); err != nil {
 		t.Errorf("every remediator enabled: %v", err)
 	}
 }
@@ -200,12 +191,16 @@ func TestValidateOnlyEnabled(t *testing.T) {
 // Run refuses Only naming a remediator its registry does not have, rather
 // than checking nothing.
 func TestRunRejectsOnlyNotEnabled(t *testing.T) {
-	reg, err := remediation.NewRegistry(&recordingRemediator{name: remediation.S3Encryption, types: []string{ResourceTypeBucket}})
+	reg, err := remediation.NewRegistry(&recordingRemediator{name: "s3-encryption", types: []string{typeBucket}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw := &Sweeper{S3: &fakeS3{t: t, pages: [][]string{{"a"}}}, EC2: &fakeEC2{t: t}, Account: "111122223333", Region: "eu-west-1",
-		Handler: &remediation.Handler{Registry: reg}, Only: []string{remediation.EC2IMDSv2}}
+	defs := []remediators.Definition{
+		def("s3-encryption", []string{typeBucket}, remediators.SweepCheck{Rule: "r1", Lister: lister(t, "b", typeBucket, []string{"a"}, nil, nil)}),
+		def("ec2-imdsv2", []string{typeInstance}, remediators.SweepCheck{Rule: "r2", Lister: lister(t, "i", typeInstance, nil, nil, nil)}),
+	}
+	sw := &Sweeper{Definitions: defs, Account: "111122223333", Region: "eu-west-1",
+		Handler: &remediation.Handler{Registry: reg}, Only: []string{"ec2-imdsv2"}}
 	rep, err := sw.Run(context.Background())
 	if err == nil || rep != nil || !strings.Contains(err.Error(), `"ec2-imdsv2" is not enabled`) {
 		t.Errorf("Run = %+v, %v; want an error naming ec2-imdsv2", rep, err)
@@ -258,13 +253,13 @@ func (r *failingRemediator) Remediate(_ context.Context, req remediation.Request
 }
 
 func TestLambdaHandlerReportsFailures(t *testing.T) {
-	rem := &failingRemediator{recordingRemediator{name: remediation.S3PublicAccessBlock, types: []string{ResourceTypeBucket}}}
+	rem := &failingRemediator{recordingRemediator{name: "pab", types: []string{typeBucket}}}
 	reg, err := remediation.NewRegistry(rem)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw := &Sweeper{S3: &fakeS3{t: t, pages: [][]string{{"a", "b"}, {"c"}}}, EC2: &fakeEC2{t: t}, Account: "111122223333", Region: "eu-west-1",
-		Handler: &remediation.Handler{Registry: reg}}
+	sw := &Sweeper{Definitions: []remediators.Definition{def("pab", []string{typeBucket}, remediators.SweepCheck{Rule: "r", Lister: lister(t, "b", typeBucket, []string{"a", "b", "c"}, nil, nil)})},
+		Account: "111122223333", Region: "eu-west-1", Handler: &remediation.Handler{Registry: reg}}
 	var log strings.Builder
 	res, err := LambdaHandler(sw, &log)(context.Background())
 	if err == nil || !strings.Contains(err.Error(), `bucket "b"`) {
@@ -279,8 +274,8 @@ func TestLambdaHandlerReportsFailures(t *testing.T) {
 }
 
 func TestInterleaveTakesOneOfEachGroupInTurn(t *testing.T) {
-	b := func(id string) Target { return Target{ResourceType: ResourceTypeBucket, ResourceID: id} }
-	i := func(id string) Target { return Target{ResourceType: ResourceTypeInstance, ResourceID: id} }
+	b := func(id string) Target { return Target{ResourceType: typeBucket, ResourceID: id} }
+	i := func(id string) Target { return Target{ResourceType: typeInstance, ResourceID: id} }
 	got := interleave([][]Target{{b("b1"), b("b2"), b("b3")}, {i("i1")}, nil})
 	want := []Target{b("b1"), i("i1"), b("b2"), b("b3")}
 	if len(got) != len(want) {

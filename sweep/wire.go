@@ -16,6 +16,7 @@ import (
 
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
 )
 
 // STS returns the STS client of c, built once.
@@ -27,7 +28,7 @@ func STS(c *app.Clients) *sts.Client {
 // the registry, modes and publisher come from app.NewHandler. Install a
 // RateLimiter on the aws.Config before building c.
 func New(c *app.Clients, h *remediation.Handler) *Sweeper {
-	return &Sweeper{S3: c.S3(), EC2: c.EC2(), STS: STS(c), Handler: h, Region: c.Config().Region}
+	return &Sweeper{Definitions: remediators.Definitions(), Clients: c, STS: STS(c), Handler: h, Region: c.Config().Region}
 }
 
 // IsTerminal reports whether f is a character device (a terminal), without

@@ -5,6 +5,8 @@
 // definitions. Terraform ignores the .go files in this directory.
 package terraform
 
+//go:generate go run ../internal/tools/genremediators remediators.json
+
 import (
 	_ "embed"
 	"encoding/json"

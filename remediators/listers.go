@@ -1,0 +1,141 @@
+package remediators
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/autoremediate/autoremediate/remediation"
+)
+
+// Resource types the remediators handle (AWS Config's names).
+const (
+	ResourceTypeBucket   = "AWS::S3::Bucket"
+	ResourceTypeInstance = "AWS::EC2::Instance"
+)
+
+// AnyBucket is the resource pattern of every bucket: the buckets a
+// remediator fixes are not known in advance.
+const AnyBucket = "arn:{partition}:s3:::*"
+
+func s3Calls(names ...string) []remediation.APICall  { return apiCalls("s3.amazonaws.com", names) }
+func ec2Calls(names ...string) []remediation.APICall { return apiCalls("ec2.amazonaws.com", names) }
+
+func apiCalls(source string, names []string) []remediation.APICall {
+	out := make([]remediation.APICall, len(names))
+	for i, n := range names {
+		out[i] = remediation.APICall{Source: source, Name: n}
+	}
+	return out
+}
+
+// BucketLister lists the buckets of the region.
+func BucketLister() Lister {
+	return Lister{
+		Key: "s3-buckets", ResourceType: ResourceTypeBucket,
+		// ListBuckets has no resource type.
+		Permissions: []remediation.Permission{{Sid: "SweepListBuckets", Actions: []string{"s3:ListAllMyBuckets"}, Resources: []string{"*"}}},
+		List: func(ctx context.Context, c Clients, _, region string) ([]string, error) {
+			return listBuckets(ctx, c.S3(), region)
+		},
+	}
+}
+
+func listBuckets(ctx context.Context, c s3.ListBucketsAPIClient, region string) ([]string, error) {
+	var ids []string
+	// BucketRegion filters server-side: ListBuckets otherwise returns the
+	// buckets of every region.
+	p := s3.NewListBucketsPaginator(c, &s3.ListBucketsInput{BucketRegion: aws.String(region), MaxBuckets: aws.Int32(1000)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			return ids, fmt.Errorf("listing S3 buckets in region %s: %w", region, err)
+		}
+		for _, b := range out.Buckets {
+			ids = append(ids, aws.ToString(b.Name))
+		}
+	}
+	return ids, nil
+}
+
+// InstanceLister lists the instances of the region that are not terminated.
+func InstanceLister() Lister {
+	return Lister{
+		Key: "ec2-instances", ResourceType: ResourceTypeInstance,
+		Permissions: []remediation.Permission{{Sid: "SweepListInstances", Actions: []string{"ec2:DescribeInstances"}, Resources: []string{"*"}}},
+		List: func(ctx context.Context, c Clients, _, region string) ([]string, error) {
+			return listInstances(ctx, c.EC2(), region)
+		},
+	}
+}
+
+func listInstances(ctx context.Context, c ec2.DescribeInstancesAPIClient, region string) ([]string, error) {
+	var ids []string
+	p := ec2.NewDescribeInstancesPaginator(c, &ec2.DescribeInstancesInput{
+		// Terminated and shutting-down instances stay listed for about an
+		// hour; there is nothing to fix on them.
+		Filters:    []ec2types.Filter{{Name: aws.String("instance-state-name"), Values: []string{"pending", "running", "stopping", "stopped"}}},
+		MaxResults: aws.Int32(1000),
+	})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx, ec2Region(region))
+		if err != nil {
+			return ids, fmt.Errorf("describing EC2 instances in region %s: %w", region, err)
+		}
+		for _, r := range out.Reservations {
+			for _, i := range r.Instances {
+				ids = append(ids, aws.ToString(i.InstanceId))
+			}
+		}
+	}
+	return ids, nil
+}
+
+// AttachedUnencryptedVolumeLister lists the unencrypted volumes attached to
+// an instance: the encrypted-volumes rule evaluates attached volumes only
+// ("Checks if attached Amazon EBS volumes are encrypted"), so the sweep's
+// results stay comparable with Config's.
+func AttachedUnencryptedVolumeLister() Lister {
+	return Lister{
+		Key: "ebs-volumes-attached-unencrypted", ResourceType: ResourceTypeVolume,
+		Permissions: []remediation.Permission{{Sid: "SweepListVolumes", Actions: []string{"ec2:DescribeVolumes"}, Resources: []string{"*"}}},
+		List: func(ctx context.Context, c Clients, _, region string) ([]string, error) {
+			return listAttachedUnencryptedVolumes(ctx, c.EC2(), region)
+		},
+	}
+}
+
+func listAttachedUnencryptedVolumes(ctx context.Context, c ec2.DescribeVolumesAPIClient, region string) ([]string, error) {
+	var ids []string
+	p := ec2.NewDescribeVolumesPaginator(c, &ec2.DescribeVolumesInput{
+		Filters: []ec2types.Filter{
+			{Name: aws.String("encrypted"), Values: []string{"false"}},
+			{Name: aws.String("attachment.status"), Values: []string{"attached"}},
+		},
+		MaxResults: aws.Int32(500),
+	})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx, ec2Region(region))
+		if err != nil {
+			return ids, fmt.Errorf("describing attached unencrypted EBS volumes in region %s: %w", region, err)
+		}
+		for _, v := range out.Volumes {
+			ids = append(ids, aws.ToString(v.VolumeId))
+		}
+	}
+	return ids, nil
+}
+
+// AccountLister "lists" the account itself, for rules on account settings.
+func AccountLister() Lister {
+	return Lister{
+		Key: "account", ResourceType: ResourceTypeAccount,
+		List: func(_ context.Context, _ Clients, account, _ string) ([]string, error) {
+			return []string{account}, nil
+		},
+	}
+}
