@@ -29,7 +29,22 @@ type Options struct {
 	// statistics (moto_server): p50 is drawn as Average and higher
 	// percentiles as Maximum, and the legend says so.
 	NoPercentiles bool
-	Now           func() time.Time
+	// Notes are shown under the widgets with these titles: what a number
+	// counts, when its label alone could mislead (see DefaultNotes).
+	Notes map[string]string
+	Now   func() time.Time
+}
+
+// DefaultNotes explains the production dashboard's outcome counts: the
+// metric Remediations counts outcomes, one per delivery of an event, so an
+// event that fails and is retried counts once per attempt, while a person
+// (and the demo's summary) counts the resources.
+func DefaultNotes() map[string]string {
+	const retries = "Counts outcomes, one per delivery: an event that fails and is retried counts once per attempt."
+	return map[string]string{
+		"Outcomes in the period (all remediators)": retries,
+		"Failed remediations":                      retries,
+	}
 }
 
 // Rendered is one widget with its data.
@@ -250,24 +265,26 @@ func WriteHTML(w io.Writer, widgets []Rendered, start, end time.Time, opts Optio
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>%s</title>
 <style>
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:16px;background:#f2f3f3;color:#16191f}
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:16px;background:#f2f3f3;color:#16191f;max-width:%.0fpx}
 h1{font-size:20px;margin:0 0 4px}.range{color:#545b64;font-size:13px;margin-bottom:12px}
 .grid{display:grid;grid-template-columns:repeat(24,1fr);grid-auto-rows:44px;gap:8px}
 .widget{background:#fff;border:1px solid #d5dbdb;border-radius:4px;padding:8px 10px;overflow:hidden;display:flex;flex-direction:column}
 .widget h2{font-size:14px;margin:0 0 6px;font-weight:600}
-.widget svg{flex:1;width:100%%;min-height:0}
+.widget svg{flex:0 1 auto;min-height:0;max-width:100%%;height:auto}
+.widget svg .val{font-weight:600}
 .legend{font-size:11px;color:#545b64;display:flex;flex-wrap:wrap;gap:4px 12px;margin-top:4px}
-.legend span i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}
+.legend b{color:#16191f}.legend span i{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}
 .nodata{color:#879596;font-size:13px;margin:auto}.err{color:#d13212;font-size:12px}
 .values{display:flex;flex-wrap:wrap;gap:16px;margin:auto 0}.value b{display:block;font-size:32px;font-weight:400}.value{font-size:12px;color:#545b64}
 .md{font-size:13px;line-height:1.45}.md h2{font-size:15px}.md code{background:#f2f3f3;padding:0 3px}
-.approx{font-size:11px;color:#8d6605}
+.approx{font-size:11px;color:#8d6605}.note{font-size:11px;color:#545b64;font-style:italic}
+@media (max-width:1100px){.grid{display:flex;flex-direction:column}.widget svg{align-self:flex-start}}
 </style></head>
 <body>
 <h1>%s</h1>
 <div class="range">%s to %s (UTC), from CloudWatch GetMetricData</div>
 <div class="grid">
-`, html.EscapeString(title), html.EscapeString(title), start.UTC().Format("2006-01-02 15:04"), end.UTC().Format("2006-01-02 15:04"))
+`, html.EscapeString(title), pageWidth, html.EscapeString(title), start.UTC().Format("2006-01-02 15:04"), end.UTC().Format("2006-01-02 15:04"))
 	for i, r := range widgets {
 		wd := r.Widget
 		points := 0
@@ -285,20 +302,28 @@ h1{font-size:20px;margin:0 0 4px}.range{color:#545b64;font-size:13px;margin-bott
 			if r.Err != "" {
 				b.WriteString(`<div class="err">` + html.EscapeString(r.Err) + `</div>`)
 			}
+			var notes []string
+			approx := map[string]bool{}
+			for _, s := range r.Series {
+				if s.Approximation != "" && !approx[s.Approximation] {
+					approx[s.Approximation] = true
+					notes = append(notes, s.Approximation)
+				}
+			}
+			note := opts.Notes[wd.Properties.Title]
 			switch {
 			case !r.HasData():
 				b.WriteString(`<div class="nodata">No data in this period</div>`)
 			case wd.Properties.View == "singleValue":
 				singleValues(&b, r.Series, wd.Properties.Stat)
 			default:
-				chart(&b, r.Series, wd.Properties.Stacked, start, end)
+				chart(&b, r.Series, wd, start, end, append(notes, note))
 			}
-			approx := map[string]bool{}
-			for _, s := range r.Series {
-				if s.Approximation != "" && !approx[s.Approximation] {
-					approx[s.Approximation] = true
-					b.WriteString(`<div class="approx">` + html.EscapeString(s.Approximation) + `</div>`)
-				}
+			for _, n := range notes {
+				b.WriteString(`<div class="approx">` + html.EscapeString(n) + `</div>`)
+			}
+			if note != "" {
+				b.WriteString(`<div class="note">` + html.EscapeString(note) + `</div>`)
 			}
 		}
 		b.WriteString("</section>\n")
@@ -336,84 +361,12 @@ func singleValues(b *strings.Builder, series []Series, stat string) {
 	b.WriteString(`</div>`)
 }
 
-func chart(b *strings.Builder, series []Series, stacked bool, start, end time.Time) {
-	const w, h, left, bottom, top = 600.0, 200.0, 44.0, 18.0, 6.0
-	// Stacking adds the series point by point over the union of their
-	// timestamps.
-	var times []time.Time
-	seen := map[time.Time]bool{}
-	for _, s := range series {
-		for _, t := range s.Times {
-			if !seen[t] {
-				seen[t] = true
-				times = append(times, t)
-			}
-		}
-	}
-	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
-	values := make([]map[time.Time]float64, len(series))
-	base := map[time.Time]float64{}
-	maxV := 0.0
-	for i, s := range series {
-		values[i] = map[time.Time]float64{}
-		for k, t := range s.Times {
-			v := s.Values[k]
-			if stacked {
-				base[t] += v
-				v = base[t]
-			}
-			values[i][t] = v
-			maxV = math.Max(maxV, v)
-		}
-		if stacked { // missing points carry the stack below them
-			for _, t := range times {
-				if _, ok := values[i][t]; !ok {
-					values[i][t] = base[t]
-				}
-			}
-		}
-	}
-	if maxV <= 0 {
-		maxV = 1
-	}
-	span := end.Sub(start).Seconds()
-	x := func(t time.Time) float64 { return left + (w-left-4)*t.Sub(start).Seconds()/span }
-	y := func(v float64) float64 { return top + (h-top-bottom)*(1-v/maxV) }
-	fmt.Fprintf(b, `<svg viewBox="0 0 %.0f %.0f" preserveAspectRatio="xMidYMid meet" role="img">`, w, h)
-	for _, f := range []float64{0, 0.5, 1} {
-		fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="#e9ebed"/><text x="%.1f" y="%.1f" font-size="10" text-anchor="end" fill="#545b64">%s</text>`,
-			left, w-4, y(maxV*f), y(maxV*f), left-4, y(maxV*f)+3, formatNumber(maxV*f))
-	}
-	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="10" fill="#545b64">%s</text><text x="%.1f" y="%.1f" font-size="10" text-anchor="end" fill="#545b64">%s</text>`,
-		left, h-4, start.UTC().Format("15:04"), w-4, h-4, end.UTC().Format("15:04"))
-	for i, s := range series {
-		color := palette[i%len(palette)]
-		ts := s.Times
-		if stacked {
-			ts = times
-		}
-		var pts []string
-		for _, t := range ts {
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(t), y(values[i][t])))
-		}
-		if len(pts) > 1 {
-			fmt.Fprintf(b, `<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>`, color, strings.Join(pts, " "))
-		}
-		for _, t := range ts {
-			fmt.Fprintf(b, `<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"><title>%s %s: %s</title></circle>`, x(t), y(values[i][t]), color,
-				html.EscapeString(s.Label), t.UTC().Format("15:04"), formatNumber(values[i][t]))
-		}
-	}
-	b.WriteString(`</svg><div class="legend">`)
-	for i, s := range series {
-		fmt.Fprintf(b, `<span><i style="background:%s"></i>%s</span>`, palette[i%len(palette)], html.EscapeString(s.Label))
-	}
-	b.WriteString(`</div>`)
-}
-
 func formatNumber(v float64) string {
-	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+	switch {
+	case v == math.Trunc(v) && math.Abs(v) < 1e15:
 		return strconv.FormatFloat(v, 'f', 0, 64)
+	case math.Abs(v) < 1:
+		return strings.TrimRight(strconv.FormatFloat(v, 'f', 3, 64), "0")
 	}
 	return strconv.FormatFloat(v, 'f', 1, 64)
 }

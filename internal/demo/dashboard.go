@@ -23,7 +23,8 @@ func (d *demo) writeDashboard(ctx context.Context) error {
 	}
 	// The demo's data is minutes old: a 30-minute range instead of the
 	// dashboard's 24 hours.
-	page, widgets, err := dashboard.Render(ctx, d.cw, body, dashboard.Options{Start: time.Now().Add(-30 * time.Minute), Title: "Auto-remediation compliance dashboard (local demo)", NoPercentiles: true})
+	page, widgets, err := dashboard.Render(ctx, d.cw, body, dashboard.Options{Start: time.Now().Add(-30 * time.Minute), Title: "Auto-remediation compliance dashboard (local demo)", NoPercentiles: true,
+		Notes: dashboard.DefaultNotes()})
 	if err != nil {
 		return err
 	}
