@@ -27,6 +27,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
 )
 
 const (
@@ -387,7 +388,7 @@ func sumMetric(t *testing.T, r *rig, ns, name, stat string, dims ...string) floa
 func TestMetricsReachCloudWatch(t *testing.T) {
 	ns := uniqueName("AutoRemediationTest")
 	r := newRig(t, map[string]string{"METRICS_MODE": metricsModeAPIOnly, "METRICS_NAMESPACE": ns})
-	rem := remediation.S3PublicAccessBlock
+	rem := remediators.S3PublicAccessBlockName
 	actions := []remediation.Action{remediation.ActionRemediated, remediation.ActionCompliant, remediation.ActionFailed}
 	// moto quirk: GetMetricData ignores the namespace when the query has
 	// dimensions, so other tests' data points would count too; the test

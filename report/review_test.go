@@ -19,7 +19,7 @@ import (
 // including the access key deactivation of `report credentials`.
 func TestActivityRemediators(t *testing.T) {
 	got := ActivityRemediators()
-	want := append(remediators.Names(), credentials.Remediator)
+	want := append(remediators.Catalog(remediators.Definitions()).Names(), credentials.Remediator)
 	for _, name := range want {
 		if n := strings.Count(strings.Join(got, "\n")+"\n", name+"\n"); n != 1 {
 			t.Errorf("%s listed %d times in %v, want once", name, n, got)

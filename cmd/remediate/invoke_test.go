@@ -14,6 +14,7 @@ import (
 
 	"github.com/autoremediate/autoremediate/events"
 	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
 )
 
 func fixture(t *testing.T, name string) []byte {
@@ -216,9 +217,8 @@ func (errReader) Read([]byte) (int, error) { return 0, errors.New("broken pipe")
 // stubRemediator answers by resource ID.
 type stubRemediator struct{ results map[string]remediation.Result }
 
-func (s *stubRemediator) Name() string            { return remediation.S3PublicAccessBlock }
+func (s *stubRemediator) Name() string            { return remediators.S3PublicAccessBlockName }
 func (s *stubRemediator) ResourceTypes() []string { return []string{"AWS::S3::Bucket"} }
-func (s *stubRemediator) Permissions() []string   { return nil }
 func (s *stubRemediator) Remediate(_ context.Context, req remediation.Request) remediation.Result {
 	return s.results[req.ResourceID]
 }
@@ -248,7 +248,7 @@ func TestInvokeAllExitCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &remediation.Handler{Registry: reg, Rules: remediation.NewRuleResolver(nil), Publisher: stubPublisher{}}
+	h := &remediation.Handler{Registry: reg, Rules: remediation.NewRuleResolver(remediators.Catalog(remediators.Definitions()), nil), Publisher: stubPublisher{}}
 
 	run := func(evs []*events.ComplianceChangeEvent) (int, []remediation.Outcome, string) {
 		c, out, errOut := testCLI("", nil)
