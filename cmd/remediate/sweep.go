@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/remediators"
 	"github.com/autoremediate/autoremediate/sweep"
 )
 
@@ -58,7 +59,7 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "remediate sweep: %s (see remediate sweep --help)\n", problem)
 		return exitBadArgs
 	}
-	if err := sweep.ValidateOnly(names); err != nil {
+	if err := sweep.ValidateOnly(names, remediators.Catalog(remediators.Definitions())); err != nil {
 		fmt.Fprintf(c.stderr, "remediate sweep: --only: %v\n", err)
 		return exitBadArgs
 	}
@@ -67,7 +68,7 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "remediate sweep: configuration: %v\n", err)
 		return exitBadArgs
 	}
-	if err := sweep.ValidateOnlyEnabled(names, cfg.Enabled); err != nil {
+	if err := sweep.ValidateOnlyEnabled(names, cfg.Enabled, remediators.Catalog(cfg.Definitions)); err != nil {
 		fmt.Fprintf(c.stderr, "remediate sweep: --only: %v\n", err)
 		return exitBadArgs
 	}
