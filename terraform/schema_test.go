@@ -19,9 +19,10 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 )
 
-// The AWS provider schema (hashicorp/aws 6.19.0, `terraform providers
-// schema -json` split per type) stands in for `terraform validate`, which
-// needs the provider binary: it cannot be downloaded on the CI machines.
+// The part of the AWS provider schema the module uses (testdata/aws-schema,
+// written by `make aws-schema`: one file per type as `terraform providers
+// schema -json` gives it) stands in for `terraform validate`, which needs
+// the provider binary.
 
 type schemaAttr struct {
 	Type       json.RawMessage `json:"type"`
@@ -44,33 +45,43 @@ type schemaBlock struct {
 	Deprecated bool                       `json:"deprecated"`
 }
 
-// schemaDir finds ../shared/terraform-aws-schema beside the repository
-// (in CI the clone has shared/ next to it).
-func schemaDir(t testing.TB) string {
-	t.Helper()
-	root := moduleDir(t)
-	for {
-		if _, err := os.Stat(filepath.Join(root, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(root)
-		if parent == root {
-			t.Fatal("cannot find the repository root (go.mod) above the terraform directory")
-		}
-		root = parent
-	}
-	dir := filepath.Join(filepath.Dir(root), "shared", "terraform-aws-schema")
-	if _, err := os.Stat(filepath.Join(dir, "resource_schemas")); err != nil {
-		t.Fatalf("the AWS provider schema is missing: want %s/resource_schemas (the shared/ directory beside the repository clone; see its README). "+
-			"Without it the Terraform cannot be checked: %v", dir, err)
-	}
-	return dir
+// schemaIndex is testdata/aws-schema/provider.json: the provider version of
+// the subset and the names of all its types.
+type schemaIndex struct {
+	Version         string   `json:"version"`
+	ResourceTypes   []string `json:"resource_types"`
+	DataSourceTypes []string `json:"data_source_types"`
 }
+
+// refreshHint tells how to update the subset.
+const refreshHint = "run `make aws-schema` (go run ./internal/tools/awsschema -terraform, or -dir/-json with a full schema) to add it"
 
 type schemaSet struct {
 	dir   string
+	index schemaIndex
 	cache map[string]*schemaBlock
 }
+
+// loadSchemas reads the schema subset in dir.
+func loadSchemas(t testing.TB, dir string) *schemaSet {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dir, "provider.json"))
+	if err != nil {
+		t.Fatalf("reading the provider schema subset: %v (it is written by `make aws-schema`)", err)
+	}
+	s := &schemaSet{dir: dir, cache: map[string]*schemaBlock{}}
+	if err := json.Unmarshal(raw, &s.index); err != nil {
+		t.Fatalf("reading %s/provider.json: %v", dir, err)
+	}
+	if s.index.Version == "" || len(s.index.ResourceTypes) < 100 || len(s.index.DataSourceTypes) < 10 {
+		t.Fatalf("%s/provider.json lacks the provider version or its type names", dir)
+	}
+	return s
+}
+
+// errNotInSubset is returned for a type the provider has but the subset
+// does not.
+var errNotInSubset = errors.New("not in the schema subset")
 
 // load returns the schema of a resource ("resource") or data source
 // ("data"); nil when the type is unknown.
@@ -80,13 +91,17 @@ func (s *schemaSet) load(kind, typ string) (*schemaBlock, error) {
 		return b, nil
 	}
 	sub := "resource_schemas"
+	names := s.index.ResourceTypes
 	if kind == "data" {
-		sub = "data_source_schemas"
+		sub, names = "data_source_schemas", s.index.DataSourceTypes
+	}
+	if !slices.Contains(names, typ) {
+		s.cache[key] = nil
+		return nil, nil
 	}
 	raw, err := os.ReadFile(filepath.Join(s.dir, sub, typ+".json"))
 	if errors.Is(err, fs.ErrNotExist) {
-		s.cache[key] = nil
-		return nil, nil
+		return nil, errNotInSubset
 	} else if err != nil {
 		return nil, err
 	}
@@ -125,11 +140,14 @@ func checkSchemas(s *schemaSet, files map[string]*hclsyntax.Body) ([]string, err
 				continue
 			}
 			sch, err := s.load(b.Type, typ)
-			if err != nil {
+			if errors.Is(err, errNotInSubset) {
+				problems = append(problems, fmt.Sprintf("%s: the provider schema subset (testdata/aws-schema) lacks the %s type %q: %s", addr, b.Type, typ, refreshHint))
+				continue
+			} else if err != nil {
 				return nil, err
 			}
 			if sch == nil {
-				problems = append(problems, fmt.Sprintf("%s: unknown %s type %q in hashicorp/aws 6.19.0", addr, b.Type, typ))
+				problems = append(problems, fmt.Sprintf("%s: unknown %s type %q in hashicorp/aws %s", addr, b.Type, typ, s.index.Version))
 				continue
 			}
 			problems = append(problems, checkBody(addr, b.Body, sch, true)...)
@@ -190,7 +208,9 @@ func checkReferences(s *schemaSet, file string, body *hclsyntax.Body) ([]string,
 			return nil
 		}
 		sch, err := s.load(kind, typ)
-		if err != nil {
+		if errors.Is(err, errNotInSubset) {
+			return nil // reported with the block
+		} else if err != nil {
 			if firstErr == nil {
 				firstErr = err
 			}
@@ -307,12 +327,14 @@ func checkBody(addr string, body *hclsyntax.Body, sch *schemaBlock, top bool) []
 }
 
 // TestTerraformMatchesProviderSchema checks every resource and data source
-// of the module against the hashicorp/aws 6.19.0 schema: unknown types,
+// of the module against the hashicorp/aws schema in testdata/aws-schema
+// (6.x, the newest major version the module supports): unknown types, types
+// the subset lacks,
 // unknown attributes and blocks, missing required ones, block/attribute
 // confusion, too many blocks, literal values of the wrong type, deprecated
 // arguments.
 func TestTerraformMatchesProviderSchema(t *testing.T) {
-	s := &schemaSet{dir: schemaDir(t), cache: map[string]*schemaBlock{}}
+	s := loadSchemas(t, filepath.Join(moduleDir(t), "testdata", "aws-schema"))
 	m := loadModule(t, moduleDir(t))
 	n := 0
 	for _, body := range m.files {
@@ -336,10 +358,13 @@ func TestTerraformMatchesProviderSchema(t *testing.T) {
 
 // TestSchemaCheckCatchesMistakes proves each kind of check can fail.
 func TestSchemaCheckCatchesMistakes(t *testing.T) {
-	s := &schemaSet{dir: schemaDir(t), cache: map[string]*schemaBlock{}}
+	s := loadSchemas(t, filepath.Join(moduleDir(t), "testdata", "aws-schema"))
 	for _, tc := range []struct{ name, src, want string }{
 		{"unknown type", `resource "aws_sqs_queueue" "q" {}`, `unknown resource type "aws_sqs_queueue"`},
 		{"unknown data source", `data "aws_regions_of_the_world" "r" {}`, `unknown data type`},
+		// A type of the provider the module does not use (yet).
+		{"type missing from the subset", `resource "aws_gamelift_fleet" "f" {}`, "lacks the resource type \"aws_gamelift_fleet\": run `make aws-schema`"},
+		{"data source missing from the subset", `data "aws_sagemaker_prebuilt_ecr_image" "i" {}`, "lacks the data type \"aws_sagemaker_prebuilt_ecr_image\": run `make aws-schema`"},
 		{"unknown attribute", `resource "aws_sqs_queue" "q" { retention = 60 }`, `unknown attribute "retention"`},
 		{"missing required", `resource "aws_sqs_queue_policy" "p" { queue_url = "u" }`, `missing required attribute "policy"`},
 		{"block as attribute", `resource "aws_lambda_function" "f" {
