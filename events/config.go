@@ -22,7 +22,7 @@ const (
 	ComplianceTypeCompliant       = "COMPLIANT"
 	ComplianceTypeNonCompliant    = "NON_COMPLIANT"
 	ComplianceTypeNotApplicable   = "NOT_APPLICABLE"
-	ComplianceTypeInsufficentData = "INSUFFICIENT_DATA"
+	ComplianceTypeInsufficientData = "INSUFFICIENT_DATA"
 )
 
 // Envelope is the EventBridge envelope common to every event. Detail is kept
@@ -114,6 +114,9 @@ const (
 	ErrMissingField     ErrorKind = "missing-field"
 	ErrInvalidField     ErrorKind = "invalid-field"
 	ErrOtherMessageType ErrorKind = "other-message-type"
+	// ErrSNSDelivered: an AWS Config notification as its SNS topic delivers
+	// it (or its SNS message body), not an EventBridge event.
+	ErrSNSDelivered ErrorKind = "sns-delivered"
 )
 
 // ParseError says why an input is not a usable compliance change event.
@@ -135,6 +138,10 @@ func (e *ParseError) Error() string {
 		}
 	case ErrOtherSource:
 		fmt.Fprintf(&b, "source is %q, want %q", e.Detail, SourceConfig)
+	case ErrSNSDelivered:
+		fmt.Fprintf(&b, "this is an AWS Config notification delivered through SNS (%s), not an EventBridge event; "+
+			"deliver the EventBridge %q events of source %q instead (the event rule of terraform/ does), "+
+			"or pass the event as EventBridge delivers it", e.Detail, DetailTypeComplianceChange, SourceConfig)
 	case ErrOtherDetailType:
 		fmt.Fprintf(&b, "detail-type is %q, want %q", e.Detail, DetailTypeComplianceChange)
 	case ErrOtherMessageType:
@@ -180,7 +187,7 @@ func ParseComplianceChange(data []byte) (*ComplianceChangeEvent, error) {
 	}
 	ev := &ComplianceChangeEvent{Envelope: whole.Envelope}
 	if ev.Source != SourceConfig {
-		return nil, &ParseError{Kind: ErrOtherSource, Field: "source", Detail: ev.Source}
+		return nil, otherSource(trimmed, ev.Source)
 	}
 	if ev.DetailType != DetailTypeComplianceChange {
 		return nil, &ParseError{Kind: ErrOtherDetailType, Field: "detail-type", Detail: ev.DetailType}
@@ -197,10 +204,13 @@ func ParseComplianceChange(data []byte) (*ComplianceChangeEvent, error) {
 func parseInSteps(trimmed []byte) (*ComplianceChangeEvent, error) {
 	ev := &ComplianceChangeEvent{}
 	if err := json.Unmarshal(trimmed, &ev.Envelope); err != nil {
+		if pe := snsDelivered(trimmed); pe != nil {
+			return nil, pe
+		}
 		return nil, decodeError(trimmed, "", envelopeTimes, err)
 	}
 	if ev.Source != SourceConfig {
-		return nil, &ParseError{Kind: ErrOtherSource, Field: "source", Detail: ev.Source}
+		return nil, otherSource(trimmed, ev.Source)
 	}
 	if ev.DetailType != DetailTypeComplianceChange {
 		return nil, &ParseError{Kind: ErrOtherDetailType, Field: "detail-type", Detail: ev.DetailType}
@@ -213,6 +223,45 @@ func parseInSteps(trimmed []byte) (*ComplianceChangeEvent, error) {
 		return nil, decodeError(detail, "detail.", detailTimes, err)
 	}
 	return validate(ev)
+}
+
+// otherSource is the error for an input whose source is not AWS Config: it
+// says so, unless the input is a Config notification delivered by SNS.
+func otherSource(data []byte, source string) *ParseError {
+	if source == "" {
+		if pe := snsDelivered(data); pe != nil {
+			return pe
+		}
+	}
+	return &ParseError{Kind: ErrOtherSource, Field: "source", Detail: source}
+}
+
+// snsDelivered recognises the two SNS forms of a Config notification (AWS
+// Config Developer Guide, "Notifications that AWS Config sends to an Amazon
+// SNS topic"): the SNS envelope ({"Type": "Notification", "TopicArn": ...,
+// "Message": "<JSON string>"}) and its message body, whose top level holds
+// messageType and configRuleName (an EventBridge event carries them in
+// detail).
+func snsDelivered(data []byte) *ParseError {
+	var top struct {
+		Type           string `json:"Type"`
+		TopicArn       string `json:"TopicArn"`
+		Message        any    `json:"Message"`
+		MessageType    any    `json:"messageType"`
+		ConfigRuleName any    `json:"configRuleName"`
+	}
+	if json.Unmarshal(data, &top) != nil {
+		return nil
+	}
+	switch {
+	case top.Type == "Notification" && top.TopicArn != "" && top.Message != nil:
+		return &ParseError{Kind: ErrSNSDelivered, Detail: fmt.Sprintf("an SNS message from topic %s", top.TopicArn)}
+	case top.MessageType != nil:
+		return &ParseError{Kind: ErrSNSDelivered, Detail: fmt.Sprintf("a bare message of type %v", top.MessageType)}
+	case top.ConfigRuleName != nil:
+		return &ParseError{Kind: ErrSNSDelivered, Detail: "a bare message with configRuleName at the top level"}
+	}
+	return nil
 }
 
 // validate checks the decoded detail.
@@ -239,7 +288,7 @@ func validate(ev *ComplianceChangeEvent) (*ComplianceChangeEvent, error) {
 		return nil, &ParseError{Kind: ErrMissingField, Field: "detail.awsRegion"}
 	}
 	switch c.NewEvaluationResult.ComplianceType {
-	case ComplianceTypeCompliant, ComplianceTypeNonCompliant, ComplianceTypeNotApplicable, ComplianceTypeInsufficentData:
+	case ComplianceTypeCompliant, ComplianceTypeNonCompliant, ComplianceTypeNotApplicable, ComplianceTypeInsufficientData:
 	default:
 		return nil, &ParseError{Kind: ErrInvalidField, Field: "detail.newEvaluationResult.complianceType",
 			Detail: fmt.Sprintf("%q is not one of COMPLIANT, NON_COMPLIANT, NOT_APPLICABLE, INSUFFICIENT_DATA", c.NewEvaluationResult.ComplianceType)}
