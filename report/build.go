@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -72,9 +73,14 @@ type Report struct {
 	Unmapped         []Finding
 	NoControlID      int
 	UnmappedControls int
-	Recommendations  []Recommendation
-	Activity         Activity
-	mapping          *Mapping
+	// Merged is the number of standard-specific findings counted in
+	// another finding of the same check on the same resource (see Build).
+	Merged int
+	// MergedStandards names the standards whose findings were merged.
+	MergedStandards []string
+	Recommendations []Recommendation
+	Activity        Activity
+	mapping         *Mapping
 }
 
 // Criteria returns the SOC 2 criteria a finding maps to (nil if unmapped).
@@ -114,10 +120,18 @@ func (r *Report) SeverityCount(sev string) int {
 }
 
 // Build computes the report from findings. It does not change its input.
+//
+// With consolidated control findings turned off, Security Hub reports one
+// check of one resource once per enabled standard (CIS 2.7,
+// PCI.CloudTrail.1 and FSBP CloudTrail.2 on one trail): Build counts such
+// findings once, under their security control, and reports how many it
+// merged (Report.Merged; Finding.Merged lists their IDs).
 func Build(findings []Finding, m *Mapping, activity Activity, meta Meta) *Report {
-	fs := append([]Finding(nil), findings...)
+	fs, merged, standards := mergeStandards(findings)
 	sortFindings(fs)
-	r := &Report{Meta: meta, Findings: fs, Activity: activity, mapping: m}
+	r := &Report{Meta: meta, Findings: fs, Activity: activity, mapping: m, Merged: merged, MergedStandards: standards}
+	noID := map[string]int{} // products of the findings without a control ID
+	var unresolved []string  // their standard-specific controls, if any
 
 	accounts, regions := map[string]bool{}, map[string]bool{}
 	for _, reg := range meta.Regions {
@@ -164,6 +178,11 @@ func Build(findings []Finding, m *Mapping, activity Activity, meta Meta) *Report
 			r.Unmapped = append(r.Unmapped, f)
 			if f.ControlID == "" {
 				r.NoControlID++
+				if len(f.StandardControls) > 0 {
+					unresolved = append(unresolved, f.StandardControls...)
+				} else {
+					noID[f.ProductName]++
+				}
 			} else {
 				r.UnmappedControls++
 			}
@@ -223,7 +242,7 @@ func Build(findings []Finding, m *Mapping, activity Activity, meta Meta) *Report
 		case c.Mapped:
 			rec.Criteria, rec.Action, rec.Remediator = c.Row.Criteria, c.Row.Recommendation, c.Row.Remediator
 		case c.ControlID == "":
-			rec.Action = "Triage these findings in Security Hub (they come from products that do not use security controls, such as GuardDuty or Inspector) and assess their SOC 2 impact manually."
+			rec.Action = noControlIDAction(noID, unresolved)
 		default:
 			rec.Action = "Follow the Security Hub remediation guidance for " + c.ControlID + "; the control is not in the SOC 2 mapping table yet, so add it after assessing which criteria it supports."
 		}
@@ -233,9 +252,131 @@ func Build(findings []Finding, m *Mapping, activity Activity, meta Meta) *Report
 	return r
 }
 
+// noControlIDAction is the recommendation for the findings without a
+// control ID, naming where they come from rather than guessing.
+func noControlIDAction(products map[string]int, unresolved []string) string {
+	var parts []string
+	if len(products) > 0 {
+		var names []string
+		for _, p := range sortedKeys(boolKeys(products)) {
+			name := p
+			if name == "" {
+				name = "an unnamed product"
+			}
+			names = append(names, fmt.Sprintf("%s (%d)", name, products[p]))
+		}
+		parts = append(parts, "Triage the findings from "+joinAnd(names)+" in Security Hub and assess their SOC 2 impact manually: they carry no security control ID.")
+	}
+	if len(unresolved) > 0 {
+		ids := sortedKeys(boolKeys(countStrings(unresolved)))
+		parts = append(parts, fmt.Sprintf("%s generated for standard-specific controls that report/standard_controls.csv does not translate to a security control ID (%s); add them from the AWS Security Hub user guide's consolidation table.",
+			pluralVerb(len(unresolved), "finding was", "findings were"), strings.Join(ids, ", ")))
+	}
+	return strings.Join(parts, " ")
+}
+
+func countStrings(xs []string) map[string]int {
+	m := map[string]int{}
+	for _, x := range xs {
+		m[x]++
+	}
+	return m
+}
+
+func boolKeys(m map[string]int) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}
+
+// mergeStandards counts each check of a resource once: findings with the
+// same account, Region, security control and resource are the same check
+// reported under several standards. The finding kept is the consolidated
+// one if any, else the most severe (then the lowest ID); it takes the
+// highest severity, the earliest first and latest last observation of the
+// group, and lists the others in Merged. It returns the findings, how many
+// were merged and the names of the standards involved.
+func mergeStandards(in []Finding) ([]Finding, int, []string) {
+	type key struct{ account, region, control, resource string }
+	groups := map[key][]Finding{}
+	var out []Finding
+	var order []key
+	for _, f := range in {
+		if f.ControlID == "" || f.ResourceID == "" {
+			out = append(out, f)
+			continue
+		}
+		k := key{f.Account, f.Region, f.ControlID, f.ResourceID}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], f)
+	}
+	merged := 0
+	standards := map[string]bool{}
+	for _, k := range order {
+		g := groups[k]
+		if len(g) == 1 {
+			out = append(out, g[0])
+			continue
+		}
+		best := 0
+		for i := range g {
+			if preferred(g[i], g[best]) {
+				best = i
+			}
+		}
+		keep := g[best]
+		scs := map[string]bool{}
+		var ids []string
+		for i, f := range g {
+			for _, sc := range f.StandardControls {
+				scs[sc] = true
+				if j := strings.LastIndex(sc, "/"); j > 0 {
+					standards[StandardName(sc[:j])] = true
+				}
+			}
+			ids = append(ids, f.Merged...)
+			if i == best {
+				continue
+			}
+			ids = append(ids, f.ID)
+			if severityRank(f.Severity) > severityRank(keep.Severity) {
+				keep.Severity = f.Severity
+			}
+			if !f.FirstSeen.IsZero() && (keep.FirstSeen.IsZero() || f.FirstSeen.Before(keep.FirstSeen)) {
+				keep.FirstSeen = f.FirstSeen
+			}
+			if f.LastSeen.After(keep.LastSeen) {
+				keep.LastSeen = f.LastSeen
+			}
+		}
+		keep.StandardControls = sortedKeys(scs)
+		sort.Strings(ids)
+		keep.Merged = ids
+		merged += len(g) - 1
+		out = append(out, keep)
+	}
+	return out, merged, sortedKeys(standards)
+}
+
+// preferred reports whether a should represent its group rather than b.
+func preferred(a, b Finding) bool {
+	if ca, cb := len(a.StandardControls) == 0, len(b.StandardControls) == 0; ca != cb {
+		return ca
+	}
+	if ra, rb := severityRank(a.Severity), severityRank(b.Severity); ra != rb {
+		return ra > rb
+	}
+	return a.ID < b.ID
+}
+
 // serviceOf names the AWS service of a finding: the mapping's service
 // (EC2.7 is EBS, EC2.2 is VPC), else the control ID prefix, else the
-// resource type's service (AWS::S3::Bucket -> S3), else the product.
+// resource type's service (AWS::S3::Bucket, AwsS3Bucket -> S3), else the
+// product.
 func serviceOf(f Finding, row MappingRow, mapped bool) string {
 	if mapped && row.Service != "" {
 		return row.Service
@@ -244,22 +385,64 @@ func serviceOf(f Finding, row MappingRow, mapped bool) string {
 		p, _, _ := strings.Cut(f.ControlID, ".")
 		return p
 	}
-	if parts := strings.Split(f.ResourceType, "::"); len(parts) == 3 && parts[0] == "AWS" {
-		return parts[1]
-	}
-	if strings.HasPrefix(f.ResourceType, "Aws") {
-		// ASFF resource types such as AwsS3Bucket, AwsEc2Instance.
-		rest := strings.TrimPrefix(f.ResourceType, "Aws")
-		for i := 1; i < len(rest); i++ {
-			if rest[i] >= 'A' && rest[i] <= 'Z' && !(rest[i-1] >= 'A' && rest[i-1] <= 'Z') {
-				return strings.ToUpper(rest[:i])
-			}
-		}
+	if s := ResourceService(f.ResourceType); s != "" {
+		return s
 	}
 	if f.ProductName != "" {
 		return f.ProductName
 	}
 	return "Unknown"
+}
+
+// asffServices names the service of ASFF resource types by prefix, in the
+// spelling of the security control IDs (AwsLambdaFunction -> Lambda,
+// AwsElbv2LoadBalancer -> ELB). The longest matching prefix wins, so
+// AwsEc2Volume is EBS while AwsEc2Instance is EC2, as in the mapping table.
+var asffServices = map[string]string{
+	"AwsAccount": "Account", "AwsAmazonMq": "MQ", "AwsApiGateway": "APIGateway", "AwsAppSync": "AppSync",
+	"AwsAthena": "Athena", "AwsAutoScaling": "AutoScaling", "AwsBackup": "Backup",
+	"AwsCertificateManager": "ACM", "AwsCloudFormation": "CloudFormation", "AwsCloudFront": "CloudFront",
+	"AwsCloudTrail": "CloudTrail", "AwsCloudWatch": "CloudWatch", "AwsCodeBuild": "CodeBuild",
+	"AwsDms": "DMS", "AwsDynamoDb": "DynamoDB",
+	"AwsEc2": "EC2", "AwsEc2Volume": "EBS", "AwsEc2Vpc": "VPC", "AwsEc2Subnet": "VPC", "AwsEc2SecurityGroup": "VPC",
+	"AwsEc2NetworkAcl": "VPC", "AwsEc2RouteTable": "VPC",
+	"AwsEcr": "ECR", "AwsEcs": "ECS", "AwsEfs": "EFS", "AwsEks": "EKS", "AwsElasticBeanstalk": "ElasticBeanstalk",
+	"AwsElasticsearch": "ES", "AwsElb": "ELB", "AwsEventSchemas": "EventBridge", "AwsEvents": "EventBridge",
+	"AwsGuardDuty": "GuardDuty", "AwsIam": "IAM", "AwsKinesis": "Kinesis", "AwsKms": "KMS", "AwsLambda": "Lambda",
+	"AwsMsk": "MSK", "AwsNetworkFirewall": "NetworkFirewall", "AwsOpenSearchService": "Opensearch",
+	"AwsRds": "RDS", "AwsRedshift": "Redshift", "AwsRoute53": "Route53", "AwsS3": "S3", "AwsSageMaker": "SageMaker",
+	"AwsSecretsManager": "SecretsManager", "AwsSns": "SNS", "AwsSqs": "SQS", "AwsSsm": "SSM",
+	"AwsStepFunction": "StepFunctions", "AwsWaf": "WAF", "AwsXray": "XRay",
+}
+
+// ResourceService names the AWS service of a resource type, in the ASFF
+// form (AwsCloudTrailTrail -> CloudTrail) or the CloudFormation form
+// (AWS::Lambda::Function -> Lambda); "" when the type names no service
+// (Container, Other, empty).
+func ResourceService(resourceType string) string {
+	if parts := strings.Split(resourceType, "::"); len(parts) == 3 && parts[0] == "AWS" {
+		return parts[1]
+	}
+	best := ""
+	for prefix := range asffServices {
+		if strings.HasPrefix(resourceType, prefix) && len(prefix) > len(best) {
+			best = prefix
+		}
+	}
+	if best != "" {
+		return asffServices[best]
+	}
+	// A type added to ASFF after this table: its first word after "Aws".
+	rest, ok := strings.CutPrefix(resourceType, "Aws")
+	if !ok || rest == "" {
+		return ""
+	}
+	for i := 1; i < len(rest); i++ {
+		if rest[i] >= 'A' && rest[i] <= 'Z' {
+			return rest[:i]
+		}
+	}
+	return rest
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -54,7 +54,16 @@ type Finding struct {
 	ResourceID   string
 	// ControlID is the security control ID (S3.1); empty when the finding
 	// carries none (findings from GuardDuty, Inspector, partner products).
-	ControlID        string
+	ControlID string
+	// StandardControls are the standard-specific controls the finding was
+	// generated for ("pci-dss/v/3.2.1/PCI.CloudTrail.1") when consolidated
+	// control findings is off: one from FromASFF, several once Build has
+	// merged the same check of the same resource under other standards.
+	// Empty for consolidated control findings.
+	StandardControls []string
+	// Merged are the IDs of the findings Build counted in this one: the
+	// same check of the same resource under other standards.
+	Merged           []string
 	Title            string
 	Severity         string
 	WorkflowStatus   string
@@ -152,19 +161,16 @@ func FetchFindings(ctx context.Context, api SecurityHubAPI, region string) ([]Fi
 	return out, excluded, nil
 }
 
-// FromASFF converts a finding in the AWS Security Finding Format.
-// defaultRegion is used when the finding has no Region field.
+// FromASFF converts a finding in the AWS Security Finding Format. Its
+// Region is the finding's Region field, else its first resource's Region,
+// else defaultRegion (the Region queried).
 func FromASFF(a shtypes.AwsSecurityFinding, defaultRegion string) Finding {
 	f := Finding{
 		ID:          aws.ToString(a.Id),
 		Account:     aws.ToString(a.AwsAccountId),
 		Region:      aws.ToString(a.Region),
-		Title:       oneLine(aws.ToString(a.Title)),
 		RecordState: string(a.RecordState),
-		ProductName: aws.ToString(a.ProductName),
-	}
-	if f.Region == "" {
-		f.Region = defaultRegion
+		ProductName: productName(a),
 	}
 	if f.RecordState == "" {
 		f.RecordState = string(shtypes.RecordStateActive) // ASFF default
@@ -174,8 +180,14 @@ func FromASFF(a shtypes.AwsSecurityFinding, defaultRegion string) Finding {
 		f.ResourceType = aws.ToString(r.Type)
 		f.ResourceID = aws.ToString(r.Id)
 		if f.Region == "" {
+			// Older control findings have no top-level Region; the
+			// resource's is where it lives, which with cross-Region
+			// aggregation is not the Region that was queried.
 			f.Region = aws.ToString(r.Region)
 		}
+	}
+	if f.Region == "" {
+		f.Region = defaultRegion
 	}
 	if a.Compliance != nil {
 		f.ComplianceStatus = string(a.Compliance.Status)
@@ -192,7 +204,12 @@ func FromASFF(a shtypes.AwsSecurityFinding, defaultRegion string) Finding {
 		}
 	}
 	f.Severity = severityOf(a.Severity)
-	f.ControlID = controlIDOf(a)
+	var sc StandardControl
+	f.ControlID, sc = controlIDOf(a)
+	if sc.ID != "" {
+		f.StandardControls = []string{sc.String()}
+	}
+	f.Title = stripControlPrefix(oneLine(aws.ToString(a.Title)), sc.ID, f.ControlID)
 	f.FirstSeen = parseTime(a.FirstObservedAt, a.CreatedAt)
 	f.LastSeen = parseTime(a.LastObservedAt, a.UpdatedAt)
 	if a.Remediation != nil && a.Remediation.Recommendation != nil {
@@ -202,26 +219,18 @@ func FromASFF(a shtypes.AwsSecurityFinding, defaultRegion string) Finding {
 	return f
 }
 
-// controlIDOf finds the security control ID: Compliance.SecurityControlId
-// (consolidated control findings), then ProductFields ControlId
-// (standard-based findings), then the last segment of GeneratorId
-// ("aws-foundational-security-best-practices/v/1.0.0/S3.1",
-// "security-control/S3.1"). CIS v1.2 rule numbers ("1.4") are not
-// security control IDs and give "".
-func controlIDOf(a shtypes.AwsSecurityFinding) string {
-	candidates := []string{}
-	if a.Compliance != nil {
-		candidates = append(candidates, aws.ToString(a.Compliance.SecurityControlId))
+// productName names the product that reported a finding. Older findings
+// have no ProductName field, only the product ARN and ProductFields.
+func productName(a shtypes.AwsSecurityFinding) string {
+	if n := aws.ToString(a.ProductName); n != "" {
+		return n
 	}
-	candidates = append(candidates, a.ProductFields["ControlId"])
-	gen := aws.ToString(a.GeneratorId)
-	if i := strings.LastIndex(gen, "/"); i >= 0 {
-		candidates = append(candidates, gen[i+1:])
+	if n := a.ProductFields["aws/securityhub/ProductName"]; n != "" {
+		return n
 	}
-	for _, c := range candidates {
-		if c = strings.TrimSpace(c); ControlIDPattern.MatchString(c) {
-			return c
-		}
+	arn := aws.ToString(a.ProductArn) // arn:aws:securityhub:us-east-1::product/aws/guardduty
+	if i := strings.LastIndex(arn, "/"); i >= 0 {
+		return arn[i+1:]
 	}
 	return ""
 }

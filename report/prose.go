@@ -56,6 +56,9 @@ func (r *Report) ExecutiveSummary() []string {
 		out = append(out, fmt.Sprintf("Security Hub reports %s in %s: %s, across %s and %s.",
 			plural(r.Total(), "active failed finding", "active failed findings"), scopePhrase(r), strings.Join(parts, ", "),
 			controls, plural(len(r.ByService), "AWS service", "AWS services")))
+		if r.Merged > 0 {
+			out = append(out, r.MergedSentence())
+		}
 		if urgent := r.SeverityCount(SeverityCritical) + r.SeverityCount(SeverityHigh); urgent > 0 {
 			sentence := pluralVerb(urgent, "finding is", "findings are") + " critical or high severity and should be fixed first"
 			if len(real) > 0 {
@@ -84,12 +87,23 @@ func (r *Report) ExecutiveSummary() []string {
 			}
 		}
 		if auto > 0 {
-			out = append(out, fmt.Sprintf("%s concern controls that this project's remediators fix automatically once enabled in enforce mode.",
-				plural(auto, "finding", "findings")))
+			out = append(out, fmt.Sprintf("%s controls that this project's remediators fix automatically once enabled in enforce mode.",
+				pluralVerb(auto, "finding concerns", "findings concern")))
 		}
 	}
 	out = append(out, r.activitySentence())
 	return out
+}
+
+// MergedSentence says how many standard-specific findings were counted in
+// another finding of the same check and resource.
+func (r *Report) MergedSentence() string {
+	standards := ""
+	if len(r.MergedStandards) > 0 {
+		standards = " (" + joinAnd(r.MergedStandards) + ")"
+	}
+	return fmt.Sprintf("%s merged into others: Security Hub reported the same check of the same resource once per standard%s, as it does when consolidated control findings is off. Each check of a resource is counted once; findings.csv lists the merged finding IDs.",
+		pluralVerb(r.Merged, "finding was", "findings were"), standards)
 }
 
 func (r *Report) activitySentence() string {

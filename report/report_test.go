@@ -332,7 +332,7 @@ func TestControlIDSources(t *testing.T) {
 		{"consolidated", shtypes.AwsSecurityFinding{Compliance: &shtypes.Compliance{SecurityControlId: aws.String("S3.1")}, GeneratorId: aws.String("security-control/S3.1")}, "S3.1"},
 		{"product fields", shtypes.AwsSecurityFinding{ProductFields: map[string]string{"ControlId": "IAM.4"}}, "IAM.4"},
 		{"generator", shtypes.AwsSecurityFinding{GeneratorId: aws.String("aws-foundational-security-best-practices/v/1.0.0/Lambda.1")}, "Lambda.1"},
-		{"CIS v1.2 rule is not a control ID", shtypes.AwsSecurityFinding{GeneratorId: aws.String("arn:aws:securityhub:::ruleset/cis-aws-foundations-benchmark/v/1.2.0/rule/1.4")}, ""},
+		{"CIS v1.2 rule 1.4 is IAM.3", shtypes.AwsSecurityFinding{GeneratorId: aws.String("arn:aws:securityhub:::ruleset/cis-aws-foundations-benchmark/v/1.2.0/rule/1.4")}, "IAM.3"},
 		{"GuardDuty", shtypes.AwsSecurityFinding{GeneratorId: aws.String("arn:aws:guardduty:us-east-1:1:detector/d")}, ""},
 	}
 	for _, c := range cases {
