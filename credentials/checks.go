@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/autoremediate/autoremediate/internal/csvsafe"
 )
 
 // Benchmark is the CIS version whose control numbers the findings cite.
@@ -215,7 +217,8 @@ func Write(w io.Writer, format string, findings []Finding) error {
 			if f.Key > 0 {
 				key = fmt.Sprint(f.Key)
 			}
-			_ = cw.Write([]string{f.Severity, f.User, f.ARN, f.Check, f.Control, f.Title, key, f.Detail, f.Fix})
+			// User names may start with =, +, - or @ (IAM allows them).
+			_ = cw.Write(csvsafe.Record([]string{f.Severity, f.User, f.ARN, f.Check, f.Control, f.Title, key, f.Detail, f.Fix}))
 		}
 		cw.Flush()
 		_, err := w.Write(b.Bytes())

@@ -158,6 +158,33 @@ func TestFindingsNameControlAndFix(t *testing.T) {
 	}
 }
 
+// IAM user names may contain =, +, - and @ anywhere, also first: the CSV
+// must not hand such a name to a spreadsheet as a formula.
+func TestCSVNeutralisesFormulaUserNames(t *testing.T) {
+	var fs []Finding
+	for _, name := range []string{"=HYPERLINK(\"http://example.com\",\"x\")", "+cmd", "-2+3", "@SUM(A1)", "alice"} {
+		fs = append(fs, Finding{Severity: "HIGH", User: name, ARN: "arn:aws:iam::111122223333:user/" + name, Check: CheckConsoleNoMFA,
+			Control: Benchmark + " 1.10", Title: "t", Detail: "d", Fix: "f"})
+	}
+	var b bytes.Buffer
+	if err := Write(&b, FormatCSV, fs); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&b).ReadAll()
+	if err != nil || len(recs) != len(fs)+1 {
+		t.Fatalf("CSV: %d records, %v", len(recs), err)
+	}
+	for i, rec := range recs[1:] {
+		user := rec[1]
+		if first := user[0]; first == '=' || first == '+' || first == '-' || first == '@' {
+			t.Errorf("user %q is written as %q, which a spreadsheet evaluates", fs[i].User, user)
+		}
+		if !strings.HasSuffix(user, fs[i].User) || len(user) > len(fs[i].User)+1 {
+			t.Errorf("user %q is written as %q: the name must stay readable", fs[i].User, user)
+		}
+	}
+}
+
 // fakeReport plays IAM's credential report states and checks the calls.
 type fakeReport struct {
 	states  []iamtypes.ReportStateType // GenerateCredentialReport answers, last repeats
