@@ -41,21 +41,18 @@ type Baseline struct {
 	// (deferred); API already requires IMDSv2.
 	Web, Batch, API string
 	DataVolume      string
-	// MisconfiguredAt is when each resource became non-compliant, by ID.
-	MisconfiguredAt map[string]time.Time
 }
 
 // buildBaseline creates the insecure account; simulateFailure adds
 // BucketRestricted, whose fix denyRestricted makes fail.
 func buildBaseline(ctx context.Context, c *app.Clients, simulateFailure bool, printf func(string, ...any)) (*Baseline, error) {
-	b := &Baseline{MisconfiguredAt: map[string]time.Time{}}
+	b := &Baseline{}
 	s3c, ec2c := c.S3(), c.EC2()
 	bucket := func(name string, acl s3types.BucketCannedACL, what string) error {
 		if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name), ACL: acl}); err != nil {
 			return fmt.Errorf("creating bucket %q: %w", name, err)
 		}
 		b.Buckets = append(b.Buckets, name)
-		b.MisconfiguredAt[name] = time.Now()
 		printf("   bucket   %-22s %s\n", name, what)
 		return nil
 	}
@@ -90,7 +87,6 @@ func buildBaseline(ctx context.Context, c *app.Clients, simulateFailure bool, pr
 		Rules: []s3types.ServerSideEncryptionRule{{ApplyServerSideEncryptionByDefault: &s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryptionAes256}}}}}); err != nil {
 		return nil, fmt.Errorf("encrypting bucket %q: %w", BucketSecure, err)
 	}
-	delete(b.MisconfiguredAt, BucketSecure)
 	if simulateFailure {
 		if err := bucket(BucketRestricted, "", "public access blocked, no default encryption, and an SCP denies s3:PutEncryptionConfiguration (simulated: --simulate-failure)"); err != nil {
 			return nil, err
@@ -101,6 +97,7 @@ func buildBaseline(ctx context.Context, c *app.Clients, simulateFailure bool, pr
 		}
 	}
 
+	zones := map[string]string{} // instance ID -> availability zone
 	instance := func(name string, tokens ec2types.HttpTokensState, what string) (string, error) {
 		out, err := ec2c.RunInstances(ctx, &ec2.RunInstancesInput{ImageId: aws.String("ami-12c6146b"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
 			InstanceType: ec2types.InstanceTypeT3Micro,
@@ -117,10 +114,10 @@ func buildBaseline(ctx context.Context, c *app.Clients, simulateFailure bool, pr
 			return "", fmt.Errorf("running instance %s: %w", name, err)
 		}
 		id := aws.ToString(out.Instances[0].InstanceId)
-		printf("   instance %-22s %s (%s)\n", id, what, name)
-		if tokens != ec2types.HttpTokensStateRequired {
-			b.MisconfiguredAt[id] = time.Now()
+		if out.Instances[0].Placement != nil {
+			zones[id] = aws.ToString(out.Instances[0].Placement.AvailabilityZone)
 		}
+		printf("   instance %-22s %s (%s)\n", id, what, name)
 		return id, nil
 	}
 	var err error
@@ -140,17 +137,24 @@ func buildBaseline(ctx context.Context, c *app.Clients, simulateFailure bool, pr
 	if b.API, err = instance("api", ec2types.HttpTokensStateRequired, "IMDSv2 required (compliant)"); err != nil {
 		return nil, err
 	}
-	vol, err := ec2c.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String(emulator.Region + "a"), Size: aws.Int32(20), VolumeType: ec2types.VolumeTypeGp3})
+	// Attached: AWS Config's encrypted-volumes rule evaluates attached
+	// volumes only, and so does the sweep.
+	zone := zones[b.API]
+	if zone == "" {
+		zone = emulator.Region + "a"
+	}
+	vol, err := ec2c.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String(zone), Size: aws.Int32(20), VolumeType: ec2types.VolumeTypeGp3})
 	if err != nil {
 		return nil, fmt.Errorf("creating volume: %w", err)
 	}
 	b.DataVolume = aws.ToString(vol.VolumeId)
-	b.MisconfiguredAt[b.DataVolume] = time.Now()
-	printf("   volume   %-22s unencrypted gp3 data volume (the instances' root volumes are encrypted)\n", b.DataVolume)
+	if _, err := ec2c.AttachVolume(ctx, &ec2.AttachVolumeInput{VolumeId: vol.VolumeId, InstanceId: aws.String(b.API), Device: aws.String("/dev/sdf")}); err != nil {
+		return nil, fmt.Errorf("attaching volume %s to instance %s: %w", b.DataVolume, b.API, err)
+	}
+	printf("   volume   %-22s unencrypted gp3 data volume attached to the api instance (the root volumes are encrypted)\n", b.DataVolume)
 	if _, err := ec2c.DisableEbsEncryptionByDefault(ctx, &ec2.DisableEbsEncryptionByDefaultInput{}); err != nil {
 		return nil, fmt.Errorf("turning EBS encryption by default off: %w", err)
 	}
-	b.MisconfiguredAt[emulator.Account] = time.Now()
 	printf("   account  %-22s EBS encryption by default off in %s\n", emulator.Account, emulator.Region)
 	return b, nil
 }

@@ -308,7 +308,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if len(res.Notifications) != len(res.Outcomes) {
 		t.Errorf("%d notifications for %d outcomes", len(res.Notifications), len(res.Outcomes))
 	}
-	for _, s := range []string{"compliance score after:  " + after.String(), "failed: 0; dead-letter queue " + DLQName + ": 0 message(s)"} {
+	for _, s := range []string{"compliance score after:  " + after.String(), "failed checks: 0; dead-letter queue " + DLQName + ": 0 message(s)"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("printout lacks %q:\n%s", s, out.String())
 		}
@@ -316,6 +316,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if strings.Contains(out.String(), BucketRestricted) {
 		t.Errorf("the default demo mentions %s:\n%s", BucketRestricted, out.String())
 	}
+	checkOneTimeToFix(t, srv, out.String(), res.Outcomes)
 	// Nothing failed, so the "Failed remediations" widget has no metric to
 	// draw: CloudWatch shows such a widget empty too, and the page says "No
 	// data" rather than inventing zeros. Every other widget has data. (The
@@ -379,7 +380,11 @@ func TestDemoSimulatedFailure(t *testing.T) {
 	if len(res.Notifications) != len(res.Outcomes) || high < 1 {
 		t.Errorf("%d notifications for %d outcomes, %d high", len(res.Notifications), len(res.Outcomes), high)
 	}
-	if !strings.Contains(out.String(), "failed: 1; dead-letter queue "+DLQName+": 1 message(s)") || !strings.Contains(out.String(), "(simulated") {
+	// The printout counts the failed check once and says why the dashboard
+	// shows two failed outcomes (the first delivery and Lambda's retry).
+	if failedOutcomes, _ := remediations(t, srv, remediation.ActionFailed); failedOutcomes != 2 ||
+		!strings.Contains(out.String(), "failed checks: 1 (2 failed outcomes, retries included: the dashboard counts outcomes); dead-letter queue "+DLQName+": 1 message(s)") ||
+		!strings.Contains(out.String(), "(simulated") {
 		t.Errorf("printout lacks the failure summary or says not that it is simulated:\n%s", out.String())
 	}
 	t.Run("dashboard in headless Chromium", func(t *testing.T) {
@@ -394,6 +399,74 @@ func TestDemoSimulatedFailure(t *testing.T) {
 			t.Errorf("the page logged errors: %v", problems)
 		}
 	})
+}
+
+// checkOneTimeToFix checks that the demo reports one time to fix: for
+// every remediated check, step 4's line and the outcome table give the
+// same time, and the longest is the Maximum of the TimeToRemediate metric
+// that the dashboard draws.
+func checkOneTimeToFix(t *testing.T, srv *emulator.Server, out string, outcomes []remediation.Outcome) {
+	t.Helper()
+	step4 := regexp.MustCompile(`function: remediated +(\S+) +\S+ +(\S+) \(fixed and verified (\S+) after Config's notification\)`).FindAllStringSubmatch(out, -1)
+	if len(step4) == 0 {
+		t.Fatalf("no fix reported in step 4:\n%s", out)
+	}
+	var longest time.Duration
+	for _, m := range step4 {
+		row := regexp.MustCompile(`(?m)^   \w+ ` + regexp.QuoteMeta(m[2]) + ` +` + regexp.QuoteMeta(m[1]) + ` +remediated +(\S+) `).FindStringSubmatch(out)
+		if row == nil || row[1] != m[3] {
+			t.Errorf("%s %s: step 4 says %s, the table %v", m[1], m[2], m[3], row)
+		}
+		d, err := time.ParseDuration(m[3])
+		if err != nil {
+			t.Fatal(err)
+		}
+		longest = max(longest, d)
+	}
+	if !strings.Contains(out, TimeToFixDefinition) {
+		t.Errorf("the printout does not say what the time to fix measures:\n%s", out)
+	}
+	var fromOutcomes time.Duration
+	for _, o := range outcomes {
+		if o.Action == remediation.ActionRemediated {
+			fromOutcomes = max(fromOutcomes, o.CompletedAt.Sub(o.DetectedAt))
+		}
+	}
+	metric := metricMaximum(t, srv, remediation.MetricTimeToRemediate)
+	if got := time.Duration(metric * float64(time.Millisecond)); (got-longest).Abs() > time.Millisecond || (fromOutcomes-longest).Abs() > time.Millisecond {
+		t.Errorf("longest time to fix: printed %s, outcomes %s, TimeToRemediate metric %s", longest, fromOutcomes, got)
+	}
+}
+
+// metricMaximum is the Maximum of a metric of the outcome namespace in the
+// emulator's CloudWatch over the last hour, over every remediator.
+func metricMaximum(t *testing.T, srv *emulator.Server, name string) float64 {
+	t.Helper()
+	cw := cloudwatch.NewFromConfig(srv.AWSConfig(), app.CloudWatchQueryProtocol)
+	list, err := cw.ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{Namespace: aws.String(remediation.DefaultNamespace), MetricName: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var queries []cwtypes.MetricDataQuery
+	for _, m := range list.Metrics {
+		queries = append(queries, cwtypes.MetricDataQuery{Id: aws.String(fmt.Sprintf("q%d", len(queries))),
+			MetricStat: &cwtypes.MetricStat{Metric: &m, Period: aws.Int32(3600), Stat: aws.String("Maximum")}})
+	}
+	if len(queries) == 0 {
+		t.Fatalf("no %s metric in CloudWatch", name)
+	}
+	md, err := cw.GetMetricData(context.Background(), &cloudwatch.GetMetricDataInput{StartTime: aws.Time(time.Now().Add(-time.Hour)),
+		EndTime: aws.Time(time.Now().Add(time.Minute)), MetricDataQueries: queries})
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := 0.0
+	for _, r := range md.MetricDataResults {
+		for _, v := range r.Values {
+			top = max(top, v)
+		}
+	}
+	return top
 }
 
 // chromium loads a page in headless Chromium and returns the DOM after its
