@@ -8,7 +8,9 @@ import (
 	"os"
 	"sync"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/arn"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -16,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 )
 
@@ -99,4 +102,36 @@ func CloudWatchQueryProtocol(o *cloudwatch.Options) {
 // SNS returns the SNS client.
 func (c *Clients) SNS() *sns.Client {
 	return Memo(c, "sns", func(cfg aws.Config) *sns.Client { return sns.NewFromConfig(cfg) })
+}
+
+// STS returns the STS client.
+func (c *Clients) STS() *sts.Client {
+	return Memo(c, "sts", func(cfg aws.Config) *sts.Client { return sts.NewFromConfig(cfg) })
+}
+
+// OwnAccount returns a function that tells the account of the credentials:
+// from the invoked function's ARN inside Lambda (no API call), otherwise
+// from STS GetCallerIdentity, asked once (a failure is not remembered, so
+// the next event asks again).
+func OwnAccount(c *Clients) func(ctx context.Context) (string, error) {
+	var mu sync.Mutex
+	var account string
+	return func(ctx context.Context) (string, error) {
+		if lc, ok := lambdacontext.FromContext(ctx); ok {
+			if a, err := arn.Parse(lc.InvokedFunctionArn); err == nil && a.AccountID != "" {
+				return a.AccountID, nil
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if account != "" {
+			return account, nil
+		}
+		out, err := c.STS().GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err != nil {
+			return "", fmt.Errorf("calling STS GetCallerIdentity: %w", err)
+		}
+		account = aws.ToString(out.Account)
+		return account, nil
+	}
 }

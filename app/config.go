@@ -167,9 +167,10 @@ func NewHandler(cfg Config, c *Clients, logger *slog.Logger) (*remediation.Handl
 		return nil, err
 	}
 	return &remediation.Handler{
-		Registry:  reg,
-		Rules:     remediation.NewRuleResolver(remediators.Catalog(cfg.Definitions), cfg.RuleMap),
-		Modes:     remediation.Modes{Default: cfg.Mode, Per: cfg.RemediatorModes},
-		Publisher: NewPublisher(cfg, c, logger),
+		Registry:   reg,
+		Rules:      remediation.NewRuleResolver(remediators.Catalog(cfg.Definitions), cfg.RuleMap),
+		Modes:      remediation.Modes{Default: cfg.Mode, Per: cfg.RemediatorModes},
+		Publisher:  NewPublisher(cfg, c, logger),
+		OwnAccount: OwnAccount(c),
 	}, nil
 }

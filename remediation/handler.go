@@ -39,6 +39,13 @@ type Handler struct {
 	Modes     Modes
 	Publisher Publisher
 	Now       func() time.Time // time.Now when nil
+	// OwnAccount returns the account of the function's own credentials.
+	// An event for any other account is ignored: the remediators act with
+	// these credentials, so they would change the wrong account. (On an
+	// organisation bus the resource's account is the detail's awsAccountId,
+	// not the envelope's account.) Nil skips the check, for tests and
+	// tools that build events for the account they run in.
+	OwnAccount func(ctx context.Context) (string, error)
 
 	// locks makes concurrent runs for the same remediator and resource wait
 	// for each other (see resourceLocks).
@@ -114,6 +121,20 @@ func (h *Handler) Decide(ctx context.Context, ev *events.ComplianceChangeEvent) 
 	}
 	if !contains(rem.ResourceTypes(), c.ResourceType) {
 		return ignored(name, fmt.Sprintf("remediator %s does not handle resource type %s", name, c.ResourceType))
+	}
+	// Only now, when the event would be acted on, is the account checked:
+	// the reasons above need no AWS call.
+	if h.OwnAccount != nil {
+		own, err := h.OwnAccount(ctx)
+		if err != nil {
+			o := ignored(name, "")
+			o.Action, o.Error = ActionFailed, fmt.Sprintf("finding the function's own account before acting on account %q: %v", req.Account, err)
+			o.Reason = o.Error
+			return o
+		}
+		if req.Account != own {
+			return ignored(name, fmt.Sprintf("the event is for account %q, but this function's credentials are for account %s: it acts only in its own account (cross-account remediation is not enabled)", req.Account, own))
+		}
 	}
 	req.ManagedRule = managed
 	req.Mode = h.Modes.For(name)

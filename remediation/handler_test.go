@@ -540,3 +540,45 @@ func TestRunsOfOneResourceTakeTurns(t *testing.T) {
 		t.Errorf("%d runs reached the remediator, want 4", n)
 	}
 }
+
+// An event for another account than the credentials' own is never acted
+// on: the remediators would change the function's own account instead (a
+// real organisation-bus event turned on EBS encryption by default in the
+// caller's account and reported the member's as remediated).
+func TestHandleIgnoresOtherAccounts(t *testing.T) {
+	f := newFakes(t, nil)
+	calls := 0
+	f.h.OwnAccount = func(context.Context) (string, error) { calls++; return "111122223333", nil }
+	o, err := f.h.Handle(context.Background(), fixture(t, "org-bus-ebs-encryption-by-default-member-account.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Action != ActionIgnored || o.Account != "444455556666" || !strings.Contains(o.Reason, "444455556666") || !strings.Contains(o.Reason, "111122223333") {
+		t.Errorf("outcome %s %q (account %s), want ignored naming both accounts", o.Action, o.Reason, o.Account)
+	}
+	for _, r := range all(f) {
+		if n := len(r.requests()); n != 0 {
+			t.Errorf("%s called %d times for another account", r.name, n)
+		}
+	}
+	if len(f.pub.outcomes) != 1 {
+		t.Errorf("%d outcomes published, want the ignored one", len(f.pub.outcomes))
+	}
+
+	// the same event shape for the function's own account is acted on
+	f.h.OwnAccount = func(context.Context) (string, error) { return "123456789012", nil }
+	if o, err := f.h.Handle(context.Background(), fixture(t, "ebs-encryption-by-default-noncompliant.json")); err != nil || o.Action != ActionRemediated {
+		t.Errorf("own account: %s, %v", o.Action, err)
+	}
+
+	// without the own account, nothing is done and the event is retried
+	f.h.OwnAccount = func(context.Context) (string, error) { return "", errors.New("ExpiredToken") }
+	o, err = f.h.Handle(context.Background(), fixture(t, "ebs-encryption-by-default-noncompliant.json"))
+	var oe *OutcomeError
+	if !errors.As(err, &oe) || o.Action != ActionFailed || !strings.Contains(o.Error, "ExpiredToken") {
+		t.Errorf("STS failure: %s %q, %v", o.Action, o.Error, err)
+	}
+	if n := len(f.ebs.requests()); n != 1 {
+		t.Errorf("ebs remediator called %d times, want only for its own account", n)
+	}
+}
