@@ -60,6 +60,8 @@ func TestParseFixtures(t *testing.T) {
 		"s3-public-write-securityhub-noncompliant.json": {"3f1a0002-6c2e-4b1d-9a8e-0c5d2b7e0002", "securityhub-s3-bucket-public-write-prohibited-baa2cf8c", "AWS::S3::Bucket", "example-public-bucket", "NON_COMPLIANT", "COMPLIANT"},
 		"s3-sse-noncompliant.json":                      {"3f1a0004-6c2e-4b1d-9a8e-0c5d2b7e0004", "s3-bucket-server-side-encryption-enabled", "AWS::S3::Bucket", "example-unencrypted-bucket", "NON_COMPLIANT", "COMPLIANT"},
 		"unknown-rule-noncompliant.json":                {"3f1a0011-6c2e-4b1d-9a8e-0c5d2b7e0011", "iam-password-policy", "AWS::::Account", "123456789012", "NON_COMPLIANT", "COMPLIANT"},
+
+		"config-s3-bucket-ssl-requests-only-noncompliant.json": {"3f1a0055-6c2e-4b1d-9a8e-0c5d2b7e0055", "s3-bucket-ssl-requests-only", "AWS::S3::Bucket", "example-http-bucket", "NON_COMPLIANT", "COMPLIANT"},
 	}
 	for _, name := range fixtureNames(t) {
 		t.Run(name, func(t *testing.T) {

@@ -20,6 +20,7 @@ func Definitions() []Definition {
 		S3EncryptionDefinition(),
 		EC2IMDSv2Definition(),
 		EBSEncryptionDefinition(),
+		S3SSLRequestsOnlyDefinition(),
 	}
 }
 

@@ -1,0 +1,489 @@
+package remediators
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/autoremediate/autoremediate/internal/awserr"
+	"github.com/autoremediate/autoremediate/remediation"
+)
+
+// S3SSLRequestsOnlyAPI is the part of the S3 client the TLS-only bucket
+// policy remediator uses.
+type S3SSLRequestsOnlyAPI interface {
+	GetBucketPolicy(ctx context.Context, params *s3.GetBucketPolicyInput, optFns ...func(*s3.Options)) (*s3.GetBucketPolicyOutput, error)
+	PutBucketPolicy(ctx context.Context, params *s3.PutBucketPolicyInput, optFns ...func(*s3.Options)) (*s3.PutBucketPolicyOutput, error)
+	GetBucketTagging(ctx context.Context, params *s3.GetBucketTaggingInput, optFns ...func(*s3.Options)) (*s3.GetBucketTaggingOutput, error)
+	GetBucketWebsite(ctx context.Context, params *s3.GetBucketWebsiteInput, optFns ...func(*s3.Options)) (*s3.GetBucketWebsiteOutput, error)
+}
+
+// S3SSLRequestsOnly adds to a bucket's policy one statement that denies
+// every S3 action on the bucket and its objects to requests not sent over
+// TLS, keeping every existing statement as it is.
+type S3SSLRequestsOnly struct {
+	Client S3SSLRequestsOnlyAPI
+	Opts   Options
+}
+
+// NewS3SSLRequestsOnly returns the remediator.
+func NewS3SSLRequestsOnly(client S3SSLRequestsOnlyAPI, opts Options) *S3SSLRequestsOnly {
+	return &S3SSLRequestsOnly{Client: client, Opts: opts}
+}
+
+// S3SSLRequestsOnlyName names the remediator in outcomes and settings.
+const S3SSLRequestsOnlyName = "s3-ssl-requests-only"
+
+// sslRequestsOnlyRule is the managed rule the remediator answers for.
+const sslRequestsOnlyRule = "s3-bucket-ssl-requests-only"
+
+// TLSDenySid is the Sid of the statement the remediator adds: the name AWS
+// gives it in its s3-bucket-ssl-requests-only examples (the Knowledge
+// Center article and the AWSConfigRemediation-RestrictBucketSSLRequestsOnly
+// runbook), although the statement is a Deny.
+const TLSDenySid = "AllowSSLRequestsOnly"
+
+// MaxBucketPolicyBytes is S3's limit on the size of a bucket policy
+// ("Bucket policies are limited to 20 KB in size"). S3 measures the policy
+// without its insignificant whitespace, so a document is checked compacted.
+const MaxBucketPolicyBytes = 20 * 1024
+
+// S3SSLRequestsOnlyDefinition declares the TLS-only bucket policy
+// remediator.
+func S3SSLRequestsOnlyDefinition() Definition {
+	return Definition{
+		Spec: remediation.Spec{
+			Name:          S3SSLRequestsOnlyName,
+			Summary:       "Adds to the bucket policy a statement denying s3:* on the bucket and its objects when aws:SecureTransport is false, keeping every existing statement (creates the policy if there is none); website buckets are left alone unless S3_WEBSITE_GUARD=false.",
+			ResourceTypes: []string{ResourceTypeBucket},
+			Rules: []remediation.ManagedRule{
+				{Name: sslRequestsOnlyRule, Identifier: "S3_BUCKET_SSL_REQUESTS_ONLY", ResourceTypes: []string{ResourceTypeBucket}},
+			},
+			Controls: []string{"S3.5"},
+			Triggers: s3Calls("CreateBucket", "PutBucketPolicy", "DeleteBucketPolicy"),
+			Permissions: []remediation.Permission{{
+				Sid:       "S3SSLRequestsOnly",
+				Actions:   []string{"s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:GetBucketTagging", "s3:GetBucketWebsite"},
+				Resources: []string{AnyBucket},
+			}},
+		},
+		Sweep: []SweepCheck{{Rule: sslRequestsOnlyRule, Lister: BucketLister()}},
+		New:   func(c Clients, o Options) remediation.Remediator { return NewS3SSLRequestsOnly(c.S3(), o) },
+	}
+}
+
+// Name implements remediation.Remediator.
+func (r *S3SSLRequestsOnly) Name() string { return S3SSLRequestsOnlyName }
+
+// ResourceTypes implements remediation.Remediator.
+func (r *S3SSLRequestsOnly) ResourceTypes() []string { return []string{ResourceTypeBucket} }
+
+// bucketPolicy is a bucket's policy exactly as GetBucketPolicy returned it;
+// a bucket without one has exists false.
+type bucketPolicy struct {
+	exists bool
+	doc    string
+}
+
+// state is the policy for before/after: the whole document as a string (so
+// that PutBucketPolicy with it restores it exactly), or null when the
+// bucket had no policy (restored by DeleteBucketPolicy).
+func (p bucketPolicy) state() map[string]any {
+	if !p.exists {
+		return map[string]any{"policy": nil}
+	}
+	return map[string]any{"policy": p.doc}
+}
+
+func (r *S3SSLRequestsOnly) read(ctx context.Context, bucket, region string) (bucketPolicy, error) {
+	out, err := r.Client.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)}, s3Region(region))
+	if awserr.Is(err, "NoSuchBucketPolicy") {
+		return bucketPolicy{}, nil
+	}
+	if err != nil {
+		return bucketPolicy{}, err
+	}
+	return bucketPolicy{exists: true, doc: aws.ToString(out.Policy)}, nil
+}
+
+// Remediate implements remediation.Remediator.
+func (r *S3SSLRequestsOnly) Remediate(ctx context.Context, req remediation.Request) remediation.Result {
+	bucket := req.ResourceID
+	if !bucketName.MatchString(bucket) {
+		return remediation.Failed(nil, fmt.Errorf("checking the bucket policy of bucket %q: the resource ID is not an S3 bucket name (1-255 letters, digits, dots, hyphens, underscores)", bucket))
+	}
+	arns := bucketARNs(partitionOf(req.Region), bucket)
+	cur, err := r.read(ctx, bucket, req.Region)
+	switch {
+	case isNoSuchBucket(err):
+		return goneBucket(bucket)
+	case awserr.Is(err, "InvalidBucketName"):
+		return remediation.Failed(nil, fmt.Errorf("reading bucket policy of bucket %q: the resource ID is not a valid bucket name: %w", bucket, err))
+	case err != nil:
+		return remediation.Failed(nil, fmt.Errorf("reading bucket policy of bucket %q: %w", bucket, err))
+	}
+	before := cur.state()
+	var stmts []json.RawMessage
+	if cur.exists {
+		if stmts, err = policyStatements([]byte(cur.doc)); err != nil {
+			return remediation.Failed(before, fmt.Errorf("reading bucket policy of bucket %q: %w", bucket, err))
+		}
+		if i := tlsDenyIndex(stmts, arns); i >= 0 {
+			return remediation.Result{Action: remediation.ActionCompliant, Before: before, After: before,
+				Reason: fmt.Sprintf("statement %s already denies every S3 action on the bucket and its objects without TLS", describeStatement(stmts[i], i))}
+		}
+	}
+	if res, done := bucketExempt(ctx, r.Client, r.Opts, bucket, req.Region, before); done {
+		return res
+	}
+	if r.Opts.WebsiteGuard {
+		site, err := r.Client.GetBucketWebsite(ctx, &s3.GetBucketWebsiteInput{Bucket: aws.String(bucket)}, s3Region(req.Region))
+		switch {
+		case err == nil:
+			// S3 website endpoints serve HTTP only: the deny would answer
+			// every request to the website (and to a CloudFront origin on
+			// the website endpoint) with 403.
+			return remediation.Result{Action: remediation.ActionExempt, Before: before, After: before,
+				Reason: fmt.Sprintf("bucket hosts a static website (index document %q) and S3 website endpoints serve HTTP only; denying requests without TLS would take it offline (set S3_WEBSITE_GUARD=false to add the statement anyway)", websiteIndex(site))}
+		case isNoSuchBucket(err):
+			return goneBucket(bucket)
+		case !awserr.Is(err, "NoSuchWebsiteConfiguration"):
+			return remediation.Failed(before, fmt.Errorf("reading website configuration of bucket %q: %w", bucket, err))
+		}
+	}
+
+	sid := freeSid(stmts, TLSDenySid)
+	stmt, err := json.Marshal(tlsDenyStatement(sid, arns))
+	if err != nil {
+		return remediation.Failed(before, fmt.Errorf("encoding the TLS deny statement for bucket %q: %w", bucket, err))
+	}
+	want, err := appendStatement([]byte(cur.doc), stmt)
+	if err != nil {
+		return remediation.Failed(before, fmt.Errorf("adding the TLS deny statement to the bucket policy of bucket %q: %w", bucket, err))
+	}
+	if n := compactSize(want); n > MaxBucketPolicyBytes {
+		return remediation.Failed(before, fmt.Errorf("adding the TLS deny statement to the bucket policy of bucket %q: the policy would be %d bytes (whitespace excluded), over S3's bucket policy limit of %d bytes; shorten the policy and the next event adds the statement", bucket, n, MaxBucketPolicyBytes))
+	}
+	if req.Mode == remediation.ModeDryRun {
+		return remediation.Result{Action: remediation.ActionDryRun, Before: before, After: bucketPolicy{exists: true, doc: string(want)}.state(),
+			Reason: "would " + describeTLSChange(!cur.exists, sid, len(stmts), false)}
+	}
+	_, err = r.Client.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(string(want))}, s3Region(req.Region))
+	if isNoSuchBucket(err) {
+		return goneBucket(bucket)
+	}
+	if err != nil {
+		return remediation.Failed(before, putPolicyError(bucket, err))
+	}
+	// Bucket configuration is eventually consistent: the read-back may
+	// briefly return the previous policy.
+	var got bucketPolicy
+	for attempt := 0; ; attempt++ {
+		got, err = r.read(ctx, bucket, req.Region)
+		if err != nil {
+			return remediation.Failed(before, fmt.Errorf("verifying bucket policy of bucket %q: %w", bucket, err))
+		}
+		if got.exists {
+			gotStmts, err := policyStatements([]byte(got.doc))
+			if err != nil {
+				return remediation.Failed(before, fmt.Errorf("verifying bucket policy of bucket %q: %w", bucket, err))
+			}
+			if tlsDenyIndex(gotStmts, arns) >= 0 {
+				break
+			}
+		}
+		if attempt+1 >= max(r.Opts.VerifyAttempts, 1) {
+			return remediation.Failed(before, fmt.Errorf("verifying bucket policy of bucket %q: no statement denies requests without TLS after the write", bucket))
+		}
+		select {
+		case <-ctx.Done():
+			return remediation.Failed(before, fmt.Errorf("verifying bucket policy of bucket %q: %w", bucket, ctx.Err()))
+		case <-time.After(r.Opts.VerifyInterval):
+		}
+	}
+	return remediation.Result{Action: remediation.ActionRemediated, Before: before, After: got.state(), Reason: describeTLSChange(!cur.exists, sid, len(stmts), true)}
+}
+
+// describeTLSChange says what the remediator does (past) or would do.
+func describeTLSChange(created bool, sid string, kept int, past bool) string {
+	stmt := fmt.Sprintf("statement %q (Deny s3:* on the bucket and its objects when aws:SecureTransport is false)", sid)
+	switch {
+	case created && past:
+		return "created a bucket policy with " + stmt
+	case created:
+		return "create a bucket policy with " + stmt
+	case past:
+		return fmt.Sprintf("added %s to the bucket policy, keeping its %d statements", stmt, kept)
+	}
+	return fmt.Sprintf("add %s to the bucket policy, keeping its %d statements", stmt, kept)
+}
+
+// putPolicyError names what S3's refusals of a bucket policy usually mean.
+func putPolicyError(bucket string, err error) error {
+	switch awserr.Code(err) {
+	case "AccessDenied":
+		return fmt.Errorf("putting bucket policy on bucket %q: %w (AccessDenied: the function's role lacks s3:PutBucketPolicy on the bucket, "+
+			"a service control policy or permissions boundary denies it, or Block Public Access's BlockPublicPolicy refuses the policy "+
+			"because an existing statement grants public access; the added statement is a Deny and never makes a policy public)", bucket, err)
+	case "MalformedPolicy":
+		return fmt.Errorf("putting bucket policy on bucket %q: %w (MalformedPolicy: S3 refused the existing statements with the added one; "+
+			"a statement may name a principal that no longer exists, which GetBucketPolicy shows as its unique ID such as AROA... "+
+			"and PutBucketPolicy refuses: fix the policy and the next event adds the statement)", bucket, err)
+	}
+	return fmt.Errorf("putting bucket policy on bucket %q: %w", bucket, err)
+}
+
+// bucketName accepts every name S3 has allowed, including the legacy
+// us-east-1 names (up to 255 characters, uppercase letters and
+// underscores); it keeps what is not a bucket name out of the policy's ARNs.
+var bucketName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
+
+// partitionOf is the partition of a region, as the SDK's partitions.json
+// matches them.
+func partitionOf(region string) string {
+	for _, p := range []struct{ prefix, partition string }{
+		{"cn-", "aws-cn"}, {"us-gov-", "aws-us-gov"}, {"us-iso-", "aws-iso"}, {"us-isob-", "aws-iso-b"},
+		{"eu-isoe-", "aws-iso-e"}, {"us-isof-", "aws-iso-f"}, {"eusc-", "aws-eusc"},
+	} {
+		if strings.HasPrefix(region, p.prefix) {
+			return p.partition
+		}
+	}
+	return "aws"
+}
+
+// tlsARNs are the resources the deny must cover: the bucket (ListBucket and
+// the bucket's configuration) and its objects.
+type tlsARNs struct{ bucket, objects string }
+
+func bucketARNs(partition, bucket string) tlsARNs {
+	b := "arn:" + partition + ":s3:::" + bucket
+	return tlsARNs{bucket: b, objects: b + "/*"}
+}
+
+// policyStatement is a statement with its elements in AWS's documented
+// order, for the statement the remediator writes.
+type policyStatement struct {
+	Sid       string                       `json:"Sid"`
+	Effect    string                       `json:"Effect"`
+	Principal string                       `json:"Principal"`
+	Action    string                       `json:"Action"`
+	Resource  []string                     `json:"Resource"`
+	Condition map[string]map[string]string `json:"Condition"`
+}
+
+// tlsDenyStatement is AWS's documented statement for the rule
+// s3-bucket-ssl-requests-only.
+func tlsDenyStatement(sid string, arns tlsARNs) policyStatement {
+	return policyStatement{Sid: sid, Effect: "Deny", Principal: "*", Action: "s3:*",
+		Resource:  []string{arns.bucket, arns.objects},
+		Condition: map[string]map[string]string{"Bool": {"aws:SecureTransport": "false"}}}
+}
+
+// policyStatements returns the statements of a policy document, each as
+// the exact bytes the document holds. A policy's Statement may be one
+// statement rather than a list.
+func policyStatements(doc []byte) ([]json.RawMessage, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &top); err != nil {
+		return nil, fmt.Errorf("the policy is not a JSON object: %w", err)
+	}
+	raw, ok := top["Statement"]
+	if !ok {
+		return nil, errors.New("the policy has no Statement")
+	}
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '{' {
+		return []json.RawMessage{raw}, nil
+	}
+	var stmts []json.RawMessage
+	if err := json.Unmarshal(raw, &stmts); err != nil {
+		return nil, fmt.Errorf("the policy's Statement is neither a statement nor a list of them: %w", err)
+	}
+	return stmts, nil
+}
+
+// appendStatement returns the policy document with stmt added after its
+// last statement. Every other byte of the document is kept, so the
+// existing statements, Version, Id and even the layout stay exactly as
+// they were. An empty document becomes a new policy.
+func appendStatement(doc, stmt []byte) ([]byte, error) {
+	if len(bytes.TrimSpace(doc)) == 0 {
+		return []byte(`{"Version":"2012-10-17","Statement":[` + string(stmt) + `]}`), nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errors.New("the policy is not a JSON object")
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("reading the policy: %w", err)
+		}
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			return nil, fmt.Errorf("reading the policy: %w", err)
+		}
+		if key != "Statement" {
+			continue
+		}
+		// Decode leaves the decoder just after the value and returns its
+		// bytes without surrounding whitespace.
+		end := int(dec.InputOffset())
+		start := end - len(val)
+		var out bytes.Buffer
+		switch val[0] {
+		case '[':
+			// after the last non-space byte before the closing bracket
+			at := end - 1
+			for at > start && isJSONSpace(doc[at-1]) {
+				at--
+			}
+			out.Write(doc[:at])
+			if doc[at-1] != '[' {
+				out.WriteByte(',')
+			}
+			out.Write(stmt)
+			out.Write(doc[at:])
+		case '{':
+			out.Write(doc[:start])
+			out.WriteByte('[')
+			out.Write(val)
+			out.WriteByte(',')
+			out.Write(stmt)
+			out.WriteByte(']')
+			out.Write(doc[end:])
+		default:
+			return nil, errors.New("the policy's Statement is neither a statement nor a list of them")
+		}
+		return out.Bytes(), nil
+	}
+	return nil, errors.New("the policy has no Statement")
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// compactSize is the size S3 checks against its limit: the document
+// without insignificant whitespace.
+func compactSize(doc []byte) int {
+	var b bytes.Buffer
+	if err := json.Compact(&b, doc); err != nil {
+		return len(doc)
+	}
+	return b.Len()
+}
+
+// freeSid returns want, or want with the smallest number appended that no
+// statement uses: S3 refuses a policy whose statements share a Sid.
+func freeSid(stmts []json.RawMessage, want string) string {
+	used := map[string]bool{}
+	for _, s := range stmts {
+		var v struct {
+			Sid string `json:"Sid"`
+		}
+		_ = json.Unmarshal(s, &v)
+		used[v.Sid] = true
+	}
+	sid := want
+	for n := 2; used[sid]; n++ {
+		sid = want + strconv.Itoa(n)
+	}
+	return sid
+}
+
+func describeStatement(stmt json.RawMessage, i int) string {
+	var v struct {
+		Sid string `json:"Sid"`
+	}
+	if json.Unmarshal(stmt, &v) == nil && v.Sid != "" {
+		return strconv.Quote(v.Sid)
+	}
+	return fmt.Sprintf("#%d", i+1)
+}
+
+// tlsDenyIndex returns the index of the first statement that denies every
+// S3 action on the bucket and its objects without TLS, or -1.
+func tlsDenyIndex(stmts []json.RawMessage, arns tlsARNs) int {
+	for i, s := range stmts {
+		if deniesInsecureTransport(s, arns) {
+			return i
+		}
+	}
+	return -1
+}
+
+// deniesInsecureTransport is the check of the Config rule
+// s3-bucket-ssl-requests-only as AWS's own cdk-nag rule for it
+// (S3BucketSSLRequestsOnly) spells it out: Effect Deny; Principal "*" or
+// {"AWS": "*"} (or a list holding "*"); Action "s3:*" or "*" (or a list
+// holding one); Resource holding both the bucket's ARN and its objects'
+// ARN; Condition Bool "aws:SecureTransport": "false", spelt exactly so.
+// AWS documents no more of the rule's evaluation; where unsure, the check
+// is the stricter, because a statement Config does not accept would leave
+// the finding open while the remediator reports compliant, and a redundant
+// statement costs nothing. It is also stricter than cdk-nag where a
+// statement would not deny every request without TLS: any other condition
+// narrows the deny. (A statement with NotPrincipal, NotAction or
+// NotResource has no Principal, Action or Resource, so it never counts.)
+func deniesInsecureTransport(stmt json.RawMessage, arns tlsARNs) bool {
+	var s struct {
+		Effect    string
+		Principal json.RawMessage
+		Action    json.RawMessage
+		Resource  json.RawMessage
+		Condition map[string]map[string]json.RawMessage
+	}
+	if json.Unmarshal(stmt, &s) != nil || s.Effect != "Deny" || !allPrincipals(s.Principal) {
+		return false
+	}
+	actions := stringOrList(s.Action)
+	if !slices.Contains(actions, "s3:*") && !slices.Contains(actions, "*") {
+		return false
+	}
+	resources := stringOrList(s.Resource)
+	if !slices.Contains(resources, arns.bucket) || !slices.Contains(resources, arns.objects) {
+		return false
+	}
+	if len(s.Condition) != 1 || len(s.Condition["Bool"]) != 1 {
+		return false
+	}
+	var v string
+	return json.Unmarshal(s.Condition["Bool"]["aws:SecureTransport"], &v) == nil && v == "false"
+}
+
+// allPrincipals reports whether a Principal element is everyone: "*" or
+// {"AWS": "*"} (or {"AWS": [..., "*", ...]}).
+func allPrincipals(p json.RawMessage) bool {
+	if vals := stringOrList(p); len(vals) == 1 && vals[0] == "*" && bytes.HasPrefix(bytes.TrimSpace(p), []byte(`"`)) {
+		return true
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(p, &m) != nil {
+		return false
+	}
+	return slices.Contains(stringOrList(m["AWS"]), "*")
+}
+
+// stringOrList reads a policy element that is a string or a list of
+// strings; anything else reads as nothing.
+func stringOrList(raw json.RawMessage) []string {
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return []string{one}
+	}
+	var many []string
+	if json.Unmarshal(raw, &many) == nil {
+		return many
+	}
+	return nil
+}
