@@ -8,10 +8,12 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 
@@ -47,6 +49,61 @@ type Generator struct {
 	Mapping     *Mapping
 	Now         func() time.Time
 	Logger      *slog.Logger
+}
+
+// Wiring is what NewGenerator builds a Generator from. The CLI and the
+// report Lambda both go through it, so they read Security Hub the same way.
+type Wiring struct {
+	// AWS is the SDK configuration; each Region's Security Hub client is
+	// derived from it.
+	AWS aws.Config
+	// Metrics is the CloudWatch client of the remediation pipeline's Region
+	// (app.Clients.CloudWatch).
+	Metrics MetricsAPI
+	// Regions to read findings from; none means the configuration's Region.
+	Regions   []string
+	Namespace string
+	Period    time.Duration
+	Mapping   *Mapping
+	Logger    *slog.Logger
+}
+
+// NewGenerator wires a Generator: one Security Hub client per Region (see
+// SecurityHubClients), the activity of every remediator that publishes
+// outcomes (ActivityRemediators).
+func NewGenerator(w Wiring) *Generator {
+	regions := w.Regions
+	if len(regions) == 0 && w.AWS.Region != "" {
+		regions = []string{w.AWS.Region}
+	}
+	return &Generator{
+		Findings:    SecurityHubClients(w.AWS),
+		Regions:     regions,
+		Metrics:     w.Metrics,
+		Namespace:   w.Namespace,
+		Remediators: ActivityRemediators(),
+		Period:      w.Period,
+		Mapping:     w.Mapping,
+		Logger:      w.Logger,
+	}
+}
+
+// SecurityHubClients returns a factory of Security Hub clients for cfg, one
+// per Region asked for, built on first use: a multi-Region report reads
+// each Region's own hub.
+func SecurityHubClients(cfg aws.Config) func(region string) SecurityHubAPI {
+	var mu sync.Mutex
+	clients := map[string]*securityhub.Client{}
+	return func(region string) SecurityHubAPI {
+		mu.Lock()
+		defer mu.Unlock()
+		c, ok := clients[region]
+		if !ok {
+			c = securityhub.NewFromConfig(cfg, func(o *securityhub.Options) { o.Region = region })
+			clients[region] = c
+		}
+		return c
+	}
 }
 
 // Generate reads the findings of every region and the remediation activity

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/credentials"
@@ -113,22 +112,15 @@ func runReportSOC2(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "remediate report soc2: %v\n", err)
 		return exitFailed
 	}
-	if len(regions) == 0 {
-		regions = []string{awsCfg.Region}
-	}
-	clients := app.NewClients(awsCfg)
-	gen := &report.Generator{
-		Findings: func(region string) report.SecurityHubAPI {
-			return securityhub.NewFromConfig(awsCfg, func(o *securityhub.Options) { o.Region = region })
-		},
-		Regions:     regions,
-		Metrics:     clients.CloudWatch(),
-		Namespace:   cfg.MetricsNamespace,
-		Remediators: report.ActivityRemediators(),
-		Period:      period,
-		Mapping:     mapping,
-		Logger:      app.NewLogger(c.stderr, cfg.LogLevel),
-	}
+	gen := report.NewGenerator(report.Wiring{
+		AWS:       awsCfg,
+		Metrics:   app.NewClients(awsCfg).CloudWatch(),
+		Regions:   regions,
+		Namespace: cfg.MetricsNamespace,
+		Period:    period,
+		Mapping:   mapping,
+		Logger:    app.NewLogger(c.stderr, cfg.LogLevel),
+	})
 	r, err := gen.Generate(ctx)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "remediate report soc2: %v\n", err)
@@ -152,7 +144,7 @@ func runReportSOC2(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintln(c.stdout, path)
 	}
 	if r.Total() == 0 {
-		fmt.Fprintf(c.stderr, "remediate report soc2: no active failed findings in %s (is the AWS Foundational Security Best Practices standard enabled?)\n", strings.Join(regions, ", "))
+		fmt.Fprintf(c.stderr, "remediate report soc2: no active failed findings in %s (is the AWS Foundational Security Best Practices standard enabled?)\n", strings.Join(gen.Regions, ", "))
 	} else {
 		fmt.Fprintf(c.stderr, "remediate report soc2: %d findings (%d critical, %d high), %d unmapped\n",
 			r.Total(), r.SeverityCount(report.SeverityCritical), r.SeverityCount(report.SeverityHigh), len(r.Unmapped))

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/internal/lambdart"
@@ -33,33 +31,10 @@ func run(ctx context.Context) error {
 // newHandler wires the report from the environment; the handler ignores
 // its payload (EventBridge Scheduler sends whatever the schedule says).
 func newHandler(ctx context.Context, getenv func(string) string) (func(context.Context, json.RawMessage) (report.Delivery, error), error) {
-	cfg, err := report.LoadLambdaConfig(getenv)
+	gen, pub, logger, err := wire(ctx, getenv)
 	if err != nil {
 		return nil, err
 	}
-	mapping, err := report.DefaultMapping()
-	if err != nil {
-		return nil, err
-	}
-	awsCfg, err := app.LoadAWSConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	clients := app.NewClients(awsCfg)
-	logger := app.NewLogger(os.Stdout, cfg.LogLevel)
-	gen := &report.Generator{
-		Findings: func(region string) report.SecurityHubAPI {
-			return app.Memo(clients, "securityhub", func(c aws.Config) *securityhub.Client { return securityhub.NewFromConfig(c) })
-		},
-		Regions:     []string{awsCfg.Region},
-		Metrics:     clients.CloudWatch(),
-		Namespace:   cfg.Namespace,
-		Remediators: report.ActivityRemediators(),
-		Period:      time.Duration(cfg.PeriodDays) * 24 * time.Hour,
-		Mapping:     mapping,
-		Logger:      logger,
-	}
-	pub := &report.Publisher{S3: clients.S3(), SNS: clients.SNS(), Bucket: cfg.Bucket, Prefix: cfg.Prefix, TopicARN: cfg.TopicARN, Region: awsCfg.Region, Logger: logger}
 	return func(ctx context.Context, _ json.RawMessage) (report.Delivery, error) {
 		d, err := report.Run(ctx, gen, pub)
 		if err != nil {
@@ -69,4 +44,33 @@ func newHandler(ctx context.Context, getenv func(string) string) (func(context.C
 		logger.LogAttrs(ctx, slog.LevelInfo, "SOC 2 report written", slog.Any("delivery", d))
 		return d, nil
 	}, nil
+}
+
+// wire builds the generator and the publisher as the CLI does
+// (report.NewGenerator), reading findings in the function's own Region.
+func wire(ctx context.Context, getenv func(string) string) (*report.Generator, *report.Publisher, *slog.Logger, error) {
+	cfg, err := report.LoadLambdaConfig(getenv)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	mapping, err := report.DefaultMapping()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	awsCfg, err := app.LoadAWSConfig(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	clients := app.NewClients(awsCfg)
+	logger := app.NewLogger(os.Stdout, cfg.LogLevel)
+	gen := report.NewGenerator(report.Wiring{
+		AWS:       awsCfg,
+		Metrics:   clients.CloudWatch(),
+		Namespace: cfg.Namespace,
+		Period:    time.Duration(cfg.PeriodDays) * 24 * time.Hour,
+		Mapping:   mapping,
+		Logger:    logger,
+	})
+	pub := &report.Publisher{S3: clients.S3(), SNS: clients.SNS(), Bucket: cfg.Bucket, Prefix: cfg.Prefix, TopicARN: cfg.TopicARN, Region: awsCfg.Region, Logger: logger}
+	return gen, pub, logger, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/credentials"
@@ -82,5 +83,29 @@ func TestHandlerWritesTheReport(t *testing.T) {
 	}
 	if row := "| " + credentials.Remediator + " | 1 | 0 | 0 | 0 |"; !strings.Contains(string(md), row) {
 		t.Errorf("report.md has no activity row %q", row)
+	}
+}
+
+// The function reads its own Region's hub through the same wiring as the
+// CLI: the client factory honours the Region it is asked for.
+func TestWiringHonoursTheRegion(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	gen, _, _, err := wire(context.Background(), func(k string) string { return map[string]string{"REPORT_BUCKET": "b"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gen.Regions) != 1 || gen.Regions[0] != "us-east-1" {
+		t.Errorf("Regions %q, want the function's own", gen.Regions)
+	}
+	for _, region := range []string{"us-east-1", "eu-west-1"} {
+		c, ok := gen.Findings(region).(*securityhub.Client)
+		if !ok {
+			t.Fatalf("client for %s is a %T", region, gen.Findings(region))
+		}
+		if got := c.Options().Region; got != region {
+			t.Errorf("client for %s reads %s", region, got)
+		}
 	}
 }
