@@ -202,8 +202,14 @@ func (r *EBSEncryption) Remediate(ctx context.Context, req remediation.Request) 
 
 func (r *EBSEncryption) volume(ctx context.Context, req remediation.Request) remediation.Result {
 	id := req.ResourceID
+	if !volumeIDPattern.MatchString(id) {
+		return malformedID("EBS volume", id)
+	}
 	out, err := r.Client.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{id}}, ec2Region(req.Region))
-	if awserr.Is(err, "InvalidVolume.NotFound", "InvalidVolumeID.Malformed") || (err == nil && len(out.Volumes) == 0) {
+	if awserr.Is(err, "InvalidVolumeID.Malformed") {
+		return malformedID("EBS volume", id)
+	}
+	if awserr.Is(err, "InvalidVolume.NotFound") || (err == nil && len(out.Volumes) == 0) {
 		return remediation.Result{Action: remediation.ActionGone, Reason: fmt.Sprintf("volume %q no longer exists", id)}
 	}
 	if err != nil {

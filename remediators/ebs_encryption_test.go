@@ -320,9 +320,17 @@ func TestEBSVolumeDryRun(t *testing.T) {
 }
 
 func TestEBSVolumeGone(t *testing.T) {
+	f := newFakeEC2(t)
+	f.errs["DescribeVolumes"] = apiErr("InvalidVolumeID.Malformed")
+	if res := runEBSVolume(t, f, testOptions(), remediation.ModeEnforce); res.Action != remediation.ActionFailed || !strings.Contains(res.Reason, "input error") {
+		t.Errorf("malformed id: an input error, not gone: %+v", res)
+	}
+	r := NewEBSEncryption(newFakeEC2(t), testOptions())
+	if res := r.Remediate(context.Background(), remediation.Request{ResourceType: ResourceTypeVolume, ResourceID: "volume-1", Region: "us-east-1"}); res.Action != remediation.ActionFailed || !strings.Contains(res.Reason, "input error") {
+		t.Errorf("volume-1: %+v", res)
+	}
 	for name, setup := range map[string]func(f *fakeEC2){
-		"not found":    func(f *fakeEC2) {},
-		"malformed id": func(f *fakeEC2) { f.errs["DescribeVolumes"] = apiErr("InvalidVolumeID.Malformed") },
+		"not found": func(f *fakeEC2) {},
 	} {
 		f := newFakeEC2(t)
 		setup(f)

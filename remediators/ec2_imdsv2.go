@@ -98,7 +98,7 @@ func ec2Region(region string) func(*ec2.Options) {
 
 func (r *EC2IMDSv2) read(ctx context.Context, id, region string) (instanceMetadata, error) {
 	out, err := r.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, ec2Region(region))
-	if awserr.Is(err, "InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed") {
+	if awserr.Is(err, "InvalidInstanceID.NotFound") {
 		return instanceMetadata{}, nil
 	}
 	if err != nil {
@@ -129,7 +129,13 @@ func (r *EC2IMDSv2) read(ctx context.Context, id, region string) (instanceMetada
 // Remediate implements remediation.Remediator.
 func (r *EC2IMDSv2) Remediate(ctx context.Context, req remediation.Request) remediation.Result {
 	id := req.ResourceID
+	if !instanceIDPattern.MatchString(id) {
+		return malformedID("EC2 instance", id)
+	}
 	cur, err := r.read(ctx, id, req.Region)
+	if awserr.Is(err, "InvalidInstanceID.Malformed") {
+		return malformedID("EC2 instance", id)
+	}
 	if err != nil {
 		return remediation.Failed(nil, fmt.Errorf("describing instance %q: %w", id, err))
 	}

@@ -2,12 +2,14 @@ package remediators
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/autoremediate/autoremediate/remediation"
@@ -293,10 +295,41 @@ func TestIMDSDryRun(t *testing.T) {
 	}
 }
 
+// A malformed ID is an input error, not a resource that is gone: whether
+// EC2 says so or the ID cannot be an instance ID at all (then EC2 is not
+// asked).
+func TestIMDSMalformedID(t *testing.T) {
+	f := newIMDSFakes(t)
+	f.ec2.errs["DescribeInstances"] = apiErr("InvalidInstanceID.Malformed")
+	res := runIMDS(t, f, testOptions(), remediation.ModeEnforce)
+	if res.Action != remediation.ActionFailed || !strings.Contains(res.Reason, "input error") || !strings.Contains(res.Reason, testInstance) {
+		t.Errorf("EC2 says malformed: %+v", res)
+	}
+	for _, id := range []string{"i-xyz", "vol-0123456789abcdef0", "i-0ABCD1234EF567890", "", "arn:aws:ec2:us-east-1:123456789012:instance/i-0abcd1234ef567890"} {
+		r := NewEC2IMDSv2(&failingEC2{t}, nil, testOptions())
+		res := r.Remediate(context.Background(), remediation.Request{ResourceID: id, Region: "us-east-1", Mode: remediation.ModeEnforce})
+		if res.Action != remediation.ActionFailed || !strings.Contains(res.Reason, "input error") {
+			t.Errorf("%q: %+v", id, res)
+		}
+	}
+}
+
+// failingEC2 fails the test on any call.
+type failingEC2 struct{ t *testing.T }
+
+func (f *failingEC2) DescribeInstances(context.Context, *ec2.DescribeInstancesInput, ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
+	f.t.Error("DescribeInstances called for a malformed ID")
+	return nil, errors.New("unexpected")
+}
+
+func (f *failingEC2) ModifyInstanceMetadataOptions(context.Context, *ec2.ModifyInstanceMetadataOptionsInput, ...func(*ec2.Options)) (*ec2.ModifyInstanceMetadataOptionsOutput, error) {
+	f.t.Error("ModifyInstanceMetadataOptions called for a malformed ID")
+	return nil, errors.New("unexpected")
+}
+
 func TestIMDSGone(t *testing.T) {
 	cases := map[string]func(f imdsFakes){
 		"not found":     func(f imdsFakes) { f.ec2.instance = nil },
-		"malformed id":  func(f imdsFakes) { f.ec2.errs["DescribeInstances"] = apiErr("InvalidInstanceID.Malformed") },
 		"terminated":    func(f imdsFakes) { f.ec2.instance.State.Name = ec2types.InstanceStateNameTerminated },
 		"shutting down": func(f imdsFakes) { f.ec2.instance.State.Name = ec2types.InstanceStateNameShuttingDown },
 		"empty reservations": func(f imdsFakes) {
