@@ -57,7 +57,7 @@ func Settings() []Setting {
 		{"IMDS_LOOKBACK_DAYS", "14", "Days of the MetadataNoToken metric to check for IMDSv1 use before requiring IMDSv2; `0` turns the check off."},
 		{"SNS_TOPIC_ARN", "", "Topic that receives every outcome; empty skips notifications (logged)."},
 		{"METRICS_NAMESPACE", remediation.DefaultNamespace, "CloudWatch namespace of the outcome metrics."},
-		{"METRICS_MODE", MetricsEMF, "`emf` (metrics embedded in the log line), `api` (PutMetricData, for emulators), `both` or `off`."},
+		{"METRICS_MODE", MetricsEMF, "`emf` (metrics embedded in the log line), `api` (PutMetricData, for emulators), `both` or `off`. When `AWS_ENDPOINT_URL` is set the default is `api`: an emulator reads no log lines, so EMF metrics would never reach its CloudWatch."},
 		{"LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`."},
 	}
 }
@@ -128,13 +128,16 @@ func LoadWith(getenv func(string) string, defs []remediators.Definition) (Config
 		return cfg, fmt.Errorf("SNS_TOPIC_ARN: %q is not an ARN", cfg.SNSTopicARN)
 	}
 	cfg.MetricsNamespace = get("METRICS_NAMESPACE")
-	switch cfg.MetricsMode = get("METRICS_MODE"); cfg.MetricsMode {
+	if cfg.MetricsMode = get("METRICS_MODE"); strings.TrimSpace(getenv("METRICS_MODE")) == "" && strings.TrimSpace(getenv("AWS_ENDPOINT_URL")) != "" {
+		cfg.MetricsMode = MetricsAPI
+	}
+	switch cfg.MetricsMode {
 	case MetricsEMF, MetricsAPI, MetricsBoth, MetricsOff:
 	default:
 		return cfg, fmt.Errorf("METRICS_MODE: %q is not one of emf, api, both, off", cfg.MetricsMode)
 	}
 	if err := cfg.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {
-		return cfg, fmt.Errorf("LOG_LEVEL: %w", err)
+		return cfg, fmt.Errorf("LOG_LEVEL: %q is not one of debug, info, warn, error", get("LOG_LEVEL"))
 	}
 	return cfg, nil
 }
