@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -12,8 +13,11 @@ func BenchmarkReport10k(b *testing.B) {
 		b.Fatal(err)
 	}
 	var fs []Finding
-	for _, a := range seedFindings(10000) {
+	for i, a := range seedFindings(10000) {
 		f := FromASFF(a, "us-east-1")
+		// One resource per finding: the seed reuses 40 buckets, which
+		// Build would merge into a few hundred checks.
+		f.ResourceID = fmt.Sprintf("arn:aws:s3:::bucket-%d", i)
 		if f.RecordState == "ACTIVE" && f.WorkflowStatus != "SUPPRESSED" && f.ComplianceStatus == "FAILED" {
 			fs = append(fs, f)
 		}

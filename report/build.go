@@ -300,46 +300,64 @@ func boolKeys(m map[string]int) map[string]bool {
 // were merged and the names of the standards involved.
 func mergeStandards(in []Finding) ([]Finding, int, []string) {
 	type key struct{ account, region, control, resource string }
-	groups := map[key][]Finding{}
-	var out []Finding
-	var order []key
-	for _, f := range in {
+	first := make(map[key]int, len(in))
+	var dups map[int][]int // index of a group's first finding -> the others
+	for i, f := range in {
 		if f.ControlID == "" || f.ResourceID == "" {
-			out = append(out, f)
 			continue
 		}
 		k := key{f.Account, f.Region, f.ControlID, f.ResourceID}
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], f)
-	}
-	merged := 0
-	standards := map[string]bool{}
-	for _, k := range order {
-		g := groups[k]
-		if len(g) == 1 {
-			out = append(out, g[0])
+		j, ok := first[k]
+		if !ok {
+			first[k] = i
 			continue
 		}
-		best := 0
-		for i := range g {
-			if preferred(g[i], g[best]) {
-				best = i
+		if dups == nil {
+			dups = map[int][]int{}
+		}
+		dups[j] = append(dups[j], i)
+	}
+	if len(dups) == 0 {
+		return append([]Finding(nil), in...), 0, nil
+	}
+	skip := make([]bool, len(in))
+	for _, others := range dups {
+		for _, i := range others {
+			skip[i] = true
+		}
+	}
+	out := make([]Finding, 0, len(in))
+	merged := 0
+	standards := map[string]bool{}
+	for i, f := range in {
+		if skip[i] {
+			continue
+		}
+		others, ok := dups[i]
+		if !ok {
+			out = append(out, f)
+			continue
+		}
+		g := append([]int{i}, others...)
+		best := g[0]
+		for _, j := range g[1:] {
+			if preferred(in[j], in[best]) {
+				best = j
 			}
 		}
-		keep := g[best]
+		keep := in[best]
 		scs := map[string]bool{}
 		var ids []string
-		for i, f := range g {
+		for _, j := range g {
+			f := in[j]
 			for _, sc := range f.StandardControls {
 				scs[sc] = true
-				if j := strings.LastIndex(sc, "/"); j > 0 {
-					standards[StandardName(sc[:j])] = true
+				if k := strings.LastIndex(sc, "/"); k > 0 {
+					standards[StandardName(sc[:k])] = true
 				}
 			}
 			ids = append(ids, f.Merged...)
-			if i == best {
+			if j == best {
 				continue
 			}
 			ids = append(ids, f.ID)
@@ -356,7 +374,7 @@ func mergeStandards(in []Finding) ([]Finding, int, []string) {
 		keep.StandardControls = sortedKeys(scs)
 		sort.Strings(ids)
 		keep.Merged = ids
-		merged += len(g) - 1
+		merged += len(others)
 		out = append(out, keep)
 	}
 	return out, merged, sortedKeys(standards)
