@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwschemas "github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -97,6 +98,11 @@ func (c *Clients) CloudWatch() *cloudwatch.Client {
 // production and the emulator tests use the same wire protocol.
 func CloudWatchQueryProtocol(o *cloudwatch.Options) {
 	o.Protocol = awsquery.New(cwschemas.GraniteServiceVersion20100801)
+}
+
+// KMS returns the KMS client.
+func (c *Clients) KMS() *kms.Client {
+	return Memo(c, "kms", func(cfg aws.Config) *kms.Client { return kms.NewFromConfig(cfg) })
 }
 
 // SNS returns the SNS client.

@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/autoremediate/autoremediate/internal/awserr"
 	"github.com/autoremediate/autoremediate/remediation"
@@ -36,12 +37,19 @@ const (
 // place.
 type EBSEncryption struct {
 	Client EBSEncryptionAPI
+	KMS    EBSKeyAPI // resolves EBS_KMS_KEY_ID when it is not a key ARN
 	Opts   Options
 }
 
+// EBSKeyAPI is the part of the KMS client the EBS remediator resolves the
+// configured key with.
+type EBSKeyAPI interface {
+	DescribeKey(ctx context.Context, params *kms.DescribeKeyInput, optFns ...func(*kms.Options)) (*kms.DescribeKeyOutput, error)
+}
+
 // NewEBSEncryption returns the remediator.
-func NewEBSEncryption(client EBSEncryptionAPI, opts Options) *EBSEncryption {
-	return &EBSEncryption{Client: client, Opts: opts}
+func NewEBSEncryption(client EBSEncryptionAPI, keys EBSKeyAPI, opts Options) *EBSEncryption {
+	return &EBSEncryption{Client: client, KMS: keys, Opts: opts}
 }
 
 // EBSEncryptionName names the remediator in outcomes and settings.
@@ -68,13 +76,18 @@ func EBSEncryptionDefinition() Definition {
 				Sid:       "EBSEncryptionByDefault",
 				Actions:   []string{"ec2:GetEbsEncryptionByDefault", "ec2:EnableEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId", "ec2:ModifyEbsDefaultKmsKeyId", "ec2:DescribeVolumes"},
 				Resources: []string{"*"},
+			}, {
+				// resolves an EBS_KMS_KEY_ID given as alias or key ID
+				Sid:       "EBSDefaultKeyResolve",
+				Actions:   []string{"kms:DescribeKey"},
+				Resources: []string{"arn:{partition}:kms:{region}:{account}:key/*"},
 			}},
 		},
 		Sweep: []SweepCheck{
 			{Rule: "ec2-ebs-encryption-by-default", Lister: AccountLister()},
 			{Rule: "encrypted-volumes", Lister: AttachedUnencryptedVolumeLister()},
 		},
-		New: func(c Clients, o Options) remediation.Remediator { return NewEBSEncryption(c.EC2(), o) },
+		New: func(c Clients, o Options) remediation.Remediator { return NewEBSEncryption(c.EC2(), c.KMS(), o) },
 	}
 }
 
@@ -88,7 +101,8 @@ func (r *EBSEncryption) ResourceTypes() []string {
 
 type ebsDefault struct {
 	enabled bool
-	kmsKey  string
+	kmsKey  string // the default key as EC2 reports it (a key ARN, or alias/aws/ebs)
+	want    string // the configured key resolved to its ARN; "" when none is configured
 }
 
 func (d ebsDefault) settings() map[string]any {
@@ -111,25 +125,41 @@ func (r *EBSEncryption) readDefault(ctx context.Context, region string) (ebsDefa
 			return ebsDefault{}, fmt.Errorf("reading default EBS KMS key in region %s: %w", region, err)
 		}
 		d.kmsKey = aws.ToString(k.KmsKeyId)
+		if d.want, err = r.resolveKey(ctx, region); err != nil {
+			return ebsDefault{}, err
+		}
 	}
 	return d, nil
 }
 
-// keyMatches compares a configured key (ID, ARN or alias) with the ARN EC2
-// reports.
-func keyMatches(configured, actual string) bool {
-	if configured == "" {
-		return true
+// resolveKey returns the ARN of the configured key. EC2 reports the default
+// key by key ARN only, so a key configured by alias, alias ARN or key ID is
+// resolved with KMS DescribeKey (in the resource's region, where the alias
+// lives) and compared by ARN.
+func (r *EBSEncryption) resolveKey(ctx context.Context, region string) (string, error) {
+	k := r.Opts.EBSKMSKeyID
+	if strings.HasPrefix(k, "arn:") && strings.Contains(k, ":key/") {
+		return k, nil
 	}
-	if configured == actual {
-		return true
+	if r.KMS == nil {
+		return "", fmt.Errorf("resolving KMS key %q in region %s: no KMS client", k, region)
 	}
-	return strings.HasSuffix(actual, "/"+strings.TrimPrefix(strings.TrimPrefix(configured, "key/"), "alias/")) ||
-		strings.HasSuffix(actual, ":"+configured)
+	out, err := r.KMS.DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(k)}, func(o *kms.Options) {
+		if region != "" {
+			o.Region = region
+		}
+	})
+	if err != nil {
+		return "", fmt.Errorf("resolving KMS key %q in region %s: %w", k, region, err)
+	}
+	if out.KeyMetadata == nil || aws.ToString(out.KeyMetadata.Arn) == "" {
+		return "", fmt.Errorf("resolving KMS key %q in region %s: DescribeKey returned no key ARN", k, region)
+	}
+	return aws.ToString(out.KeyMetadata.Arn), nil
 }
 
 func (r *EBSEncryption) defaultCompliant(d ebsDefault) bool {
-	return d.enabled && keyMatches(r.Opts.EBSKMSKeyID, d.kmsKey)
+	return d.enabled && (d.want == "" || d.kmsKey == d.want)
 }
 
 // enableDefault turns the region default on (and sets the key) and reads it
@@ -140,22 +170,16 @@ func (r *EBSEncryption) enableDefault(ctx context.Context, region string, cur eb
 			return cur, fmt.Errorf("enabling EBS encryption by default in region %s: %w", region, err)
 		}
 	}
-	// EC2 reports the default key by key ARN, so a configured alias never
-	// matches what it reports: the key ARN ModifyEbsDefaultKmsKeyId answers
-	// with is what the read-back must show.
-	resolved := ""
-	if k := r.Opts.EBSKMSKeyID; k != "" && !keyMatches(k, cur.kmsKey) {
-		out, err := r.Client.ModifyEbsDefaultKmsKeyId(ctx, &ec2.ModifyEbsDefaultKmsKeyIdInput{KmsKeyId: aws.String(k)}, ec2Region(region))
-		if err != nil {
-			return cur, fmt.Errorf("setting default EBS KMS key %q in region %s: %w", k, region, err)
+	if cur.want != "" && cur.kmsKey != cur.want {
+		if _, err := r.Client.ModifyEbsDefaultKmsKeyId(ctx, &ec2.ModifyEbsDefaultKmsKeyIdInput{KmsKeyId: aws.String(cur.want)}, ec2Region(region)); err != nil {
+			return cur, fmt.Errorf("setting default EBS KMS key %q in region %s: %w", cur.want, region, err)
 		}
-		resolved = aws.ToString(out.KmsKeyId)
 	}
 	got, err := r.readDefault(ctx, region)
 	if err != nil {
 		return cur, fmt.Errorf("verifying: %w", err)
 	}
-	if !r.defaultCompliant(got) && !(got.enabled && resolved != "" && got.kmsKey == resolved) {
+	if !r.defaultCompliant(got) {
 		return got, fmt.Errorf("verifying EBS encryption by default in region %s: read back enabled=%t key=%q", region, got.enabled, got.kmsKey)
 	}
 	return got, nil
@@ -183,18 +207,13 @@ func (r *EBSEncryption) Remediate(ctx context.Context, req remediation.Request) 
 			Reason: "EBS encryption by default is on in " + req.Region}
 	}
 	if req.Mode == remediation.ModeDryRun {
-		want := ebsDefault{enabled: true, kmsKey: r.Opts.EBSKMSKeyID}
+		want := ebsDefault{enabled: true, kmsKey: cur.want}
 		return remediation.Result{Action: remediation.ActionDryRun, Before: before, After: want.settings(),
 			Reason: "would turn on " + r.describeDefaultChange() + " in " + req.Region}
 	}
 	got, err := r.enableDefault(ctx, req.Region, cur)
 	if err != nil {
 		return remediation.Failed(before, err)
-	}
-	if got == cur {
-		// a configured alias already named the default key
-		return remediation.Result{Action: remediation.ActionCompliant, Before: before, After: before,
-			Reason: "EBS encryption by default is on in " + req.Region + " with the configured key"}
 	}
 	return remediation.Result{Action: remediation.ActionRemediated, Before: before, After: got.settings(),
 		Reason: "turned on " + r.describeDefaultChange() + " in " + req.Region}
@@ -234,7 +253,7 @@ func (r *EBSEncryption) volume(ctx context.Context, req remediation.Request) rem
 	steps := migrationSteps(vol, req.Region, r.Opts.EBSKMSKeyID)
 	if !r.defaultCompliant(def) {
 		if req.Mode == remediation.ModeDryRun {
-			for k, v := range (ebsDefault{enabled: true, kmsKey: r.Opts.EBSKMSKeyID}).settings() {
+			for k, v := range (ebsDefault{enabled: true, kmsKey: def.want}).settings() {
 				after[k] = v
 			}
 			return remediation.Result{Action: remediation.ActionDryRun, Before: before, After: after,
@@ -244,9 +263,7 @@ func (r *EBSEncryption) volume(ctx context.Context, req remediation.Request) rem
 		if err != nil {
 			return remediation.Failed(before, err)
 		}
-		if got != def {
-			steps = "Turned on " + r.describeDefaultChange() + " in " + req.Region + ". " + steps
-		}
+		steps = "Turned on " + r.describeDefaultChange() + " in " + req.Region + ". " + steps
 		def = got
 	}
 	for k, v := range def.settings() {

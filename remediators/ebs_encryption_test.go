@@ -8,6 +8,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/autoremediate/autoremediate/remediation"
 )
@@ -19,12 +21,31 @@ const (
 
 func runEBSAccount(t *testing.T, f *fakeEC2, opts Options, mode remediation.Mode) remediation.Result {
 	t.Helper()
-	return NewEBSEncryption(f, opts).Remediate(context.Background(), request(ebsDefaultRule, ResourceTypeAccount, testAccount, mode))
+	return NewEBSEncryption(f, &fakeKMS{f: f}, opts).Remediate(context.Background(), request(ebsDefaultRule, ResourceTypeAccount, testAccount, mode))
 }
 
 func runEBSVolume(t *testing.T, f *fakeEC2, opts Options, mode remediation.Mode) remediation.Result {
 	t.Helper()
-	return NewEBSEncryption(f, opts).Remediate(context.Background(), request(volumesRule, ResourceTypeVolume, testVolume, mode))
+	return NewEBSEncryption(f, &fakeKMS{f: f}, opts).Remediate(context.Background(), request(volumesRule, ResourceTypeVolume, testVolume, mode))
+}
+
+// fakeKMS resolves keys through the EC2 fake's aliases and records what it
+// is asked.
+type fakeKMS struct {
+	f     *fakeEC2
+	asked []string
+}
+
+func (k *fakeKMS) DescribeKey(_ context.Context, in *kms.DescribeKeyInput, optFns ...func(*kms.Options)) (*kms.DescribeKeyOutput, error) {
+	var o kms.Options
+	for _, fn := range optFns {
+		fn(&o)
+	}
+	if o.Region != testRegion {
+		k.f.t.Errorf("DescribeKey sent to region %q, want the resource's %q", o.Region, testRegion)
+	}
+	k.asked = append(k.asked, aws.ToString(in.KeyId))
+	return &kms.DescribeKeyOutput{KeyMetadata: &kmstypes.KeyMetadata{Arn: aws.String(k.f.keyARN(aws.ToString(in.KeyId)))}}, nil
 }
 
 func unencryptedVolume(attached bool) *ec2types.Volume {
@@ -69,8 +90,8 @@ func TestEBSAccountSetsKey(t *testing.T) {
 			if res.Action != remediation.ActionRemediated {
 				t.Fatalf("result = %+v", res)
 			}
-			if len(f.keyChanges) != 1 || aws.ToString(f.keyChanges[0].KmsKeyId) != key {
-				t.Fatalf("ModifyEbsDefaultKmsKeyId requests = %+v, want one with %q", f.keyChanges, key)
+			if len(f.keyChanges) != 1 || aws.ToString(f.keyChanges[0].KmsKeyId) != testKMSKey {
+				t.Fatalf("ModifyEbsDefaultKmsKeyId requests = %+v, want one with the key ARN %q", f.keyChanges, testKMSKey)
 			}
 			if f.count("EnableEbsEncryptionByDefault") != 1 {
 				t.Error("encryption by default not enabled")
@@ -86,8 +107,10 @@ func TestEBSAccountSetsKey(t *testing.T) {
 }
 
 // TestEBSAccountAliasKey: EC2 reports the default key by ARN, so a key
-// configured by alias is verified against the ARN ModifyEbsDefaultKmsKeyId
-// answers with.
+// configured by alias is resolved to its ARN with KMS and compared by ARN.
+// Before, an alias never matched: every event called
+// ModifyEbsDefaultKmsKeyId, and dry-run claimed a change for a compliant
+// region.
 func TestEBSAccountAliasKey(t *testing.T) {
 	for _, alias := range []string{"alias/ebs-default", "arn:aws:kms:eu-west-1:123456789012:alias/ebs-default"} {
 		t.Run(alias, func(t *testing.T) {
@@ -99,20 +122,24 @@ func TestEBSAccountAliasKey(t *testing.T) {
 			if res.Action != remediation.ActionRemediated {
 				t.Fatalf("result = %+v", res)
 			}
-			if len(f.keyChanges) != 1 || aws.ToString(f.keyChanges[0].KmsKeyId) != alias {
+			if len(f.keyChanges) != 1 || aws.ToString(f.keyChanges[0].KmsKeyId) != testKMSKey {
 				t.Errorf("ModifyEbsDefaultKmsKeyId requests = %+v", f.keyChanges)
 			}
 			if res.After["defaultKmsKeyId"] != testKMSKey {
 				t.Errorf("After = %v", res.After)
 			}
 
-			// run again: the alias already names the default key
+			// run again: the alias already names the default key, so
+			// nothing is written, and dry-run claims no change either
 			res = runEBSAccount(t, f, opts, remediation.ModeEnforce)
 			if res.Action != remediation.ActionCompliant {
 				t.Errorf("second run: %+v", res)
 			}
-			if f.count("EnableEbsEncryptionByDefault") != 1 {
-				t.Errorf("enabled twice: %v", f.names())
+			if f.count("EnableEbsEncryptionByDefault") != 1 || len(f.keyChanges) != 1 {
+				t.Errorf("second run wrote: %v", f.names())
+			}
+			if res := runEBSAccount(t, f, opts, remediation.ModeDryRun); res.Action != remediation.ActionCompliant {
+				t.Errorf("dry-run of a compliant region: %+v", res)
 			}
 		})
 	}
@@ -325,7 +352,7 @@ func TestEBSVolumeGone(t *testing.T) {
 	if res := runEBSVolume(t, f, testOptions(), remediation.ModeEnforce); res.Action != remediation.ActionFailed || !strings.Contains(res.Reason, "input error") {
 		t.Errorf("malformed id: an input error, not gone: %+v", res)
 	}
-	r := NewEBSEncryption(newFakeEC2(t), testOptions())
+	r := NewEBSEncryption(newFakeEC2(t), nil, testOptions())
 	if res := r.Remediate(context.Background(), remediation.Request{ResourceType: ResourceTypeVolume, ResourceID: "volume-1", Region: "us-east-1"}); res.Action != remediation.ActionFailed || !strings.Contains(res.Reason, "input error") {
 		t.Errorf("volume-1: %+v", res)
 	}
@@ -356,25 +383,9 @@ func TestEBSVolumeErrors(t *testing.T) {
 }
 
 func TestEBSDescribe(t *testing.T) {
-	r := NewEBSEncryption(nil, Options{})
+	r := NewEBSEncryption(nil, nil, Options{})
 	if r.Name() != EBSEncryptionName || !reflect.DeepEqual(r.ResourceTypes(), []string{"AWS::::Account", "AWS::EC2::Volume"}) {
 		t.Errorf("Name %q ResourceTypes %v", r.Name(), r.ResourceTypes())
 	}
-	checkPermissionsCover(t, EBSEncryptionDefinition(), reflect.TypeFor[EBSEncryptionAPI]())
-	for _, tc := range []struct {
-		configured, actual string
-		want               bool
-	}{
-		{"", "anything", true},
-		{testKMSKey, testKMSKey, true},
-		{"1234abcd-12ab-34cd-56ef-1234567890ab", testKMSKey, true},
-		{"key/1234abcd-12ab-34cd-56ef-1234567890ab", testKMSKey, true},
-		{"alias/aws/ebs", "alias/aws/ebs", true},
-		{"other-key", testKMSKey, false},
-		{"abcd", testKMSKey, false},
-	} {
-		if got := keyMatches(tc.configured, tc.actual); got != tc.want {
-			t.Errorf("keyMatches(%q, %q) = %t, want %t", tc.configured, tc.actual, got, tc.want)
-		}
-	}
+	checkPermissionsCover(t, EBSEncryptionDefinition(), reflect.TypeFor[EBSEncryptionAPI](), reflect.TypeFor[EBSKeyAPI]())
 }

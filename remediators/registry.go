@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/autoremediate/autoremediate/remediation"
@@ -62,6 +63,7 @@ type Clients interface {
 	S3() *s3.Client
 	EC2() *ec2.Client
 	CloudWatch() *cloudwatch.Client
+	KMS() *kms.Client
 }
 
 // Catalog returns the specs of the definitions.

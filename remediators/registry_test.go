@@ -10,18 +10,20 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
 // countingClients builds real (unused) SDK clients and counts the builds.
-type countingClients struct{ s3, ec2, cw int }
+type countingClients struct{ s3, ec2, cw, kms int }
 
 var offlineConfig = aws.Config{Region: "us-east-1"}
 
 func (c *countingClients) S3() *s3.Client   { c.s3++; return s3.NewFromConfig(offlineConfig) }
 func (c *countingClients) EC2() *ec2.Client { c.ec2++; return ec2.NewFromConfig(offlineConfig) }
+func (c *countingClients) KMS() *kms.Client { c.kms++; return kms.NewFromConfig(offlineConfig) }
 func (c *countingClients) CloudWatch() *cloudwatch.Client {
 	c.cw++
 	return cloudwatch.NewFromConfig(offlineConfig)
@@ -104,7 +106,7 @@ func TestPermissionsAreIAMActions(t *testing.T) {
 			}
 			for _, a := range p.Actions {
 				svc, action, ok := strings.Cut(a, ":")
-				if !ok || (svc != "s3" && svc != "ec2" && svc != "cloudwatch") || action == "" || strings.ContainsAny(action, "* ") {
+				if !ok || (svc != "s3" && svc != "ec2" && svc != "cloudwatch" && svc != "kms") || action == "" || strings.ContainsAny(action, "* ") {
 					t.Errorf("%s: %q is not a specific IAM action", who, a)
 				}
 			}

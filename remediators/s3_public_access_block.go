@@ -61,7 +61,7 @@ func S3PublicAccessBlockDefinition() Definition {
 		// Config's own bucket-level rule; the read and write rules flag
 		// subsets of what it flags.
 		Sweep: []SweepCheck{{Rule: "s3-bucket-level-public-access-prohibited", Lister: buckets}},
-		New: func(c Clients, o Options) remediation.Remediator { return NewS3PublicAccessBlock(c.S3(), o) },
+		New:   func(c Clients, o Options) remediation.Remediator { return NewS3PublicAccessBlock(c.S3(), o) },
 	}
 }
 
