@@ -228,8 +228,9 @@ func (r *EC2IMDSv2) noTokenCalls(ctx context.Context, id, region string, lookbac
 		}},
 	}
 	var sum float64
-	for {
-		out, err := r.Metrics.GetMetricData(ctx, in, func(o *cloudwatch.Options) {
+	p := cloudwatch.NewGetMetricDataPaginator(r.Metrics, in)
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx, func(o *cloudwatch.Options) {
 			if region != "" {
 				o.Region = region
 			}
@@ -242,11 +243,8 @@ func (r *EC2IMDSv2) noTokenCalls(ctx context.Context, id, region string, lookbac
 				sum += v
 			}
 		}
-		if out.NextToken == nil {
-			return sum, nil
-		}
-		in.NextToken = out.NextToken
 	}
+	return sum, nil
 }
 
 func ec2Tag(tags []ec2types.Tag, key string) (string, bool) {
