@@ -1,5 +1,6 @@
 # Build, test and run the auto-remediation pipeline. Every tool the targets
-# need is installed by the targets themselves (see `tools`).
+# need is installed by the targets themselves (see `tools`, `browser` and
+# `tf-tools`).
 
 SHELL      := /bin/bash
 GO         ?= go
@@ -9,39 +10,89 @@ BIN        := bin
 FUNCTIONS  := remediate sweep report
 GO_SOURCES := $(shell find . -name '*.go' -not -path './dist/*' -not -path './bin/*') go.mod go.sum
 GOBIN      := $(shell $(GO) env GOPATH)/bin
+# make exports command-line variables (make build GOARCH=amd64) and
+# environment variables to every recipe: GOOS and GOARCH would then reach `go
+# run`, `go test` and `go install` too, which would build their programs for
+# the Lambda platform instead of this machine. Only the Lambda build sets them.
+unexport GOOS GOARCH
+# Lambda's name of the architecture the zips are built for (the module's
+# `architecture` variable).
+LAMBDA_ARCH = $(or $(LAMBDA_ARCH_$(GOARCH)),$(error GOARCH=$(GOARCH): Lambda runs arm64 or amd64 (x86_64) only))
+LAMBDA_ARCH_arm64 := arm64
+LAMBDA_ARCH_amd64 := x86_64
 export PATH := $(GOBIN):$(PATH)
 export GOFLAGS := -buildvcs=false
 
-.PHONY: all build cli test lint bench benchstat fuzz demo tools clean tf-check tf-fmt tf-lint tf-sec tf-tools validate
+.PHONY: all build cli test lint bench benchstat fuzz demo tools browser e2e aws-schema clean tf-check tf-fmt tf-lint tf-sec tf-tools validate
 
 all: build
 
-## build: dist/<function>.zip for each Lambda function (GOARCH=arm64 by default, GOARCH=amd64 for x86)
+## build: dist/<function>.zip for each Lambda function, for arm64 (Graviton)
+## by default; GOARCH=amd64 builds them for x86_64 (deploy those with the
+## module's architecture = "x86_64"). dist/architecture records which: the
+## module refuses to deploy zips built for the other architecture.
 build: $(FUNCTIONS:%=$(DIST)/%.zip)
+	@echo $(LAMBDA_ARCH) > $(DIST)/architecture
 
-# The zip depends on the sources and on the architecture it was built for.
+# The zip depends on the sources and on the architecture it was built for;
+# dist/architecture is written once every zip is built for the new one.
 $(DIST)/.arch-$(GOARCH):
-	@mkdir -p $(DIST) && rm -f $(DIST)/.arch-* && touch $@
+	@mkdir -p $(DIST) && rm -f $(DIST)/.arch-* $(DIST)/architecture && touch $@
 
 $(DIST)/%.zip: $(GO_SOURCES) $(DIST)/.arch-$(GOARCH)
 	@mkdir -p $(DIST)/$*
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) $(GO) build -trimpath -tags lambda.norpc -ldflags "-s -w" -o $(DIST)/$*/bootstrap ./functions/$*
 	$(GO) run ./internal/tools/lambdazip $@ $(DIST)/$*/bootstrap
-	@ls -l $@ | awk '{print "built " $$NF " (" $$5 " bytes, $(GOARCH))"}'
+	@ls -l $@ | awk '{print "built " $$NF " (" $$5 " bytes, $(GOARCH) = Lambda $(LAMBDA_ARCH))"}'
 
 ## cli: bin/remediate for this machine
 cli: $(BIN)/remediate
 $(BIN)/remediate: $(GO_SOURCES)
 	$(GO) build -trimpath -o $@ ./cmd/remediate
 
-## tools: install what the targets need when it is missing
+## tools: what the demo and the tests need, when it is missing: moto_server
+## (pip install)
 tools:
 	@command -v moto_server >/dev/null || pip install 'moto[server]'
-	@command -v chromium >/dev/null || { apt-get update && apt-get install -y chromium; }
 
-## test: every test, including the ones against the AWS emulator, and the Terraform checks
-test: tools lint tf-check
+## browser: headless Chromium for the dashboard page's browser test
+## (internal/demo), installed with apt-get when missing and possible (as
+## root). Where it cannot be installed the test is skipped, and says so;
+## REQUIRE_BROWSER=1 (CI) makes both fail instead.
+BROWSERS := chromium chromium-browser google-chrome google-chrome-stable
+browser:
+	@for b in $(BROWSERS); do command -v $$b >/dev/null && exit 0; done; \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update && apt-get install -y chromium; \
+	  elif [ -n "$$REQUIRE_BROWSER" ]; then \
+	    echo "no Chromium, and it cannot be installed here (needs root and apt-get)"; exit 1; \
+	  else \
+	    echo "NOTE: no Chromium, and it cannot be installed here (needs root and apt-get): the dashboard browser test will be skipped."; \
+	    echo "      Install it (sudo apt-get install chromium, or sudo make browser) to run it."; \
+	  fi
+
+## test: every test, including the ones against the AWS emulator and the
+## dashboard page in headless Chromium, and the Terraform checks
+test: tools browser lint tf-check
 	$(GO) test -count=1 -timeout 8m ./...
+
+## e2e: deploy terraform/ for real: build the zips, then for each example in
+## terraform/examples/ apply the module to a private moto_server, read back
+## what was deployed, re-plan (no changes allowed) and destroy. It needs the
+## hashicorp/aws provider: from a local filesystem mirror when there is one
+## (TF_PROVIDER_MIRROR, Terraform's implied mirror directories, /opt/*, ...),
+## else from the registry; when it cannot be installed the test says so and
+## skips.
+e2e: tools tf-tools build
+	E2E=1 $(GO) test -count=1 -timeout 15m -v -run 'TestDeploy' ./terraform/e2e/
+
+## aws-schema: refresh terraform/testdata/aws-schema, the part of the
+## hashicorp/aws schema the module uses (read by the schema test), with
+## `terraform providers schema -json`. AWS_SCHEMA_ARGS='-dir DIR -version V'
+## takes it from a full schema split per type instead.
+AWS_SCHEMA_ARGS ?= -terraform -version '~> 6.0'
+aws-schema:
+	$(GO) run ./internal/tools/awsschema $(AWS_SCHEMA_ARGS)
 
 ## lint: gofmt and go vet
 lint:
