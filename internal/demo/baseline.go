@@ -27,6 +27,7 @@ const (
 	BucketWebsite = "demo-static-website"   // hosts a website: its public access stays (exempt)
 	BucketExempt  = "demo-legacy-exports"   // tagged auto-remediation=off
 	BucketSecure  = "demo-audit-logs"       // already compliant
+	BucketPartner = "demo-partner-exchange" // a partner account's access in its policy, no TLS-only deny
 	// BucketRestricted exists only with Options.SimulateFailure: it is
 	// unencrypted, and a (simulated) service control policy denies changing
 	// its encryption: the failure path.
@@ -56,10 +57,10 @@ func buildBaseline(ctx context.Context, c *app.Clients, simulateFailure bool, pr
 		printf("   bucket   %-22s %s\n", name, what)
 		return nil
 	}
-	if err := bucket(BucketPublic, s3types.BucketCannedACLPublicRead, "public-read ACL, no public access block, no default encryption"); err != nil {
+	if err := bucket(BucketPublic, s3types.BucketCannedACLPublicRead, "public-read ACL, no public access block, no default encryption, no bucket policy"); err != nil {
 		return nil, err
 	}
-	if err := bucket(BucketUploads, "", "no public access block, no default encryption"); err != nil {
+	if err := bucket(BucketUploads, "", "no public access block, no default encryption, no bucket policy"); err != nil {
 		return nil, err
 	}
 	if err := bucket(BucketWebsite, s3types.BucketCannedACLPublicRead, "static website hosting, public-read ACL, no default encryption"); err != nil {
@@ -76,7 +77,7 @@ func buildBaseline(ctx context.Context, c *app.Clients, simulateFailure bool, pr
 		TagSet: []s3types.Tag{{Key: aws.String("auto-remediation"), Value: aws.String("off")}}}}); err != nil {
 		return nil, fmt.Errorf("tagging bucket %q: %w", BucketExempt, err)
 	}
-	if err := bucket(BucketSecure, "", "public access blocked, SSE-S3 (compliant)"); err != nil {
+	if err := bucket(BucketSecure, "", "public access blocked, SSE-S3, TLS-only bucket policy (compliant)"); err != nil {
 		return nil, err
 	}
 	if _, err := s3c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(BucketSecure), PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
@@ -86,6 +87,12 @@ func buildBaseline(ctx context.Context, c *app.Clients, simulateFailure bool, pr
 	if _, err := s3c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: aws.String(BucketSecure), ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{
 		Rules: []s3types.ServerSideEncryptionRule{{ApplyServerSideEncryptionByDefault: &s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryptionAes256}}}}}); err != nil {
 		return nil, fmt.Errorf("encrypting bucket %q: %w", BucketSecure, err)
+	}
+	if err := putPolicy(ctx, s3c, BucketSecure, tlsOnlyPolicy(BucketSecure)); err != nil {
+		return nil, err
+	}
+	if err := partnerBucket(ctx, s3c, bucket); err != nil {
+		return nil, err
 	}
 	if simulateFailure {
 		if err := bucket(BucketRestricted, "", "public access blocked, no default encryption, and an SCP denies s3:PutEncryptionConfiguration (simulated: --simulate-failure)"); err != nil {
@@ -157,6 +164,43 @@ func buildBaseline(ctx context.Context, c *app.Clients, simulateFailure bool, pr
 	}
 	printf("   account  %-22s EBS encryption by default off in %s\n", emulator.Account, emulator.Region)
 	return b, nil
+}
+
+// partnerBucket creates BucketPartner: public access blocked and SSE-S3,
+// with a bucket policy that lets a partner account exchange files but does
+// not deny requests without TLS (s3-bucket-ssl-requests-only). The fix adds
+// the deny and keeps the partner's statement.
+func partnerBucket(ctx context.Context, s3c *s3.Client, bucket func(name string, acl s3types.BucketCannedACL, what string) error) error {
+	if err := bucket(BucketPartner, "", "public access blocked, SSE-S3, bucket policy granting a partner account access, without the TLS-only deny"); err != nil {
+		return err
+	}
+	if _, err := s3c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(BucketPartner), PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
+		BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true), BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true)}}); err != nil {
+		return fmt.Errorf("blocking public access on bucket %q: %w", BucketPartner, err)
+	}
+	if _, err := s3c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: aws.String(BucketPartner), ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{
+		Rules: []s3types.ServerSideEncryptionRule{{ApplyServerSideEncryptionByDefault: &s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryptionAes256}}}}}); err != nil {
+		return fmt.Errorf("encrypting bucket %q: %w", BucketPartner, err)
+	}
+	return putPolicy(ctx, s3c, BucketPartner, PartnerPolicy)
+}
+
+// PartnerPolicy is BucketPartner's policy before the demo fixes it.
+const PartnerPolicy = `{"Version":"2012-10-17","Id":"PartnerExchange","Statement":[{"Sid":"PartnerExchange","Effect":"Allow",` +
+	`"Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":["s3:GetObject","s3:PutObject","s3:ListBucket"],` +
+	`"Resource":["arn:aws:s3:::` + BucketPartner + `","arn:aws:s3:::` + BucketPartner + `/*"]}]}`
+
+// tlsOnlyPolicy is AWS's example policy for s3-bucket-ssl-requests-only.
+func tlsOnlyPolicy(bucket string) string {
+	return `{"Version":"2012-10-17","Statement":[{"Sid":"AllowSSLRequestsOnly","Effect":"Deny","Principal":"*","Action":"s3:*",` +
+		`"Resource":["arn:aws:s3:::` + bucket + `","arn:aws:s3:::` + bucket + `/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`
+}
+
+func putPolicy(ctx context.Context, s3c *s3.Client, bucket, doc string) error {
+	if _, err := s3c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(doc)}); err != nil {
+		return fmt.Errorf("putting bucket policy on bucket %q: %w", bucket, err)
+	}
+	return nil
 }
 
 // denyRestricted stands in for a service control policy the emulator does

@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -227,6 +228,52 @@ func (r reader) checkEC2(b *Baseline) {
 	}
 }
 
+// checkPolicies checks the bucket policies the demo leaves: the partner's
+// statement kept byte for byte beside the added TLS-only deny, a policy
+// created where there was none, none on the exempt and website buckets.
+func (r reader) checkPolicies() {
+	r.t.Helper()
+	stmts := func(bucket string) []string {
+		out, err := r.s3.GetBucketPolicy(context.Background(), &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
+		if err != nil {
+			if strings.Contains(err.Error(), "NoSuchBucketPolicy") {
+				return nil
+			}
+			r.t.Fatal(err)
+		}
+		var p struct{ Statement []json.RawMessage }
+		if err := json.Unmarshal([]byte(aws.ToString(out.Policy)), &p); err != nil {
+			r.t.Fatalf("bucket policy of %s: %v", bucket, err)
+		}
+		var s []string
+		for _, st := range p.Statement {
+			s = append(s, string(st))
+		}
+		return s
+	}
+	var partner struct{ Statement []json.RawMessage }
+	if err := json.Unmarshal([]byte(PartnerPolicy), &partner); err != nil {
+		r.t.Fatal(err)
+	}
+	tlsDeny := func(bucket string) string {
+		return `{"Sid":"AllowSSLRequestsOnly","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::` + bucket +
+			`","arn:aws:s3:::` + bucket + `/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}`
+	}
+	if got := stmts(BucketPartner); len(got) != 2 || got[0] != string(partner.Statement[0]) || got[1] != tlsDeny(BucketPartner) {
+		r.t.Errorf("bucket %s: policy statements %q, want the partner's kept and the TLS-only deny added", BucketPartner, got)
+	}
+	for _, b := range []string{BucketPublic, BucketUploads, BucketSecure} {
+		if got := stmts(b); len(got) != 1 || got[0] != tlsDeny(b) {
+			r.t.Errorf("bucket %s: policy statements %q, want only the TLS-only deny", b, got)
+		}
+	}
+	for _, b := range []string{BucketWebsite, BucketExempt} {
+		if got := stmts(b); got != nil {
+			r.t.Errorf("bucket %s: policy statements %q, want no policy", b, got)
+		}
+	}
+}
+
 // The default demo: nothing fails. What the issue asks of the score after:
 // everything compliant except the exempt bucket, the website bucket and what
 // is honestly deferred / needs-manual.
@@ -242,12 +289,13 @@ func TestDemoEndToEnd(t *testing.T) {
 	b := res.Baseline
 	// No restricted bucket: without --simulate-failure it is not created.
 	r.checkBuckets([]bucketState{{BucketPublic, true, true}, {BucketUploads, true, true}, {BucketWebsite, false, true},
-		{BucketExempt, false, false}, {BucketSecure, true, true}})
+		{BucketExempt, false, false}, {BucketSecure, true, true}, {BucketPartner, true, true}})
 	r.checkEC2(b)
+	r.checkPolicies()
 
-	// The final state, evaluated afresh from the emulator: 5 buckets x 2
-	// checks, 3 instances, 1 volume, the account = 15 checks, of which
-	// exactly these 5 are not compliant.
+	// The final state, evaluated afresh from the emulator: 6 buckets x 3
+	// checks, 3 instances, 1 volume, the account = 23 checks, of which
+	// exactly these 7 are not compliant.
 	outcomes, after := evaluate(t, srv)
 	want := []string{
 		"ebs-encryption " + b.DataVolume + " needs-manual",
@@ -255,6 +303,8 @@ func TestDemoEndToEnd(t *testing.T) {
 		"s3-encryption " + BucketExempt + " exempt",
 		"s3-public-access-block " + BucketExempt + " exempt",
 		"s3-public-access-block " + BucketWebsite + " exempt",
+		"s3-ssl-requests-only " + BucketExempt + " exempt",
+		"s3-ssl-requests-only " + BucketWebsite + " exempt",
 	}
 	sort.Strings(want)
 	if got := notCompliant(outcomes); !slices.Equal(got, want) {
@@ -265,14 +315,14 @@ func TestDemoEndToEnd(t *testing.T) {
 			t.Errorf("evaluating %s %s failed: %s", o.Remediator, o.ResourceID, o.Error)
 		}
 	}
-	if after.Total != 15 || after.Compliant != 10 {
-		t.Errorf("score from the emulator %v, want 10 of 15", after)
+	if after.Total != 23 || after.Compliant != 16 {
+		t.Errorf("score from the emulator %v, want 16 of 23", after)
 	}
 	if res.After != after {
 		t.Errorf("the demo reported %v, the emulator says %v", res.After, after)
 	}
-	if res.Before.Compliant != 3 || res.Before.Total != 15 {
-		t.Errorf("score before %v, want 3 of 15", res.Before)
+	if res.Before.Compliant != 6 || res.Before.Total != 23 {
+		t.Errorf("score before %v, want 6 of 23", res.Before)
 	}
 
 	// What the function did: one outcome per routed event, nothing failed.
@@ -283,12 +333,15 @@ func TestDemoEndToEnd(t *testing.T) {
 		"s3-encryption " + BucketWebsite: "remediated", "s3-encryption " + BucketExempt: "exempt",
 		"ec2-imdsv2 " + b.Web: "remediated", "ec2-imdsv2 " + b.Batch: "deferred",
 		"ebs-encryption " + b.DataVolume: "needs-manual", "ebs-encryption " + emulator.Account: "remediated",
+		"s3-ssl-requests-only " + BucketPublic: "remediated", "s3-ssl-requests-only " + BucketUploads: "remediated",
+		"s3-ssl-requests-only " + BucketWebsite: "exempt", "s3-ssl-requests-only " + BucketExempt: "exempt",
+		"s3-ssl-requests-only " + BucketPartner: "remediated",
 	}
 	if got := latestActions(res.Outcomes); !maps.Equal(got, wantActions) {
 		t.Errorf("the function's outcomes %v, want %v", got, wantActions)
 	}
-	if res.Events != 12 || len(res.Outcomes) != 12 {
-		t.Errorf("%d events routed, %d outcomes, want 12 and 12 (one delivery each: nothing failed)", res.Events, len(res.Outcomes))
+	if res.Events != 17 || len(res.Outcomes) != 17 {
+		t.Errorf("%d events routed, %d outcomes, want 17 and 17 (one delivery each: nothing failed)", res.Events, len(res.Outcomes))
 	}
 	if got := dlqMessages(t, srv); got != "0+0" {
 		t.Errorf("dead-letter queue holds %s messages (visible+in flight), want none", got)
@@ -296,8 +349,8 @@ func TestDemoEndToEnd(t *testing.T) {
 	if n, ok := remediations(t, srv, remediation.ActionFailed); ok {
 		t.Errorf("CloudWatch has Remediations{Action=failed} (sum %v): nothing may fail in the default demo", n)
 	}
-	if n, _ := remediations(t, srv, remediation.ActionRemediated); n != 7 {
-		t.Errorf("Remediations{Action=remediated} sums to %v in CloudWatch, want 7", n)
+	if n, _ := remediations(t, srv, remediation.ActionRemediated); n != 10 {
+		t.Errorf("Remediations{Action=remediated} sums to %v in CloudWatch, want 10", n)
 	}
 	// Every outcome was notified through SNS -> SQS; none is high.
 	for _, n := range res.Notifications {
@@ -348,19 +401,20 @@ func TestDemoSimulatedFailure(t *testing.T) {
 	}
 	r := newReader(t, srv)
 	r.checkBuckets([]bucketState{{BucketPublic, true, true}, {BucketUploads, true, true}, {BucketWebsite, false, true},
-		{BucketExempt, false, false}, {BucketSecure, true, true}, {BucketRestricted, true, false}})
+		{BucketExempt, false, false}, {BucketSecure, true, true}, {BucketPartner, true, true}, {BucketRestricted, true, false}})
 	r.checkEC2(res.Baseline)
-	// 17 checks; not compliant: the 5 of the default demo and the restricted
+	r.checkPolicies()
+	// 26 checks; not compliant: the 7 of the default demo and the restricted
 	// bucket's encryption (denied).
 	outcomes, after := evaluate(t, srv)
-	if got := notCompliant(outcomes); len(got) != 6 || !slices.Contains(got, "s3-encryption "+BucketRestricted+" dry-run") {
-		t.Errorf("not compliant in the emulator: %v, want 6 with the restricted bucket's encryption", got)
+	if got := notCompliant(outcomes); len(got) != 8 || !slices.Contains(got, "s3-encryption "+BucketRestricted+" dry-run") {
+		t.Errorf("not compliant in the emulator: %v, want 8 with the restricted bucket's encryption", got)
 	}
-	if after.Total != 17 || after.Compliant != 11 {
-		t.Errorf("score from the emulator %v, want 11 of 17", after)
+	if after.Total != 26 || after.Compliant != 18 {
+		t.Errorf("score from the emulator %v, want 18 of 26", after)
 	}
-	if res.After != after || res.Before.Compliant != 4 || res.Before.Total != 17 {
-		t.Errorf("the demo reported %v before, %v after; the emulator says %v after, want 4 of 17 before", res.Before, res.After, after)
+	if res.After != after || res.Before.Compliant != 7 || res.Before.Total != 26 {
+		t.Errorf("the demo reported %v before, %v after; the emulator says %v after, want 7 of 26 before", res.Before, res.After, after)
 	}
 	if got := latestActions(res.Outcomes)["s3-encryption "+BucketRestricted]; got != remediation.ActionFailed {
 		t.Errorf("the restricted bucket's encryption outcome %q, want failed", got)
