@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/autoremediate/autoremediate/remediators"
 )
 
 //go:embed soc2_mapping.csv
@@ -36,7 +38,8 @@ type MappingRow struct {
 	Rationale      string
 	Recommendation string
 	// Remediator names the remediator of this project that fixes the
-	// control's findings automatically, if any.
+	// control's findings automatically, if any: the one whose definition
+	// declares the control (remediators.Definition.Controls).
 	Remediator string
 }
 
@@ -46,12 +49,37 @@ type Mapping struct {
 	order []string
 }
 
-var mappingHeader = []string{"control_id", "title", "service", "criteria", "source", "rationale", "recommendation", "remediator"}
+var mappingHeader = []string{"control_id", "title", "service", "criteria", "source", "rationale", "recommendation"}
 
 // DefaultMapping parses the mapping table embedded in the binary
-// (report/soc2_mapping.csv).
+// (report/soc2_mapping.csv) and marks the controls the remediators of this
+// build fix.
 func DefaultMapping() (*Mapping, error) {
-	return ParseMapping(bytes.NewReader(mappingCSV))
+	return MappingFor(remediators.Definitions())
+}
+
+// MappingFor is DefaultMapping for the given remediator definitions. A
+// control that a definition declares must have a row: a control the
+// pipeline fixes but the report cannot place is a gap in the mapping.
+func MappingFor(defs []remediators.Definition) (*Mapping, error) {
+	m, err := ParseMapping(bytes.NewReader(mappingCSV))
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range defs {
+		for _, id := range d.Controls {
+			row, ok := m.rows[id]
+			if !ok {
+				return nil, fmt.Errorf("SOC 2 mapping: control %s, which remediator %s fixes, has no row in report/soc2_mapping.csv", id, d.Name)
+			}
+			if row.Remediator != "" {
+				return nil, fmt.Errorf("SOC 2 mapping: control %s is declared by remediators %s and %s", id, row.Remediator, d.Name)
+			}
+			row.Remediator = d.Name
+			m.rows[id] = row
+		}
+	}
+	return m, nil
 }
 
 // ParseMapping reads a mapping table in the CSV layout of
@@ -79,7 +107,7 @@ func ParseMapping(r io.Reader) (*Mapping, error) {
 		row := MappingRow{
 			ControlID: strings.TrimSpace(rec[0]), Title: strings.TrimSpace(rec[1]), Service: strings.TrimSpace(rec[2]),
 			Source: strings.TrimSpace(rec[4]), Rationale: strings.TrimSpace(rec[5]),
-			Recommendation: strings.TrimSpace(rec[6]), Remediator: strings.TrimSpace(rec[7]),
+			Recommendation: strings.TrimSpace(rec[6]),
 		}
 		for _, c := range strings.Split(rec[3], ";") {
 			if c = strings.TrimSpace(c); c != "" {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
 )
 
@@ -54,7 +55,7 @@ GuardDuty.1 GuardDuty.5 GuardDuty.6 GuardDuty.7 GuardDuty.8 GuardDuty.9 GuardDut
 IAM.1 IAM.2 IAM.3 IAM.4 IAM.5 IAM.6 IAM.7 IAM.8 IAM.21
 KMS.1 KMS.2 KMS.3 KMS.5 Lambda.1 Lambda.2 Lambda.5
 RDS.1 RDS.2 RDS.3 RDS.4 RDS.5 RDS.6 RDS.7 RDS.8 RDS.9 RDS.10 RDS.11 RDS.12 RDS.13
-S3.1 S3.2 S3.3 S3.5 S3.6 S3.8 S3.9 S3.12 S3.13 S3.19 S3.24 S3.25`)
+S3.1 S3.2 S3.3 S3.5 S3.6 S3.8 S3.9 S3.12 S3.13 S3.17 S3.19 S3.24 S3.25`)
 
 // otherControls are security controls of the covered services in other
 // standards Security Hub offers: EC2.13 (CIS v1.2.0 4.1, PCI.EC2.5) and
@@ -95,6 +96,7 @@ func TestMappingFileIsWellFormed(t *testing.T) {
 		names[n] = true
 	}
 	services := map[string]bool{}
+	fixedBy := map[string]string{}
 	rows := m.Rows()
 	if len(rows) < 40 {
 		t.Errorf("only %d rows", len(rows))
@@ -126,6 +128,9 @@ func TestMappingFileIsWellFormed(t *testing.T) {
 		if r.Remediator != "" && !names[r.Remediator] {
 			t.Errorf("%s: remediator %q does not exist", r.ControlID, r.Remediator)
 		}
+		if r.Remediator != "" {
+			fixedBy[r.ControlID] = r.Remediator
+		}
 		if CriterionName(r.Criteria[0]) == "" {
 			t.Errorf("%s: criterion %s has no description", r.ControlID, r.Criteria[0])
 		}
@@ -143,6 +148,34 @@ func TestMappingFileIsWellFormed(t *testing.T) {
 		if _, ok := m.Lookup(id); !ok {
 			t.Errorf("%s not mapped", id)
 		}
+	}
+}
+
+// The "fixed automatically" marks are the controls the definitions declare,
+// no more and no fewer.
+func TestFixedAutomaticallyComesFromTheDefinitions(t *testing.T) {
+	m, err := DefaultMapping()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, d := range remediators.Definitions() {
+		for _, c := range d.Controls {
+			want[c] = d.Name
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("no remediator declares a control")
+	}
+	for _, r := range m.Rows() {
+		if r.Remediator != want[r.ControlID] {
+			t.Errorf("%s: fixed by %q, want %q", r.ControlID, r.Remediator, want[r.ControlID])
+		}
+	}
+	// a definition declaring a control the table lacks is an error
+	bad := remediators.Definition{Spec: remediation.Spec{Name: "x", Controls: []string{"Nope.1"}}}
+	if _, err := MappingFor(append(remediators.Definitions(), bad)); err == nil || !strings.Contains(err.Error(), "Nope.1") {
+		t.Errorf("unmapped control: %v", err)
 	}
 }
 
