@@ -55,6 +55,7 @@ func Settings() []Setting {
 		{"S3_KMS_KEY_ARN", "", "KMS key for SSE-KMS; empty uses the AWS managed key `aws/s3`."},
 		{"EBS_KMS_KEY_ID", "", "KMS key (ID, ARN or alias) to make the region's default EBS key; empty keeps the current default."},
 		{"IMDS_LOOKBACK_DAYS", "14", "Days of the MetadataNoToken metric to check for IMDSv1 use before requiring IMDSv2; `0` turns the check off."},
+		{"SG_BLOCKED_PORTS", remediators.FormatPorts(remediators.DefaultBlockedPorts()), "Comma-separated TCP ports that `restricted-common-ports` events close to 0.0.0.0/0 and ::/0 (port 22 comes with `restricted-ssh`); keep it equal to the Config rule's `blockedPort` parameters."},
 		{"SNS_TOPIC_ARN", "", "Topic that receives every outcome; empty skips notifications (logged)."},
 		{"METRICS_NAMESPACE", remediation.DefaultNamespace, "CloudWatch namespace of the outcome metrics."},
 		{"METRICS_MODE", MetricsEMF, "`emf` (metrics embedded in the log line), `api` (PutMetricData, for emulators), `both` or `off`. When `AWS_ENDPOINT_URL` is set the default is `api`: an emulator reads no log lines, so EMF metrics would never reach its CloudWatch."},
@@ -122,6 +123,9 @@ func LoadWith(getenv func(string) string, defs []remediators.Definition) (Config
 		return cfg, fmt.Errorf("IMDS_LOOKBACK_DAYS: %q is not a whole number of days from 0 to 455 (CloudWatch's retention)", get("IMDS_LOOKBACK_DAYS"))
 	}
 	o.IMDSLookback = time.Duration(lookback) * 24 * time.Hour
+	if o.BlockedPorts, err = remediators.ParsePorts(get("SG_BLOCKED_PORTS")); err != nil {
+		return cfg, fmt.Errorf("SG_BLOCKED_PORTS: %w", err)
+	}
 	cfg.Remediators = o
 	cfg.SNSTopicARN = get("SNS_TOPIC_ARN")
 	if cfg.SNSTopicARN != "" && !strings.HasPrefix(cfg.SNSTopicARN, "arn:") {

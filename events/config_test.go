@@ -49,6 +49,7 @@ func TestParseFixtures(t *testing.T) {
 		id, rule, resourceType, resourceID, compliance, oldCompliance string
 	}
 	wants := map[string]want{
+		"config-restricted-ssh-noncompliant.json":       {"3f1a0013-6c2e-4b1d-9a8e-0c5d2b7e0013", "restricted-ssh", "AWS::EC2::SecurityGroup", "sg-0a1b2c3d4e5f60718", "NON_COMPLIANT", "COMPLIANT"},
 		"ebs-encrypted-volumes-noncompliant.json":       {"3f1a0007-6c2e-4b1d-9a8e-0c5d2b7e0007", "encrypted-volumes", "AWS::EC2::Volume", "vol-0123456789abcdef0", "NON_COMPLIANT", "COMPLIANT"},
 		"ebs-encryption-by-default-noncompliant.json":   {"3f1a0008-6c2e-4b1d-9a8e-0c5d2b7e0008", "ec2-ebs-encryption-by-default", "AWS::::Account", "123456789012", "NON_COMPLIANT", "COMPLIANT"},
 		"ec2-imdsv2-noncompliant.json":                  {"3f1a0006-6c2e-4b1d-9a8e-0c5d2b7e0006", "ec2-imdsv2-check", "AWS::EC2::Instance", "i-0abcd1234ef567890", "NON_COMPLIANT", "COMPLIANT"},

@@ -4,6 +4,9 @@
 package remediators
 
 import (
+	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,6 +31,10 @@ type Options struct {
 	// IMDSLookback is how far back IMDSv1 use is looked for before enforcing
 	// IMDSv2; 0 turns the check off.
 	IMDSLookback time.Duration
+	// BlockedPorts are the TCP ports restricted-common-ports blocks from
+	// the internet (DefaultBlockedPorts when nil); they must match the
+	// rule's blockedPort parameters.
+	BlockedPorts []int
 	// VerifyAttempts and VerifyInterval bound the read-back after a write
 	// for settings AWS applies asynchronously (instance metadata options).
 	VerifyAttempts int
@@ -43,6 +50,7 @@ func DefaultOptions() Options {
 		WebsiteGuard:   true,
 		SSEAlgorithm:   SSEAlgorithmAES256,
 		IMDSLookback:   14 * 24 * time.Hour,
+		BlockedPorts:   DefaultBlockedPorts(),
 		VerifyAttempts: 5,
 		VerifyInterval: time.Second,
 	}
@@ -53,6 +61,48 @@ func (o Options) exemptKey() string {
 		return DefaultExemptTagKey
 	}
 	return o.ExemptTagKey
+}
+
+// DefaultBlockedPorts are restricted-common-ports' default blocked ports:
+// FTP data and control, RDP, MySQL, and 4333.
+func DefaultBlockedPorts() []int { return []int{20, 21, 3389, 3306, 4333} }
+
+func (o Options) blockedPorts() []int {
+	if len(o.BlockedPorts) == 0 {
+		return DefaultBlockedPorts()
+	}
+	return o.BlockedPorts
+}
+
+// ParsePorts reads a comma-separated list of TCP ports ("20,21,3389"); a
+// port listed twice counts once.
+func ParsePorts(s string) ([]int, error) {
+	var ports []int
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := strconv.Atoi(f)
+		if err != nil || p < 1 || p > 65535 {
+			return nil, fmt.Errorf("%q is not a TCP port number from 1 to 65535", f)
+		}
+		if !slices.Contains(ports, p) {
+			ports = append(ports, p)
+		}
+	}
+	if len(ports) == 0 {
+		return nil, fmt.Errorf("%q names no port", s)
+	}
+	return ports, nil
+}
+
+// FormatPorts writes ports as ParsePorts reads them.
+func FormatPorts(ports []int) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ",")
 }
 
 func (o Options) now() time.Time {

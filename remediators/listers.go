@@ -139,3 +139,29 @@ func AccountLister() Lister {
 		},
 	}
 }
+
+// SecurityGroupLister lists the security groups of the region.
+func SecurityGroupLister() Lister {
+	return Lister{
+		Key: "ec2-security-groups", ResourceType: ResourceTypeSecurityGroup,
+		Permissions: []remediation.Permission{{Sid: "SweepListSecurityGroups", Actions: []string{"ec2:DescribeSecurityGroups"}, Resources: []string{"*"}}},
+		List: func(ctx context.Context, c Clients, _, region string) ([]string, error) {
+			return listSecurityGroups(ctx, c.EC2(), region)
+		},
+	}
+}
+
+func listSecurityGroups(ctx context.Context, c ec2.DescribeSecurityGroupsAPIClient, region string) ([]string, error) {
+	var ids []string
+	p := ec2.NewDescribeSecurityGroupsPaginator(c, &ec2.DescribeSecurityGroupsInput{MaxResults: aws.Int32(1000)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx, ec2Region(region))
+		if err != nil {
+			return ids, fmt.Errorf("describing EC2 security groups in region %s: %w", region, err)
+		}
+		for _, g := range out.SecurityGroups {
+			ids = append(ids, aws.ToString(g.GroupId))
+		}
+	}
+	return ids, nil
+}

@@ -22,6 +22,7 @@ func Definitions() []Definition {
 		EC2IMDSv2Definition(),
 		EBSEncryptionDefinition(),
 		S3SSLRequestsOnlyDefinition(),
+		EC2SecurityGroupIngressDefinition(),
 	}
 }
 

@@ -280,7 +280,7 @@ func TestSSLEquivalentDeny(t *testing.T) {
 
 // bigPolicy returns a policy of statements whose compact size is exactly
 // size bytes.
-func bigPolicy(t *testing.T, size int) string {
+func bigPolicy(t testing.TB, size int) string {
 	t.Helper()
 	stmt := func(i int, pad string) string {
 		return fmt.Sprintf(`{"Sid":"Partner%04d%s","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"s3:GetObject","Resource":"arn:aws:s3:::example-public-bucket/partner-%04d/*"}`, i, pad, i)
@@ -511,4 +511,24 @@ func TestSSLDescribe(t *testing.T) {
 		t.Errorf("Name %q ResourceTypes %v", r.Name(), r.ResourceTypes())
 	}
 	checkPermissionsCover(t, S3SSLRequestsOnlyDefinition(), reflect.TypeFor[S3SSLRequestsOnlyAPI]())
+}
+
+// A policy just under S3's limit, already compliant (the common case of a
+// repeated event) and not (the merge).
+func BenchmarkSSLNearLimitPolicy(b *testing.B) {
+	doc := bigPolicy(b, MaxBucketPolicyBytes-1-len(awsTLSDeny))
+	merged := strings.TrimSuffix(doc, "]}") + "," + awsTLSDeny + "]}"
+	for _, bc := range []struct{ name, policy string }{{"compliant", merged}, {"merge", doc}} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := NewS3SSLRequestsOnly(nil, testOptions())
+			b.ReportAllocs()
+			for b.Loop() {
+				f := newFakePolicyS3(b).withPolicy(bc.policy)
+				r.Client = f
+				if res := r.Remediate(context.Background(), request(sslRequestsOnlyRule, ResourceTypeBucket, testBucket, remediation.ModeEnforce)); res.Action == remediation.ActionFailed {
+					b.Fatal(res.Reason)
+				}
+			}
+		})
+	}
 }
