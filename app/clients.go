@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -23,9 +24,14 @@ import (
 	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 )
 
+// ErrNoRegion is LoadAWSConfig's error when no region is configured: a bad
+// setting, like the pipeline's own (the CLI exits with status 2).
+var ErrNoRegion = errors.New("no AWS region set: set AWS_REGION (or a region in the AWS_PROFILE's configuration)")
+
 // LoadAWSConfig loads the SDK configuration from the environment (region,
 // credentials, AWS_ENDPOINT_URL) with the adaptive retry mode, which backs
-// off client-side when AWS throttles.
+// off client-side when AWS throttles. Without a region it returns an error
+// wrapping ErrNoRegion.
 func LoadAWSConfig(ctx context.Context) (aws.Config, error) {
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(func() aws.Retryer {
 		return retry.NewAdaptiveMode()
@@ -34,7 +40,7 @@ func LoadAWSConfig(ctx context.Context) (aws.Config, error) {
 		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return aws.Config{}, fmt.Errorf("loading AWS configuration: no region set (set AWS_REGION)")
+		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", ErrNoRegion)
 	}
 	return cfg, nil
 }

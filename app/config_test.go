@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"reflect"
@@ -232,7 +233,7 @@ func TestLoadAWSConfig(t *testing.T) {
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_REGION", "")
 	t.Setenv("AWS_DEFAULT_REGION", "")
-	if _, err := LoadAWSConfig(context.Background()); err == nil || !strings.Contains(err.Error(), "no region set (set AWS_REGION)") {
+	if _, err := LoadAWSConfig(context.Background()); !errors.Is(err, ErrNoRegion) || !strings.Contains(err.Error(), "set AWS_REGION") {
 		t.Errorf("without a region: %v", err)
 	}
 	t.Setenv("AWS_REGION", "eu-central-1")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"io"
@@ -83,6 +84,9 @@ func Render(ctx context.Context, api MetricsAPI, body []byte, opts Options) ([]b
 
 // Fetch parses the dashboard body and runs each metric widget's queries.
 // A widget whose queries fail carries the error; the others still render.
+// When the endpoint does not answer at all (connection refused, no route,
+// DNS, timeout) or ctx ends, Fetch stops at the first widget and returns
+// that error: every other widget would only wait for the same failure.
 func Fetch(ctx context.Context, api MetricsAPI, body []byte, opts Options) ([]Rendered, time.Time, time.Time, error) {
 	var b Body
 	if err := json.Unmarshal(body, &b); err != nil {
@@ -116,6 +120,9 @@ func Fetch(ctx context.Context, api MetricsAPI, body []byte, opts Options) ([]Re
 		r := Rendered{Widget: w}
 		if w.Type == "metric" {
 			series, err := fetchWidget(ctx, api, w.Properties, start, end, opts)
+			if err != nil && unanswered(err) {
+				return nil, start, end, fmt.Errorf("CloudWatch did not answer: %w", err)
+			}
 			if err != nil {
 				r.Err = err.Error()
 			}
@@ -124,6 +131,14 @@ func Fetch(ctx context.Context, api MetricsAPI, body []byte, opts Options) ([]Re
 		out = append(out, r)
 	}
 	return out, start, end, nil
+}
+
+// unanswered reports whether err means the request got no answer, rather
+// than an error response: the SDK marks transport failures with
+// ConnectionError (smithy-go's RequestSendError), after its retries.
+func unanswered(err error) bool {
+	var conn interface{ ConnectionError() bool }
+	return (errors.As(err, &conn) && conn.ConnectionError()) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 type pending struct {

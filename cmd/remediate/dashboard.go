@@ -25,6 +25,11 @@ needs cloudwatch:GetMetricData and cloudwatch:ListMetrics. SEARCH
 expressions are evaluated with ListMetrics on the client, so the page is the
 same against AWS and against emulators.
 
+Exit status: 0 when the page is written with every widget's data; 1 when a
+widget's data could not be fetched (the page is still written, with the
+error in that widget), when CloudWatch cannot be reached (no page) or the
+page cannot be written; 2 for bad flags or settings (a missing region too).
+
 Flags:
 `
 
@@ -58,8 +63,7 @@ func runDashboard(ctx context.Context, c *cli, args []string) int {
 	}
 	awsCfg, err := app.LoadAWSConfig(ctx)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "remediate dashboard: %v\n", err)
-		return exitFailed
+		return awsConfigFailed(c, "dashboard", err)
 	}
 	noPct := *percentiles == "off" || (*percentiles == "auto" && strings.TrimSpace(c.getenv("AWS_ENDPOINT_URL")) != "")
 	page, widgets, err := render(ctx, app.NewClients(awsCfg), dashboard.Vars{Namespace: *namespace, Region: awsCfg.Region, FunctionName: *function, DLQName: *dlq},

@@ -23,8 +23,9 @@ resources and putting a "Config Rules Compliance Change" event on the
 EventBridge bus for each non-compliant one, routes them with the event
 pattern terraform/ deploys to a queue in place of the Lambda function, runs
 them through the function's own handler code, prints the SNS notifications,
-the outcomes, the time from misconfiguration to verified fix, the compliance
-score before and after, and writes the dashboard page.
+the outcomes, the time to fix (from Config's notification to the verified
+fix, as the dashboard's TimeToRemediate measures it), the compliance score
+before and after, and writes the dashboard page.
 
 --watch keeps running: the Config stand-in re-evaluates every --interval and
 the command printed lets you misconfigure a bucket from another terminal and
@@ -38,7 +39,18 @@ encryption a service control policy denies. The policy is SIMULATED (the
 emulator has no Organizations SCPs): an SDK middleware in the demo makes
 PutBucketEncryption on that bucket fail with AccessDenied. The function's fix
 fails, Lambda's retries fail too, the event lands in the dead-letter queue, a
-high-severity notification goes out and the bucket stays unencrypted.
+high-severity notification goes out and the bucket stays unencrypted. The
+summary counts that failed check once; the dashboard counts failed outcomes,
+one per attempt.
+
+The demo runs with its own settings (enforce mode, METRICS_MODE=api, its own
+topic); the pipeline's settings in the environment are checked like for the
+other commands (exit 2 when one is bad) but not used.
+
+Exit status: 0 when the demo ran to the end (also with --simulate-failure,
+whose failure is the point, and when Ctrl-C stops --watch); 1 when it could
+not run (moto_server missing or failing, the pipeline not done in time, the
+dashboard not written); 2 for bad flags or settings.
 
 Flags:
 `

@@ -38,8 +38,13 @@ run: if one is not a valid compliance change event, nothing runs.
 Output: one outcome JSON object per event on standard output, in input
 order; structured logs on standard error.
 
-Exit status: 0 when no outcome is failed, 1 when an outcome is failed or
-could not be published, 2 for bad flags or input that is not a valid event.
+Ctrl-C stops after the event being handled: the events not yet started
+are not attempted (no outcome), and standard error says how many.
+
+Exit status: 0 when no outcome is failed; 1 when an outcome is failed or
+could not be published, or when interrupted before the last event; 2 for
+bad flags, bad settings (a missing region too) or input that is not a valid
+event.
 
 Flags:
 `
@@ -80,8 +85,7 @@ func runInvoke(ctx context.Context, c *cli, args []string) int {
 	}
 	awsCfg, err := app.LoadAWSConfig(ctx)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "remediate invoke: %v\n", err)
-		return exitFailed
+		return awsConfigFailed(c, "invoke", err)
 	}
 	h, err := app.NewHandler(cfg, app.NewClients(awsCfg), app.NewLogger(c.stderr, cfg.LogLevel))
 	if err != nil {
@@ -91,10 +95,21 @@ func runInvoke(ctx context.Context, c *cli, args []string) int {
 	return invokeAll(ctx, c, h, evs)
 }
 
+// invokeAll runs the events in order. Once ctx ends (Ctrl-C), the events
+// not yet started are not attempted: they get no outcome, and one line on
+// standard error says which.
 func invokeAll(ctx context.Context, c *cli, h *remediation.Handler, evs []*events.ComplianceChangeEvent) int {
 	code := exitOK
 	enc := json.NewEncoder(c.stdout)
-	for _, ev := range evs {
+	for i, ev := range evs {
+		if ctx.Err() != nil {
+			which := fmt.Sprintf("event %d", i+1)
+			if i+1 < len(evs) {
+				which = fmt.Sprintf("events %d to %d", i+1, len(evs))
+			}
+			fmt.Fprintf(c.stderr, "remediate invoke: interrupted: %d of %d events not attempted (%s of the input): %v\n", len(evs)-i, len(evs), which, context.Cause(ctx))
+			return exitFailed
+		}
 		o, err := h.HandleEvent(ctx, ev)
 		if encErr := enc.Encode(o); encErr != nil {
 			fmt.Fprintf(c.stderr, "remediate invoke: writing outcome: %v\n", encErr)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,7 +57,8 @@ func TestInvokeHelp(t *testing.T) {
 			"--event FILE", "--dry-run",
 			"one event, a JSON array of events, or one event per line", `"-" reads standard input`,
 			"if one is not a valid compliance change event, nothing runs",
-			"Exit status: 0 when no outcome is failed, 1 when an outcome is failed", "2 for bad flags or input that is not a valid event",
+			"Exit status: 0 when no outcome is failed; 1 when an outcome is failed", "when interrupted before the last event",
+			"2 for\nbad flags, bad settings (a missing region too) or input that is not a valid\nevent",
 		} {
 			if !strings.Contains(help, s) {
 				t.Errorf("%s: help does not contain %q:\n%s", arg, s, help)
@@ -95,8 +97,10 @@ func TestInvokeBadArgs(t *testing.T) {
 
 // TestInvokeInvalidEventRunsNothing: one bad event among good ones stops
 // everything before any handler is built (no outcome is printed, and the
-// configuration, which would fail here, is never read).
+// AWS configuration, which would fail here for want of a region, is never
+// loaded).
 func TestInvokeInvalidEventRunsNothing(t *testing.T) {
+	noRegion(t)
 	good := compact(t, fixture(t, "s3-public-read-noncompliant.json"))
 	bad := strings.Replace(good, `"resourceId":"example-public-bucket",`, ``, 1)
 	bad = strings.ReplaceAll(bad, `"resourceId":"example-public-bucket"`, `"resourceId":""`)
@@ -115,8 +119,7 @@ func TestInvokeInvalidEventRunsNothing(t *testing.T) {
 		for _, viaStdin := range []bool{false, true} {
 			name := tc.name + map[bool]string{false: " (file)", true: " (stdin)"}[viaStdin]
 			t.Run(name, func(t *testing.T) {
-				env := map[string]string{"MODE": "not-a-mode"} // fails if the configuration were read
-				c, out, errOut := testCLI("", env)
+				c, out, errOut := testCLI("", nil)
 				args := []string{"invoke", "--event"}
 				if viaStdin {
 					c.stdin = strings.NewReader(tc.input)
@@ -132,8 +135,8 @@ func TestInvokeInvalidEventRunsNothing(t *testing.T) {
 						t.Errorf("stderr %q does not contain %q", errOut.String(), s)
 					}
 				}
-				if strings.Contains(errOut.String(), "configuration") {
-					t.Errorf("configuration read before the events were validated: %s", errOut.String())
+				if strings.Contains(errOut.String(), "region") {
+					t.Errorf("AWS configuration loaded before the events were validated: %s", errOut.String())
 				}
 				if out.Len() != 0 {
 					t.Errorf("outcomes printed: %s", out.String())
@@ -285,5 +288,48 @@ func TestInvokeAllExitCodes(t *testing.T) {
 	code, outs, stderr := run(evs[:1])
 	if code != exitFailed || len(outs) != 1 || !strings.Contains(stderr, "SNS unreachable") {
 		t.Errorf("publish failure: exit %d, outcomes %d, stderr %q", code, len(outs), stderr)
+	}
+}
+
+// cancellingRemediator remediates and then cancels the run, like a Ctrl-C
+// during the first event.
+type cancellingRemediator struct {
+	stubRemediator
+	cancel context.CancelFunc
+}
+
+func (r *cancellingRemediator) Remediate(ctx context.Context, req remediation.Request) remediation.Result {
+	r.cancel()
+	return r.stubRemediator.Remediate(ctx, req)
+}
+
+// Ctrl-C: the event in hand gets its outcome; the others are reported as
+// not attempted, not run into failed outcomes.
+func TestInvokeInterruptedLeavesTheRestNotAttempted(t *testing.T) {
+	var lines []string
+	for i := range 5 {
+		lines = append(lines, strings.ReplaceAll(compact(t, fixture(t, "s3-public-read-noncompliant.json")), "example-public-bucket", fmt.Sprintf("bucket-%d", i)))
+	}
+	evs, err := parseEvents([]byte(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rem := &cancellingRemediator{stubRemediator{results: map[string]remediation.Result{"bucket-0": {Action: remediation.ActionRemediated}}}, cancel}
+	reg, err := remediation.NewRegistry(rem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &remediation.Handler{Registry: reg, Rules: remediation.NewRuleResolver(remediators.Catalog(remediators.Definitions()), nil), Publisher: stubPublisher{}}
+	c, out, errOut := testCLI("", nil)
+	if code := invokeAll(ctx, c, h, evs); code != exitFailed {
+		t.Errorf("exit %d, want %d", code, exitFailed)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 1 || !strings.Contains(out.String(), `"bucket-0"`) {
+		t.Errorf("want the one outcome of the event in hand, got:\n%s", out.String())
+	}
+	if got := errOut.String(); got != "remediate invoke: interrupted: 4 of 5 events not attempted (events 2 to 5 of the input): context canceled\n" {
+		t.Errorf("stderr %q", got)
 	}
 }

@@ -5,12 +5,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"strings"
 	"syscall"
+
+	"github.com/autoremediate/autoremediate/app"
 )
+
+// version is the release, stamped at build time with
+// -ldflags "-X main.version=v1.2.3"; empty for a source build, which
+// reports what debug.ReadBuildInfo knows instead.
+var version string
 
 // cli is what a command may touch: no globals.
 type cli struct {
@@ -22,18 +33,22 @@ type cli struct {
 type command struct {
 	name, summary string
 	run           func(ctx context.Context, c *cli, args []string) int
+	// settings says that the command reads the pipeline's settings from
+	// the environment: they are checked before it runs (exit 2 when one
+	// is bad), whatever part of them it uses.
+	settings bool
 }
 
 // commands is the command table, one line per command.
 func commands() []command {
 	return []command{
-		{"invoke", "run Config compliance change events through the remediation handler", runInvoke},
-		{"sweep", "find and fix every non-compliant resource in the account and region", runSweep},
-		{"demo", "the whole pipeline on a local AWS emulator, from insecure to compliant", runDemo},
-		{"dashboard", "render the CloudWatch compliance dashboard as one HTML file", runDashboard},
-		{"report", "compliance reports: SOC 2 from Security Hub (soc2), IAM credential audit (credentials)", runReport},
-		{"deploy", "deploy the pipeline to AWS with Terraform (plan, confirm, apply, outputs)", runDeploy},
-		{"destroy", "remove everything `remediate deploy` created", runDestroy},
+		{"invoke", "run Config compliance change events through the remediation handler", runInvoke, true},
+		{"sweep", "find and fix every non-compliant resource in the account and region", runSweep, true},
+		{"demo", "the whole pipeline on a local AWS emulator, from insecure to compliant", runDemo, true},
+		{"dashboard", "render the CloudWatch compliance dashboard as one HTML file", runDashboard, true},
+		{"report", "compliance reports: SOC 2 from Security Hub (soc2), IAM credential audit (credentials)", runReport, true},
+		{"deploy", "deploy the pipeline to AWS with Terraform (plan, confirm, apply, outputs)", runDeploy, false},
+		{"destroy", "remove everything `remediate deploy` created", runDestroy, false},
 	}
 }
 
@@ -41,7 +56,7 @@ func commands() []command {
 const (
 	exitOK      = 0
 	exitFailed  = 1 // an outcome failed or could not be published
-	exitBadArgs = 2 // bad flags or input that is not a valid event
+	exitBadArgs = 2 // bad flags, settings (a missing region too) or input that is not a valid event
 )
 
 func main() {
@@ -59,6 +74,11 @@ func run(ctx context.Context, args []string, c *cli) int {
 		}
 		return exitOK
 	}
+	if args[0] == "--version" || args[0] == "-version" {
+		info, ok := debug.ReadBuildInfo()
+		fmt.Fprintln(c.stdout, versionString(version, info, ok))
+		return exitOK
+	}
 	for _, cmd := range commands() {
 		if cmd.name == args[0] {
 			if asksForHelp(args[1:]) {
@@ -67,6 +87,11 @@ func run(ctx context.Context, args []string, c *cli) int {
 				helpCLI := *c
 				helpCLI.stderr = c.stdout
 				c = &helpCLI
+			} else if cmd.settings {
+				if _, err := app.Load(c.getenv); err != nil {
+					fmt.Fprintf(c.stderr, "remediate %s: configuration: %v\n", cmd.name, err)
+					return exitBadArgs
+				}
 			}
 			return cmd.run(ctx, c, args[1:])
 		}
@@ -87,13 +112,65 @@ Commands:
 		fmt.Fprintf(w, "  %-10s %s\n", cmd.name, cmd.summary)
 	}
 	fmt.Fprint(w, `
-Run "remediate <command> --help" for a command's flags.
+Run "remediate <command> --help" for a command's flags, and
+"remediate --version" for the version.
 
-Every command reads the same settings as the Lambda functions from the
-environment (MODE, RULE_MAP, SNS_TOPIC_ARN, METRICS_MODE, ... - see the
-README), and the AWS SDK's own: AWS_REGION, AWS_PROFILE, credentials, and
-AWS_ENDPOINT_URL to talk to a local emulator such as moto_server.
+Every command but deploy and destroy reads the same settings as the Lambda
+functions from the environment (MODE, RULE_MAP, SNS_TOPIC_ARN,
+METRICS_MODE, ... - see the README) and checks them before it runs, and the
+AWS SDK's own: AWS_REGION, AWS_PROFILE, credentials, and AWS_ENDPOINT_URL to
+talk to a local emulator such as moto_server.
+
+Exit status: 0 on success, 1 when something failed, 2 for bad flags or
+settings (a missing region too); each command's --help says more.
 `)
+}
+
+// versionString describes the build: the stamped version, else the module
+// version "go install ...@v1.2.3" records, else a source build; with the
+// commit when the build recorded it, and the Go version and platform.
+func versionString(stamped string, info *debug.BuildInfo, ok bool) string {
+	v := stamped
+	var details []string
+	if ok {
+		if v == "" && info.Main.Version != "" && info.Main.Version != "(devel)" {
+			v = info.Main.Version
+		}
+		vcs := map[string]string{}
+		for _, s := range info.Settings {
+			vcs[s.Key] = s.Value
+		}
+		if rev := vcs["vcs.revision"]; rev != "" {
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			if vcs["vcs.modified"] == "true" {
+				rev += "-dirty"
+			}
+			details = append(details, "commit "+rev)
+		}
+		if t := vcs["vcs.time"]; t != "" {
+			details = append(details, t)
+		}
+		details = append(details, info.GoVersion)
+	}
+	if v == "" {
+		v = "devel"
+		details = append([]string{"source build, no version stamped"}, details...)
+	}
+	details = append(details, runtime.GOOS+"/"+runtime.GOARCH)
+	return "remediate " + v + " (" + strings.Join(details, ", ") + ")"
+}
+
+// awsConfigFailed reports that the AWS configuration could not be loaded
+// and returns the exit status: a missing region is a bad setting (2),
+// anything else a failure (1).
+func awsConfigFailed(c *cli, name string, err error) int {
+	fmt.Fprintf(c.stderr, "remediate %s: %v\n", name, err)
+	if errors.Is(err, app.ErrNoRegion) {
+		return exitBadArgs
+	}
+	return exitFailed
 }
 
 // asksForHelp reports whether the arguments ask for a command's help (the

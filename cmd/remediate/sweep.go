@@ -35,7 +35,7 @@ Requests are rate-limited per API on the client to stay under AWS's
 published EC2 request limits, and retried adaptively when throttled.
 
 Exit status: 0 when nothing failed, 1 when a check, a listing or a delivery
-failed, 2 for bad flags or settings.
+failed, 2 for bad flags or settings (a missing region too).
 
 Flags:
 `
@@ -83,8 +83,7 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 	}
 	awsCfg, err := app.LoadAWSConfig(ctx)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "remediate sweep: %v\n", err)
-		return exitFailed
+		return awsConfigFailed(c, "sweep", err)
 	}
 	sweep.NewRateLimiter(nil).AddTo(&awsCfg)
 	clients := app.NewClients(awsCfg)
