@@ -112,5 +112,8 @@ resource "aws_config_configuration_recorder_status" "this" {
   name       = aws_config_configuration_recorder.this[0].name
   is_enabled = true
 
-  depends_on = [aws_config_delivery_channel.this]
+  # Recording starts only once the recorder's role has its permissions: the
+  # role exists before its policies are attached, and a recorder started
+  # without them fails to describe the resources or to deliver.
+  depends_on = [aws_config_delivery_channel.this, aws_iam_role_policy_attachment.config, aws_iam_role_policy.config]
 }

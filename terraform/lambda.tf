@@ -1,8 +1,13 @@
 # The functions: remediate (invoked by the EventBridge rule), sweep and report
 # (invoked by EventBridge Scheduler). Go binaries for provided.al2023 on
-# arm64, built into dist/<name>.zip by `make build`.
+# var.architecture, built into dist/<name>.zip by `make build` (arm64) or
+# `make build GOARCH=amd64` (x86_64).
 
 locals {
+  # The architecture `make build` wrote next to the zips (dist/architecture);
+  # zips from elsewhere, without it, are taken to match var.architecture.
+  built_architecture = fileexists("${local.dist_dir}/architecture") ? trimspace(file("${local.dist_dir}/architecture")) : var.architecture
+
   # Which functions are deployed: kept apart from their settings, which
   # refer to resources (the topic) that depend on the roles.
   functions = toset(concat(["remediate"], var.enable_sweep ? ["sweep"] : [], var.enable_report ? ["report"] : []))
@@ -55,7 +60,7 @@ resource "aws_lambda_function" "function" {
   role             = aws_iam_role.function[each.key].arn
   runtime          = "provided.al2023"
   handler          = "bootstrap"
-  architectures    = ["arm64"]
+  architectures    = [var.architecture]
   filename         = "${local.dist_dir}/${each.key}.zip"
   source_code_hash = filebase64sha256("${local.dist_dir}/${each.key}.zip")
   memory_size      = var.lambda_memory_mb
@@ -77,6 +82,15 @@ resource "aws_lambda_function" "function" {
   # invocation, or Lambda creates one without either; the role's policy
   # before the function can use it.
   depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.remediate, aws_iam_role_policy.sweep, aws_iam_role_policy.report]
+
+  lifecycle {
+    # A zip built for the other architecture deploys fine and fails at every
+    # invocation (Runtime.InvalidEntrypoint: exec format error).
+    precondition {
+      condition     = local.built_architecture == var.architecture
+      error_message = "The zips in ${local.dist_dir} were built for ${local.built_architecture} (dist/architecture) but architecture is ${var.architecture}: set architecture = \"${local.built_architecture}\", or rebuild with make build GOARCH=${var.architecture == "x86_64" ? "amd64" : "arm64"}."
+    }
+  }
 }
 
 resource "aws_lambda_function_event_invoke_config" "function" {

@@ -11,7 +11,7 @@ data "aws_region" "current" {}
 locals {
   account   = data.aws_caller_identity.current.account_id
   partition = data.aws_partition.current.partition
-  region    = data.aws_region.current.region
+  region    = data.aws_region.current.id # not .region: it exists from provider 6.0 on
   dist_dir  = coalesce(var.dist_dir, "${path.module}/../dist")
 
   tags = merge({ "managed-by" = "terraform", "application" = "autoremediate" }, var.tags)

@@ -213,6 +213,17 @@ variable "notify_outcomes" {
 # ----------------------------------------------------------------------------
 # The remediate function and its delivery
 
+variable "architecture" {
+  description = "Instruction set of the functions: `arm64` (Graviton, the zips of `make build`) or `x86_64` (the zips of `make build GOARCH=amd64`). The plan fails when dist/architecture says the zips were built for the other one."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.architecture)
+    error_message = "architecture must be arm64 or x86_64 (Lambda's names; GOARCH amd64 is x86_64)."
+  }
+}
+
 variable "lambda_memory_mb" {
   description = "Memory of the functions in MB (CPU scales with it)."
   type        = number
@@ -369,7 +380,7 @@ variable "config_recorder_resource_types" {
 }
 
 variable "bucket_force_destroy" {
-  description = "Let `terraform destroy` delete the Config and report buckets with their objects (otherwise empty them first)."
+  description = "Let `terraform destroy` delete the module's buckets with their objects: the report bucket, the Config bucket and the access-log bucket, which receives the server access logs of the other two and so is never empty. Without it, empty them first."
   type        = bool
   default     = false
 }
