@@ -42,6 +42,10 @@ type Baseline struct {
 	// (deferred); API already requires IMDSv2.
 	Web, Batch, API string
 	DataVolume      string
+	// WebSG is the web servers' security group: SSH and RDP open to the
+	// internet (revoked), SSH from 10.0.0.0/8 and HTTPS from anywhere
+	// (kept).
+	WebSG string
 }
 
 // buildBaseline creates the insecure account; simulateFailure adds
@@ -163,7 +167,37 @@ func buildBaseline(ctx context.Context, c *app.Clients, simulateFailure bool, pr
 		return nil, fmt.Errorf("turning EBS encryption by default off: %w", err)
 	}
 	printf("   account  %-22s EBS encryption by default off in %s\n", emulator.Account, emulator.Region)
+	if b.WebSG, err = webSecurityGroup(ctx, ec2c, printf); err != nil {
+		return nil, err
+	}
 	return b, nil
+}
+
+// SGWebServers names the demo's security group.
+const SGWebServers = "demo-web-servers"
+
+// webSecurityGroup creates the web servers' security group in the default
+// VPC: SSH and RDP open to the internet (restricted-ssh and
+// restricted-common-ports), beside rules that must survive the fix: SSH
+// from the corporate network and HTTPS from anywhere.
+func webSecurityGroup(ctx context.Context, ec2c *ec2.Client, printf func(string, ...any)) (string, error) {
+	out, err := ec2c.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(SGWebServers), Description: aws.String("web servers")})
+	if err != nil {
+		return "", fmt.Errorf("creating security group %s: %w", SGWebServers, err)
+	}
+	id := aws.ToString(out.GroupId)
+	rule := func(port int32, cidr, desc string) ec2types.IpPermission {
+		return ec2types.IpPermission{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port),
+			IpRanges: []ec2types.IpRange{{CidrIp: aws.String(cidr), Description: aws.String(desc)}}}
+	}
+	if _, err := ec2c.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(id), IpPermissions: []ec2types.IpPermission{
+		rule(22, "0.0.0.0/0", "ssh from anywhere"), rule(3389, "0.0.0.0/0", "rdp from anywhere"),
+		rule(22, "10.0.0.0/8", "ssh from the corporate network"), rule(443, "0.0.0.0/0", "https"),
+	}}); err != nil {
+		return "", fmt.Errorf("authorizing ingress on security group %s: %w", id, err)
+	}
+	printf("   sg       %-22s SSH (22) and RDP (3389) open to 0.0.0.0/0; SSH from 10.0.0.0/8 and HTTPS from anywhere (%s)\n", id, SGWebServers)
+	return id, nil
 }
 
 // partnerBucket creates BucketPartner: public access blocked and SSE-S3,

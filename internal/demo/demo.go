@@ -563,7 +563,7 @@ func (d *demo) waitOutcomes(ctx context.Context, n int) error {
 		d.mu.Lock()
 		latest := map[string]remediation.Action{}
 		for _, o := range d.outcomes {
-			latest[o.Remediator+"|"+o.ResourceID] = o.Action
+			latest[d.check(o)] = o.Action
 		}
 		d.mu.Unlock()
 		got, failing := len(latest), 0
@@ -606,7 +606,7 @@ func (d *demo) report(after []remediation.Outcome, res *Result, deadLetters int)
 	outcomes := append([]remediation.Outcome(nil), d.outcomes...)
 	notes := len(d.notifications)
 	d.mu.Unlock()
-	order := map[string]int{"AWS::S3::Bucket": 0, "AWS::EC2::Instance": 1, "AWS::EC2::Volume": 2, "AWS::::Account": 3}
+	order := map[string]int{"AWS::S3::Bucket": 0, "AWS::EC2::Instance": 1, "AWS::EC2::Volume": 2, "AWS::EC2::SecurityGroup": 3, "AWS::::Account": 4}
 	sort.SliceStable(outcomes, func(i, j int) bool {
 		if outcomes[i].ResourceType != outcomes[j].ResourceType {
 			return order[outcomes[i].ResourceType] < order[outcomes[j].ResourceType]
@@ -639,8 +639,8 @@ func (d *demo) report(after []remediation.Outcome, res *Result, deadLetters int)
 	latest := map[string]remediation.Outcome{}
 	attempts := map[string]int{}
 	for _, o := range outcomes {
-		latest[o.Remediator+"|"+o.ResourceID] = o
-		attempts[o.Remediator+"|"+o.ResourceID]++
+		latest[d.check(o)] = o
+		attempts[d.check(o)]++
 	}
 	d.printf("   still not compliant:\n")
 	for _, o := range after {
@@ -648,10 +648,10 @@ func (d *demo) report(after []remediation.Outcome, res *Result, deadLetters int)
 			continue
 		}
 		why := string(o.Action)
-		if ev, ok := latest[o.Remediator+"|"+o.ResourceID]; ok {
+		if ev, ok := latest[d.check(o)]; ok {
 			why = string(ev.Action)
 			if ev.Action == remediation.ActionFailed {
-				why = fmt.Sprintf("failed %d times (Lambda's retries), then the event went to the dead-letter queue %s; the errors alarm fires", attempts[o.Remediator+"|"+o.ResourceID], DLQName)
+				why = fmt.Sprintf("failed %d times (Lambda's retries), then the event went to the dead-letter queue %s; the errors alarm fires", attempts[d.check(o)], DLQName)
 			}
 		}
 		d.printf("     %-32s %-22s %s\n", label(o), o.Remediator, why)
@@ -692,8 +692,22 @@ func timeToFix(o remediation.Outcome) string {
 	return o.CompletedAt.Sub(o.DetectedAt).Round(time.Millisecond).String()
 }
 
+// check identifies the check an outcome is for: one remediator can check a
+// resource against several rules (restricted-ssh and
+// restricted-common-ports on one security group). The rule is the managed
+// rule the event's rule name resolves to, so that the function's outcomes
+// (reported under generated names) and the sweep's match.
+func (d *demo) check(o remediation.Outcome) string {
+	rule := o.Rule
+	if _, managed, ok := d.h.Rules.Resolve(o.Rule); ok && managed != "" {
+		rule = managed
+	}
+	return o.Remediator + "|" + rule + "|" + o.ResourceID
+}
+
 func label(o remediation.Outcome) string {
-	kind := map[string]string{"AWS::S3::Bucket": "bucket", "AWS::EC2::Instance": "instance", "AWS::EC2::Volume": "volume", "AWS::::Account": "account"}[o.ResourceType]
+	kind := map[string]string{"AWS::S3::Bucket": "bucket", "AWS::EC2::Instance": "instance", "AWS::EC2::Volume": "volume",
+		"AWS::EC2::SecurityGroup": "security group", "AWS::::Account": "account"}[o.ResourceType]
 	return kind + " " + o.ResourceID
 }
 
