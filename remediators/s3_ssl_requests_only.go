@@ -464,8 +464,9 @@ func deniesInsecureTransport(stmt json.RawMessage, arns tlsARNs) bool {
 // allPrincipals reports whether a Principal element is everyone: "*" or
 // {"AWS": "*"} (or {"AWS": [..., "*", ...]}).
 func allPrincipals(p json.RawMessage) bool {
-	if vals := stringOrList(p); len(vals) == 1 && vals[0] == "*" && bytes.HasPrefix(bytes.TrimSpace(p), []byte(`"`)) {
-		return true
+	var one string
+	if json.Unmarshal(p, &one) == nil {
+		return one == "*"
 	}
 	var m map[string]json.RawMessage
 	if json.Unmarshal(p, &m) != nil {
