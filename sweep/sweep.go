@@ -86,8 +86,8 @@ type Report struct {
 	// Remediators are the names of the remediators swept, in registry
 	// order (the order of the summary).
 	Remediators []string
-	Started       time.Time
-	Duration      time.Duration
+	Started     time.Time
+	Duration    time.Duration
 }
 
 // Failed reports whether anything failed: an outcome, a listing or a

@@ -61,7 +61,7 @@ func newSweeper(t *testing.T, env map[string]string, apiOptions ...func(*middlew
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sweep.New(clients, h)
+	return app.NewSweeper(cfg, clients, h)
 }
 
 type world struct {
@@ -226,6 +226,10 @@ func TestSweepMixedAccount(t *testing.T) {
 		"ec2-imdsv2/" + b.v2:                   remediation.ActionCompliant,
 		"ec2-imdsv2/" + b.exemptInstance:       remediation.ActionExempt,
 		"ebs-encryption/" + emulator.Account:   remediation.ActionRemediated,
+		// the baseline's buckets have no bucket policy, so no TLS-only deny
+		"s3-ssl-requests-only/open-bucket":   remediation.ActionRemediated,
+		"s3-ssl-requests-only/secure-bucket": remediation.ActionRemediated,
+		"s3-ssl-requests-only/exempt-bucket": remediation.ActionExempt,
 	}
 	for k, a := range want {
 		if got[k] != a {
@@ -247,8 +251,12 @@ func TestSweepMixedAccount(t *testing.T) {
 	if roots != 3 {
 		t.Errorf("%d attached root volumes reported needs-manual, want 3 (one per instance)", roots)
 	}
+	// moto gives the default VPC a default security group, which opens
+	// nothing to the internet: compliant under both rules
+	groups := sgChecks(t, rep.Outcomes)
 	for k, a := range got {
-		if _, ok := want[k]; !ok && !(strings.HasPrefix(k, "ebs-encryption/vol-") && a == remediation.ActionNeedsManual) {
+		if _, ok := want[k]; !ok && !(strings.HasPrefix(k, "ebs-encryption/vol-") && a == remediation.ActionNeedsManual) &&
+			!strings.HasPrefix(k, "ec2-security-group-ingress/sg-") {
 			t.Errorf("unexpected check %s: %s", k, a)
 		}
 	}
@@ -278,7 +286,7 @@ func TestSweepMixedAccount(t *testing.T) {
 			compliant++
 		}
 	}
-	if s.Total != len(rep.Outcomes) || s.Compliant != compliant || compliant != 7 {
+	if s.Total != len(rep.Outcomes) || s.Compliant != compliant || compliant != 9+groups {
 		t.Errorf("score %v, want %d of %d", s, compliant, len(rep.Outcomes))
 	}
 	// A second sweep finds nothing left to fix: no writes, all reads.
@@ -315,9 +323,32 @@ func TestSweepDryRunChangesNothing(t *testing.T) {
 	if w.publicAccessBlocked(t, "open-bucket") || w.encryption(t, "open-bucket") != "" || w.tokens(t, b.v1) != "optional" || w.ebsDefault(t) {
 		t.Error("dry-run changed the emulator")
 	}
-	if s := rep.Score(); s.Compliant != 3 { // secure-bucket twice, the IMDSv2 instance
+	// secure-bucket twice, the IMDSv2 instance, the default security groups
+	if s := rep.Score(); s.Compliant != 3+sgChecks(t, rep.Outcomes) {
 		t.Errorf("dry-run score %v", s)
 	}
+}
+
+// sgChecks counts the security group checks, which must all be compliant
+// (the baseline creates no security group of its own): one per rule.
+func sgChecks(t *testing.T, outcomes []remediation.Outcome) int {
+	t.Helper()
+	n := 0
+	rules := map[string]int{}
+	for _, o := range outcomes {
+		if o.Remediator != "ec2-security-group-ingress" {
+			continue
+		}
+		n++
+		rules[o.Rule]++
+		if o.Action != remediation.ActionCompliant {
+			t.Errorf("security group %s under %s: %s (%s)", o.ResourceID, o.Rule, o.Action, o.Reason)
+		}
+	}
+	if n == 0 || rules["restricted-ssh"] != rules["restricted-common-ports"] {
+		t.Errorf("security group checks by rule: %v", rules)
+	}
+	return n
 }
 
 func TestSweepOnly(t *testing.T) {
@@ -413,7 +444,7 @@ func TestRateLimiterSeesTheSDKsOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sweep.New(clients, h).Run(context.Background()); err != nil {
+	if _, err := app.NewSweeper(cfg, clients, h).Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	calls := lim.Calls()
