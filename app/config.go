@@ -50,7 +50,7 @@ func Settings() []Setting {
 		{"ENABLED_REMEDIATORS", "all", "Comma-separated remediators to run; events for the others are `ignored`."},
 		{"RULE_MAP", "", "Extra rule-name=remediator pairs, e.g. `my-s3-rule=s3-public-access-block`; they take precedence over the built-in managed rule names."},
 		{"EXEMPT_TAG_KEY", remediators.DefaultExemptTagKey, "Tag key whose value `off` or `false` exempts a resource (outcome `exempt`)."},
-		{"S3_WEBSITE_GUARD", "true", "Leave buckets that host a static website unblocked (outcome `exempt`); `false` blocks them too."},
+		{"S3_WEBSITE_GUARD", "true", "Leave buckets that host a static website alone (outcome `exempt`): their public access stays, and no TLS-only deny is added (S3 website endpoints serve HTTP only); `false` fixes them too."},
 		{"S3_SSE_ALGORITHM", remediators.SSEAlgorithmAES256, "Default encryption to apply: `AES256` (SSE-S3), `aws:kms` (SSE-KMS, S3 Bucket Keys on) or `aws:kms:dsse` (dual-layer SSE-KMS)."},
 		{"S3_KMS_KEY_ARN", "", "KMS key for SSE-KMS; empty uses the AWS managed key `aws/s3`."},
 		{"EBS_KMS_KEY_ID", "", "KMS key (ID, ARN or alias) to make the region's default EBS key; empty keeps the current default."},
