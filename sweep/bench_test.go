@@ -44,7 +44,7 @@ func BenchmarkSweep(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				sw := sweep.New(clients, h)
+				sw := app.NewSweeper(cfg, clients, h)
 				sw.Concurrency = 8
 				b.StartTimer()
 				rep, err := sw.Run(context.Background())

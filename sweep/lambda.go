@@ -6,66 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strings"
-	"sync"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sts"
-
-	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/remediation"
-	"github.com/autoremediate/autoremediate/remediators"
 )
-
-// STS returns the STS client of c, built once.
-func STS(c *app.Clients) *sts.Client {
-	return app.Memo(c, "sts", func(cfg aws.Config) *sts.Client { return sts.NewFromConfig(cfg) })
-}
-
-// New wires a sweeper from the same settings and clients as the event path:
-// the registry, modes and publisher come from app.NewHandler. Install a
-// RateLimiter on the aws.Config before building c.
-func New(c *app.Clients, h *remediation.Handler) *Sweeper {
-	return &Sweeper{Definitions: remediators.Definitions(), Clients: c, STS: STS(c), Handler: h, Region: c.Config().Region}
-}
-
-// IsTerminal reports whether f is a character device (a terminal), without
-// any terminal library.
-func IsTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-// ProgressWriter returns a Progress callback: a redrawn bar on a terminal,
-// a plain line every 10% (and at the end) otherwise.
-func ProgressWriter(w io.Writer, terminal bool) func(done, total int, o remediation.Outcome) {
-	var mu sync.Mutex
-	lastDecile := -1
-	start := time.Now()
-	return func(done, total int, o remediation.Outcome) {
-		mu.Lock()
-		defer mu.Unlock()
-		if total == 0 {
-			return
-		}
-		if terminal {
-			const width = 30
-			filled := done * width / total
-			fmt.Fprintf(w, "\r[%s%s] %d/%d checks  %-60.60s", strings.Repeat("#", filled), strings.Repeat(".", width-filled),
-				done, total, o.Remediator+" "+o.ResourceID+": "+string(o.Action))
-			if done == total {
-				fmt.Fprintf(w, "\r%s\r", strings.Repeat(" ", width+80))
-			}
-			return
-		}
-		if d := done * 10 / total; d != lastDecile || done == total {
-			lastDecile = d
-			fmt.Fprintf(w, "sweep: %d/%d checks done (%d%%) after %s\n", done, total, done*100/total, time.Since(start).Round(time.Millisecond))
-		}
-	}
-}
 
 // LambdaResult is what the scheduled sweep function returns: the summary
 // counts and the score (the outcomes themselves are published one by one).

@@ -131,11 +131,7 @@ func (r *Report) WriteSummary(w io.Writer) {
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
 	tw.Flush()
-	for _, o := range r.Outcomes {
-		if o.Action == remediation.ActionFailed {
-			fmt.Fprintf(w, "failed: %s %s %s: %s\n", o.Remediator, o.ResourceType, o.ResourceID, o.Error)
-		}
-	}
+	r.writeNotCompliant(w)
 	for _, err := range r.ListErrors {
 		fmt.Fprintf(w, "listing failed: %v\n", err)
 	}
@@ -143,6 +139,62 @@ func (r *Report) WriteSummary(w io.Writer) {
 		fmt.Fprintf(w, "not delivered: %v\n", err)
 	}
 	fmt.Fprintf(w, "compliance score: %s, in %s\n", r.Score(), r.Duration.Round(1e6))
+}
+
+// notCompliantOrder is the order in which the summary lists the checks that
+// stay non-compliant: what needs attention first.
+var notCompliantOrder = []remediation.Action{
+	remediation.ActionFailed, remediation.ActionNeedsManual, remediation.ActionDeferred, remediation.ActionExempt, remediation.ActionDryRun,
+}
+
+// maxListed is how many checks of one action other than failed the summary
+// lists (every failure is listed); --output json has them all.
+const maxListed = 20
+
+// writeNotCompliant lists the checks whose resource stays non-compliant
+// (those the score counts against), with why: the error of a failure, the
+// remediator's reason otherwise.
+func (r *Report) writeNotCompliant(w io.Writer) {
+	by := map[remediation.Action][]remediation.Outcome{}
+	n := 0
+	for _, o := range r.Outcomes {
+		switch o.Action {
+		case remediation.ActionCompliant, remediation.ActionRemediated, remediation.ActionGone, remediation.ActionIgnored:
+			continue
+		}
+		by[o.Action] = append(by[o.Action], o)
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	checks := "checks"
+	if n == 1 {
+		checks = "check"
+	}
+	fmt.Fprintf(w, "not compliant after the sweep: %d %s\n", n, checks)
+	for _, a := range notCompliantOrder {
+		for i, o := range by[a] {
+			if a != remediation.ActionFailed && i == maxListed {
+				fmt.Fprintf(w, "  ... and %d more %s (--output json lists every outcome)\n", len(by[a])-maxListed, a)
+				break
+			}
+			why := o.Reason
+			if a == remediation.ActionFailed && o.Error != "" {
+				why = o.Error
+			}
+			fmt.Fprintf(w, "  %s: %s %s %s: %s\n", a, o.Remediator, o.ResourceType, o.ResourceID, oneLine(why, 160))
+		}
+	}
+}
+
+// oneLine puts s on one line of at most n characters.
+func oneLine(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-3]) + "..."
+	}
+	return s
 }
 
 // WriteJSON prints one outcome JSON object per line.

@@ -3,6 +3,7 @@ package sweep
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -285,5 +286,58 @@ func TestInterleaveTakesOneOfEachGroupInTurn(t *testing.T) {
 		if got[k] != want[k] {
 			t.Fatalf("interleave = %v, want %v", got, want)
 		}
+	}
+}
+
+// The summary lists under the table every check that stays non-compliant,
+// most urgent first, with why; compliant, remediated and gone ones are not
+// listed.
+func TestSummaryListsWhatStaysNonCompliant(t *testing.T) {
+	o := func(a remediation.Action, id, reason, err string) remediation.Outcome {
+		return remediation.Outcome{Remediator: "ebs-encryption", ResourceType: remediators.ResourceTypeVolume, ResourceID: id, Action: a, Reason: reason, Error: err}
+	}
+	rep := &Report{Outcomes: []remediation.Outcome{
+		o(remediation.ActionRemediated, "vol-fixed", "encrypted", ""),
+		o(remediation.ActionDeferred, "vol-later", "instance made 42 IMDSv1 calls", ""),
+		o(remediation.ActionCompliant, "vol-ok", "", ""),
+		o(remediation.ActionNeedsManual, "vol-manual", "Volume vol-manual is unencrypted;\nmigrate it: "+strings.Repeat("step; ", 60), ""),
+		o(remediation.ActionGone, "vol-gone", "", ""),
+		o(remediation.ActionFailed, "vol-denied", "could not encrypt", "AccessDenied: not authorized"),
+	}}
+	for i := range 25 {
+		rep.Outcomes = append(rep.Outcomes, o(remediation.ActionDryRun, fmt.Sprintf("vol-dry-%d", i), "would encrypt", ""))
+	}
+	var out strings.Builder
+	rep.WriteSummary(&out)
+	text := out.String()
+	list := text[strings.Index(text, "not compliant after the sweep"):]
+	want := []string{
+		"not compliant after the sweep: 28 checks\n",
+		"  failed: ebs-encryption AWS::EC2::Volume vol-denied: AccessDenied: not authorized\n",
+		"  needs-manual: ebs-encryption AWS::EC2::Volume vol-manual: Volume vol-manual is unencrypted; migrate it: step;",
+		"  deferred: ebs-encryption AWS::EC2::Volume vol-later: instance made 42 IMDSv1 calls\n",
+		"  dry-run: ebs-encryption AWS::EC2::Volume vol-dry-19: would encrypt\n",
+		"  ... and 5 more dry-run (--output json lists every outcome)\n",
+	}
+	last := -1
+	for _, w := range want {
+		i := strings.Index(list, w)
+		if i <= last {
+			t.Errorf("%q missing or out of order in:\n%s", w, list)
+		}
+		last = i
+	}
+	for _, not := range []string{"vol-fixed", "vol-ok", "vol-gone", "vol-dry-20"} {
+		if strings.Contains(list, not) {
+			t.Errorf("%s is listed:\n%s", not, list)
+		}
+	}
+	for _, line := range strings.Split(list, "\n") {
+		if len(line) > 220 {
+			t.Errorf("line of %d characters: %q", len(line), line)
+		}
+	}
+	if !strings.HasSuffix(strings.TrimSpace(text), "compliance score: "+rep.Score().String()+", in 0s") {
+		t.Errorf("the score is not the last line:\n%s", text)
 	}
 }

@@ -74,12 +74,18 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 	}
 	terminal := false
 	if f, ok := c.stderr.(*os.File); ok {
-		terminal = sweep.IsTerminal(f)
+		terminal = isTerminal(f)
 	}
-	// Outcome log lines would tear the progress bar apart: on a terminal
-	// they are kept to warnings and errors unless LOG_LEVEL says otherwise.
+	// On a terminal, log lines are kept to warnings and errors unless
+	// LOG_LEVEL says otherwise (outcome lines included), and written above
+	// the progress bar, never inside it.
 	if terminal && strings.TrimSpace(c.getenv("LOG_LEVEL")) == "" {
 		cfg.LogLevel = slog.LevelWarn
+	}
+	prog := newProgress(c.stderr, terminal)
+	logger := app.NewLogger(c.stderr, cfg.LogLevel)
+	if terminal {
+		logger = slog.New(levelFilter{app.NewLogger(prog, cfg.LogLevel).Handler(), cfg.LogLevel})
 	}
 	awsCfg, err := app.LoadAWSConfig(ctx)
 	if err != nil {
@@ -87,14 +93,14 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 	}
 	sweep.NewRateLimiter(nil).AddTo(&awsCfg)
 	clients := app.NewClients(awsCfg)
-	h, err := app.NewHandler(cfg, clients, app.NewLogger(c.stderr, cfg.LogLevel))
+	h, err := app.NewHandler(cfg, clients, logger)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "remediate sweep: %v\n", err)
 		return exitBadArgs
 	}
-	sw := sweep.New(clients, h)
+	sw := app.NewSweeper(cfg, clients, h)
 	sw.Only, sw.DryRun, sw.Concurrency = names, *dryRun, *concurrency
-	sw.Progress = sweep.ProgressWriter(c.stderr, terminal)
+	sw.Progress = prog.Update
 	rep, err := sw.Run(ctx)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "remediate sweep: %v\n", err)

@@ -31,6 +31,6 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lambda.Start(sweep.LambdaHandler(sweep.New(clients, h), os.Stdout))
+	lambda.Start(sweep.LambdaHandler(app.NewSweeper(cfg, clients, h), os.Stdout))
 	return nil
 }

@@ -97,6 +97,7 @@ type demo struct {
 	opts    Options
 	srv     *emulator.Server
 	clients *app.Clients
+	cfg     app.Config
 	h       *remediation.Handler
 	eb      *eventbridge.Client
 	sqs     *sqs.Client
@@ -175,6 +176,7 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.cfg = cfg
 	if d.h, err = app.NewHandler(cfg, d.clients, app.NewLogger(d.opts.Log, cfg.LogLevel)); err != nil {
 		return nil, err
 	}
@@ -300,7 +302,7 @@ func (d *demo) queue(ctx context.Context, name string, attrs map[string]string) 
 // without publishing, so it decides compliance with the remediators' own
 // logic and changes nothing.
 func (d *demo) detect(ctx context.Context) ([]remediation.Outcome, error) {
-	sw := sweep.New(d.clients, &remediation.Handler{Registry: d.h.Registry, Rules: d.h.Rules, Modes: d.h.Modes})
+	sw := app.NewSweeper(d.cfg, d.clients, &remediation.Handler{Registry: d.h.Registry, Rules: d.h.Rules, Modes: d.h.Modes})
 	sw.Account, sw.DryRun, sw.Concurrency, sw.RunID = emulator.Account, true, 8, "config-evaluation"
 	rep, err := sw.Run(ctx)
 	if err != nil {

@@ -88,7 +88,7 @@ func evaluate(t *testing.T, srv *emulator.Server) ([]remediation.Outcome, sweep.
 	if err != nil {
 		t.Fatal(err)
 	}
-	sw := sweep.New(clients, &remediation.Handler{Registry: h.Registry, Rules: h.Rules, Modes: h.Modes})
+	sw := app.NewSweeper(cfg, clients, &remediation.Handler{Registry: h.Registry, Rules: h.Rules, Modes: h.Modes})
 	sw.DryRun, sw.Account = true, emulator.Account
 	rep, err := sw.Run(context.Background())
 	if err != nil || rep.Failed() {
