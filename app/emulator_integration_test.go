@@ -23,6 +23,7 @@ import (
 
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/internal/emulator"
+	"github.com/autoremediate/autoremediate/internal/syncbuf"
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
@@ -76,7 +77,7 @@ type rig struct {
 	srv     *emulator.Server
 	handler *remediation.Handler
 	ops     *opCounter // calls made by the pipeline, not by the test
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 
 	S3  *s3.Client
 	EC2 *ec2.Client
@@ -93,7 +94,7 @@ func newRig(t *testing.T, env map[string]string) *rig {
 	if err != nil {
 		t.Fatalf("app.Load(%v): %v", env, err)
 	}
-	r := &rig{t: t, srv: srv, ops: &opCounter{}, logs: &syncBuffer{}}
+	r := &rig{t: t, srv: srv, ops: &opCounter{}, logs: &syncbuf.Buffer{}}
 	awsCfg := srv.AWSConfig()
 	awsCfg.APIOptions = append(awsCfg.APIOptions, r.ops.register)
 	clients := app.NewClients(awsCfg)
@@ -174,25 +175,8 @@ func uniqueName(prefix string) string {
 	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano())
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// lines returns the JSON log lines whose msg is msg.
-func (b *syncBuffer) lines(msg string) []map[string]any {
+// logLines returns the JSON log lines in b whose msg is msg.
+func logLines(b *syncbuf.Buffer, msg string) []map[string]any {
 	var out []map[string]any
 	for _, l := range strings.Split(b.String(), "\n") {
 		var m map[string]any

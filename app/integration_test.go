@@ -419,7 +419,7 @@ func TestMetricsReachCloudWatch(t *testing.T) {
 		t.Errorf("%s{Remediator=%s} SampleCount grew by %v, want 3", remediation.MetricDuration, rem, n)
 	}
 	// The EMF block is off in api mode: the log line carries no _aws.
-	for _, l := range r.logs.lines("outcome") {
+	for _, l := range logLines(r.logs, "outcome") {
 		if _, ok := l["_aws"]; ok {
 			t.Errorf("METRICS_MODE=api still wrote EMF: %v", l)
 		}

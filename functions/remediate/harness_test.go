@@ -25,6 +25,7 @@ import (
 
 	"github.com/autoremediate/autoremediate/internal/emulator"
 	"github.com/autoremediate/autoremediate/internal/lambdart"
+	"github.com/autoremediate/autoremediate/internal/syncbuf"
 )
 
 var shared struct {
@@ -82,8 +83,8 @@ type function struct {
 	tb      testing.TB
 	cmd     *exec.Cmd
 	rt      *lambdart.Server
-	stdout  *syncBuffer
-	stderr  *syncBuffer
+	stdout  *syncbuf.Buffer
+	stderr  *syncbuf.Buffer
 	exited  chan struct{}
 	started time.Time // just before exec
 	waitErr error
@@ -98,7 +99,7 @@ func startFunction(tb testing.TB, extra ...string) *function {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := &function{tb: tb, rt: rt, stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	f := &function{tb: tb, rt: rt, stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, exited: make(chan struct{})}
 	f.cmd = exec.Command(bin)
 	f.cmd.Dir = filepath.Dir(bin)
 	// A clean environment: nothing of the developer's AWS setup leaks in.
@@ -209,23 +210,6 @@ func fixture(tb testing.TB, name, from, to string) []byte {
 		tb.Fatalf("fixture %s does not name %q", name, from)
 	}
 	return bytes.ReplaceAll(raw, []byte(`"`+from+`"`), []byte(`"`+to+`"`))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // outcomeActions waits until the process's stdout holds n outcome log

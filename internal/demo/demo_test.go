@@ -14,7 +14,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/internal/emulator"
+	"github.com/autoremediate/autoremediate/internal/syncbuf"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/sweep"
 )
@@ -625,7 +625,7 @@ func TestDemoWatchFixesANewMisconfiguration(t *testing.T) {
 	defer cancel()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	var out syncBuffer
+	var out syncbuf.Buffer
 	go func() {
 		_, err := Run(ctx, Options{Out: &out, Server: srv, Watch: true, Interval: time.Second, WatchReady: func(b string) { ready <- b }})
 		done <- err
@@ -665,15 +665,3 @@ func TestDemoWatchFixesANewMisconfiguration(t *testing.T) {
 		t.Errorf("no new event printed:\n%s", out.String())
 	}
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
