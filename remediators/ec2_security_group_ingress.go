@@ -75,12 +75,12 @@ func EC2SecurityGroupIngressDefinition() Definition {
 					InputParameters: BlockedPortParameters(DefaultBlockedPorts())},
 			},
 			// EC2.13 is restricted-ssh. EC2.14 (port 3389, deployed as
-			// restricted-rdp) and EC2.19 (high-risk ports, deployed as
-			// vpc-sg-restricted-common-ports) are restricted-common-ports
-			// with other blocked ports: they are fixed for the ports in
-			// SG_BLOCKED_PORTS (3389 by default; EC2.19's whole list only
-			// when SG_BLOCKED_PORTS holds it).
-			Controls: []string{"EC2.13", "EC2.14", "EC2.19"},
+			// restricted-rdp) is restricted-common-ports with 3389, which
+			// SG_BLOCKED_PORTS holds by default. EC2.19 (high-risk ports,
+			// vpc-sg-restricted-common-ports) is not claimed: its 24 ports
+			// are fixed only when SG_BLOCKED_PORTS lists them all, which the
+			// Config rule's five blockedPort parameters cannot express.
+			Controls: []string{"EC2.13", "EC2.14"},
 			// CreateSecurityGroup cannot open ingress (a new group allows
 			// none, or only its own members in the default group).
 			Triggers: ec2Calls("AuthorizeSecurityGroupIngress", "ModifySecurityGroupRules"),
