@@ -1,8 +1,10 @@
 // Package terraform holds the files the Terraform module in this directory
 // shares with Go: the CloudWatch dashboard body and the EventBridge event
-// pattern. Terraform renders them with templatefile(); Go renders the very
-// same files here, so tests (and the local demo) use the production
-// definitions. Terraform ignores the .go files in this directory.
+// pattern, which Terraform renders with templatefile() and Go renders here,
+// so tests (and the local demo) use the production definitions; and
+// remediators.json, the remediator definitions as Terraform reads them,
+// which go generate writes. Terraform ignores the .go files in this
+// directory.
 package terraform
 
 //go:generate go run ../internal/tools/genremediators remediators.json
@@ -11,10 +13,12 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
 )
 
 // DashboardTemplate is the body of the CloudWatch compliance dashboard, a
@@ -23,9 +27,9 @@ import (
 //go:embed templates/dashboard.json.tftpl
 var DashboardTemplate string
 
-// EventPatternTemplate is the EventBridge event pattern of the rule that
-// invokes the remediate function; ${config_rule_names} is the JSON array of
-// configRuleName matchers.
+// EventPatternTemplate is the EventBridge event pattern of the rules that
+// invoke the remediate function; ${config_rule_names} is the JSON array of
+// configRuleName matchers of one rule.
 //
 //go:embed templates/event_pattern.json.tftpl
 var EventPatternTemplate string
@@ -65,62 +69,169 @@ func RenderDashboard(vars map[string]string) ([]byte, error) {
 	return out, nil
 }
 
+// MaxEventPatternSize is EventBridge's default quota on the size of an
+// event pattern, in characters ("Event pattern size" in the EventBridge
+// quotas; adjustable up to 4096).
+const MaxEventPatternSize = 2048
+
+// The kinds of Config rule names the module matches, one EventBridge rule
+// each (the keys of local.rule_name_matchers): the rules it deployed (plus
+// rule_map's), and the rules AWS Security Hub, conformance packs and AWS
+// Control Tower deployed for the same managed rules.
+const (
+	KindDeployed        = "deployed"
+	KindSecurityHub     = "securityhub"
+	KindConformancePack = "conformance-pack"
+	KindControlTower    = "control-tower"
+)
+
 // SecurityHubPrefix is the start of the names Security Hub gives the Config
 // rules it deploys for a managed rule: securityhub-<managed rule>-<suffix>.
 func SecurityHubPrefix(managedRule string) string { return "securityhub-" + managedRule + "-" }
+
+// ConformancePackPrefix is the start of the names a conformance pack gives
+// the Config rules it deploys for a managed rule:
+// <managed rule>-conformance-pack-<suffix>.
+func ConformancePackPrefix(managedRule string) string { return managedRule + "-conformance-pack-" }
+
+// ControlTowerNames are the names AWS Control Tower may give the Config rule
+// it deploys for a managed rule (AWSControlTower_AWS-GR_<SUFFIX>).
+func ControlTowerNames(r remediation.ManagedRule) []string {
+	var names []string
+	for _, s := range remediation.ControlTowerSuffixes(r) {
+		names = append(names, remediation.ControlTowerPrefix+s)
+	}
+	return names
+}
 
 // DefaultRuleNames returns the names of the AWS Config rules the module
 // deploys by default: every managed rule a remediator handles, sorted.
 func DefaultRuleNames() []string {
 	var names []string
-	for n := range remediation.ManagedRules() {
+	for n := range remediators.Catalog(remediators.Definitions()).ManagedRules() {
 		names = append(names, n)
 	}
 	sort.Strings(names)
 	return names
 }
 
-// EventPattern returns the production event pattern (compact JSON) of the
-// EventBridge rule that invokes the remediate function: AWS Config
-// compliance change notifications turning NON_COMPLIANT for exactly
-// ruleNames, plus, when securityHubPrefixes is set, the rules Security Hub
-// deployed for the same managed rules (matched by the prefix
-// securityhub-<name>-). EventPattern(DefaultRuleNames(), true) is the
-// pattern of a default deployment.
-func EventPattern(ruleNames []string, securityHubPrefixes bool) ([]byte, error) {
-	var managed []string
-	if securityHubPrefixes {
-		managed = ruleNames
+// managedRules returns the definitions of the named managed rules; names
+// no remediator handles are skipped.
+func managedRules(names []string) []remediation.ManagedRule {
+	byName := map[string]remediation.ManagedRule{}
+	for _, s := range remediators.Catalog(remediators.Definitions()) {
+		for _, r := range s.Rules {
+			byName[r.Name] = r
+		}
 	}
-	return EventPatternFor(ruleNames, managed)
+	var out []remediation.ManagedRule
+	for _, n := range names {
+		if r, ok := byName[n]; ok {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
-// EventPatternFor is EventPattern with the exact rule names and the managed
-// rules matched by Security Hub prefix given separately, as the module
-// computes them (var.config_rules and var.match_security_hub_rules).
-func EventPatternFor(ruleNames, securityHubManaged []string) ([]byte, error) {
-	if len(ruleNames) == 0 && len(securityHubManaged) == 0 {
+// Matchers returns the configRuleName matchers of each of the module's
+// EventBridge rules by kind, as the module computes them
+// (local.rule_name_matchers): deployed are the exact rule names (the Config
+// rules it deployed and rule_map's), generated the managed rules whose
+// generated names are matched too (none when match_generated_rule_names is
+// false). Kinds without a matcher are left out.
+func Matchers(deployed []string, generated []remediation.ManagedRule) map[string][]any {
+	out := map[string][]any{}
+	names := slices.Clone(deployed)
+	sort.Strings(names)
+	for _, n := range slices.Compact(names) {
+		out[KindDeployed] = append(out[KindDeployed], n)
+	}
+	rules := slices.Clone(generated)
+	sort.Slice(rules, func(i, j int) bool { return rules[i].Name < rules[j].Name })
+	var controlTower []string
+	for _, r := range rules {
+		out[KindSecurityHub] = append(out[KindSecurityHub], map[string]string{"prefix": SecurityHubPrefix(r.Name)})
+		out[KindConformancePack] = append(out[KindConformancePack], map[string]string{"prefix": ConformancePackPrefix(r.Name)})
+		controlTower = append(controlTower, ControlTowerNames(r)...)
+	}
+	sort.Strings(controlTower)
+	for _, n := range controlTower {
+		out[KindControlTower] = append(out[KindControlTower], n)
+	}
+	return out
+}
+
+// EventPatterns returns the production event pattern (compact JSON, as
+// Terraform stores it) of each of the module's EventBridge rules by kind
+// (see Matchers): AWS Config compliance change notifications turning
+// NON_COMPLIANT for a rule name the kind matches. It fails when there is
+// no rule name to match or when a pattern exceeds MaxEventPatternSize.
+func EventPatterns(deployed []string, generated []remediation.ManagedRule) (map[string][]byte, error) {
+	matchers := Matchers(deployed, generated)
+	if len(matchers) == 0 {
+		return nil, fmt.Errorf("rendering event patterns: no rule names to match")
+	}
+	out := map[string][]byte{}
+	for kind, m := range matchers {
+		p, err := renderPattern(m)
+		if err != nil {
+			return nil, fmt.Errorf("rendering the event pattern of the %s rules: %w", kind, err)
+		}
+		if len(p) > MaxEventPatternSize {
+			return nil, fmt.Errorf("rendering the event pattern of the %s rules: %d characters, more than EventBridge's %d", kind, len(p), MaxEventPatternSize)
+		}
+		out[kind] = p
+	}
+	return out, nil
+}
+
+// DefaultEventPatterns returns the event patterns of a default deployment:
+// every managed rule deployed, and their generated names matched.
+func DefaultEventPatterns() (map[string][]byte, error) {
+	names := DefaultRuleNames()
+	return EventPatterns(names, managedRules(names))
+}
+
+// EventPattern returns one pattern that matches what the patterns of
+// EventPatterns(ruleNames, the managed rules among ruleNames when
+// generated is set) match together, for emulators without EventBridge's
+// size quota (the local demo); it may exceed MaxEventPatternSize.
+// EventPattern(DefaultRuleNames(), true) delivers what a default
+// deployment delivers.
+func EventPattern(ruleNames []string, generated bool) ([]byte, error) {
+	var rules []remediation.ManagedRule
+	if generated {
+		rules = managedRules(ruleNames)
+	}
+	byKind := Matchers(ruleNames, rules)
+	var all []any
+	for _, kind := range []string{KindDeployed, KindSecurityHub, KindConformancePack, KindControlTower} {
+		all = append(all, byKind[kind]...)
+	}
+	if len(all) == 0 {
 		return nil, fmt.Errorf("rendering event pattern: no rule names to match")
 	}
-	matchers := make([]any, 0, len(ruleNames)+len(securityHubManaged))
-	for _, n := range ruleNames {
-		matchers = append(matchers, n)
-	}
-	for _, n := range securityHubManaged {
-		matchers = append(matchers, map[string]string{"prefix": SecurityHubPrefix(n)})
-	}
-	list, err := json.Marshal(matchers)
+	p, err := renderPattern(all)
 	if err != nil {
 		return nil, fmt.Errorf("rendering event pattern: %w", err)
+	}
+	return p, nil
+}
+
+// renderPattern fills the pattern template with the matchers and compacts
+// it, as Terraform's jsonencode(jsondecode(templatefile(...))) does.
+func renderPattern(matchers []any) ([]byte, error) {
+	list, err := json.Marshal(matchers)
+	if err != nil {
+		return nil, err
 	}
 	out, err := Render(EventPatternTemplate, map[string]string{"config_rule_names": string(list)})
 	if err != nil {
-		return nil, fmt.Errorf("rendering event pattern: %w", err)
+		return nil, err
 	}
-	// Compact, as Terraform's jsonencode(jsondecode(...)) stores it.
 	var v any
 	if err := json.Unmarshal(out, &v); err != nil {
-		return nil, fmt.Errorf("rendering event pattern: the result is not valid JSON: %w", err)
+		return nil, fmt.Errorf("the result is not valid JSON: %w", err)
 	}
 	return json.Marshal(v)
 }

@@ -12,6 +12,10 @@ resource "aws_config_config_rule" "managed" {
     source_identifier = each.value.identifier
   }
 
+  # The parameters the remediator's definition gives the rule (a JSON
+  # object of strings), if any.
+  input_parameters = length(each.value.input_parameters) > 0 ? jsonencode(each.value.input_parameters) : null
+
   dynamic "scope" {
     for_each = length(each.value.resource_types) > 0 ? [each.value.resource_types] : []
     content {

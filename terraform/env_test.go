@@ -1,9 +1,16 @@
 package terraform
 
 import (
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
+	"github.com/zclconf/go-cty/cty"
+
 	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/remediators"
 	"github.com/autoremediate/autoremediate/report"
 )
 
@@ -47,6 +54,65 @@ func TestEnvironmentMatchesSettings(t *testing.T) {
 		}
 		if d := sameSet(names, reportKnown); d != "" {
 			t.Errorf("report environment vs report.Settings(): %s", d)
+		}
+	}
+}
+
+// TestBlockedPortsAgree: sg_blocked_ports sets both SG_BLOCKED_PORTS and
+// the blockedPort parameters of the Config rule that takes them, so that
+// Config flags exactly the ports the remediator closes; unset, both keep
+// their defaults, which agree too.
+func TestBlockedPortsAgree(t *testing.T) {
+	m := loadModule(t, moduleDir(t))
+	var def string
+	for _, s := range app.Settings() {
+		if s.Name == "SG_BLOCKED_PORTS" {
+			def = s.Default
+		}
+	}
+	for _, ports := range [][]int64{nil, {22, 8080}, {1, 2, 3, 4, 5}} {
+		vars := map[string]cty.Value{}
+		if ports != nil {
+			var vs []cty.Value
+			for _, p := range ports {
+				vs = append(vs, cty.NumberIntVal(p))
+			}
+			vars["sg_blocked_ports"] = cty.ListVal(vs)
+		}
+		env := newEval(t, m, vars).local("remediation_environment").GetAttr("SG_BLOCKED_PORTS").AsString()
+		if env == "" {
+			env = def
+		}
+		want, err := remediators.ParsePorts(env)
+		if err != nil {
+			t.Fatalf("SG_BLOCKED_PORTS=%q: %v", env, err)
+		}
+		rules := 0
+		for name, r := range planConfigRules(t, m, vars) {
+			var params map[string]string
+			if r.params == "" || json.Unmarshal([]byte(r.params), &params) != nil || params["blockedPort1"] == "" {
+				continue
+			}
+			rules++
+			var got []int
+			for k, v := range params {
+				p, err := strconv.Atoi(v)
+				if !strings.HasPrefix(k, "blockedPort") || err != nil {
+					t.Errorf("rule %s: parameter %s=%q", name, k, v)
+				}
+				got = append(got, p)
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(slices.Compact(got), want) {
+				t.Errorf("sg_blocked_ports %v: rule %s blocks %v, SG_BLOCKED_PORTS=%q", ports, name, got, env)
+			}
+			if len(params) != 5 {
+				t.Errorf("sg_blocked_ports %v: rule %s has %d blockedPort parameters; a missing one takes its default port", ports, name, len(params))
+			}
+		}
+		if rules != 1 {
+			t.Errorf("%d rules take blockedPort parameters, want 1", rules)
 		}
 	}
 }

@@ -1,17 +1,39 @@
 # AWS Config compliance changes -> EventBridge -> the remediate function, with
 # retries and a dead-letter queue at every asynchronous hop.
 
+# One rule per kind of Config rule name (local.rule_name_matchers): the
+# rules this module deployed, and those Security Hub, conformance packs and
+# Control Tower deployed for the same managed rules. Together they would
+# exceed EventBridge's event pattern size quota (2048 characters by
+# default); no name matches two kinds, so no event is delivered twice.
 resource "aws_cloudwatch_event_rule" "compliance_change" {
-  name        = "${var.name}-compliance-change"
-  description = "AWS Config rules turning NON_COMPLIANT that a remediator handles."
+  for_each = local.event_patterns
+
+  name        = each.key == "deployed" ? "${var.name}-compliance-change" : "${var.name}-compliance-change-${each.key}"
+  description = "AWS Config rules (${each.key}) turning NON_COMPLIANT that a remediator handles."
   # The pattern lives in templates/event_pattern.json.tftpl; Go renders the
-  # same file (terraform.EventPatternFor) and tests it against moto.
-  event_pattern = local.event_pattern
+  # same file (terraform.EventPatterns) and tests it against moto.
+  event_pattern = each.value
   tags          = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(each.value) <= 2048
+      error_message = "The event pattern of the ${each.key} rules has ${length(each.value)} characters, more than EventBridge's default quota of 2048: shorten rule_map or split the rule."
+    }
+  }
+}
+
+# The rule of the deployed rules' names was the only one before.
+moved {
+  from = aws_cloudwatch_event_rule.compliance_change
+  to   = aws_cloudwatch_event_rule.compliance_change["deployed"]
 }
 
 resource "aws_cloudwatch_event_target" "remediate" {
-  rule      = aws_cloudwatch_event_rule.compliance_change.name
+  for_each = aws_cloudwatch_event_rule.compliance_change
+
+  rule      = each.value.name
   target_id = "remediate"
   arn       = aws_lambda_function.function["remediate"].arn
 
@@ -26,12 +48,24 @@ resource "aws_cloudwatch_event_target" "remediate" {
   }
 }
 
+moved {
+  from = aws_cloudwatch_event_target.remediate
+  to   = aws_cloudwatch_event_target.remediate["deployed"]
+}
+
 resource "aws_lambda_permission" "events" {
-  statement_id  = "AllowComplianceChangeRule"
+  for_each = aws_cloudwatch_event_rule.compliance_change
+
+  statement_id  = each.key == "deployed" ? "AllowComplianceChangeRule" : "AllowComplianceChangeRule-${each.key}"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.function["remediate"].function_name
   principal     = "events.amazonaws.com"
-  source_arn    = aws_cloudwatch_event_rule.compliance_change.arn
+  source_arn    = each.value.arn
+}
+
+moved {
+  from = aws_lambda_permission.events
+  to   = aws_lambda_permission.events["deployed"]
 }
 
 # The dead-letter queue of the whole pipeline: EventBridge target, Lambda
@@ -56,7 +90,7 @@ data "aws_iam_policy_document" "dead_letters" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [aws_cloudwatch_event_rule.compliance_change.arn]
+      values   = [for r in aws_cloudwatch_event_rule.compliance_change : r.arn]
     }
   }
 

@@ -16,6 +16,7 @@ import (
 
 // module is the Terraform in this directory, parsed (not evaluated).
 type module struct {
+	dir    string
 	files  map[string]*hclsyntax.Body
 	locals map[string]*hclsyntax.Attribute
 }
@@ -27,7 +28,7 @@ func loadModule(t testing.TB, dir string) *module {
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no .tf files in %s (%v)", dir, err)
 	}
-	m := &module{files: map[string]*hclsyntax.Body{}, locals: map[string]*hclsyntax.Attribute{}}
+	m := &module{dir: dir, files: map[string]*hclsyntax.Body{}, locals: map[string]*hclsyntax.Attribute{}}
 	p := hclparse.NewParser()
 	for _, path := range paths {
 		f, diags := p.ParseHCLFile(path)

@@ -1,73 +1,93 @@
-# Least privilege. The actions each remediator, the outcome publisher and
-# the scheduled functions call live next to the Go code
-# (remediators.Permissions(), remediation.PublisherPermissions(),
-# sweep.Permissions(), report.Permissions()); terraform/policy_test.go fails
-# when the statements below and the Go lists disagree in either direction,
-# and when an action AWS can scope to resources is granted on "*".
+# Least privilege. The actions each remediator and the sweep's listings need
+# come from remediators.json (the remediator definitions in Go); the
+# publisher's and the scheduled functions' own calls are listed next to the
+# Go code (remediation.PublisherPermissions(), sweep.Permissions(),
+# report.Permissions()). terraform/policy_test.go fails when the statements
+# below and the Go lists disagree in either direction, and when an action
+# AWS can scope to resources is granted on "*".
 
 locals {
-  all_buckets   = "arn:${local.partition}:s3:::*"
-  all_instances = "arn:${local.partition}:ec2:${local.region}:${local.account}:instance/*"
   # The functions' log groups (lambda.tf) are /aws/lambda/<name>-<function>.
   log_group_arn_prefix = "arn:${local.partition}:logs:${local.region}:${local.account}:log-group:/aws/lambda/${var.name}-"
   # The report writes <prefix>/YYYY-MM-DD/<file> (the prefix without its slashes).
   report_key_prefix = trim(var.report_prefix, "/") == "" ? "" : "${trim(var.report_prefix, "/")}/"
+
+  # The IAM statements of remediators.json with their {partition}, {region}
+  # and {account} placeholders filled: the enabled remediators' statements
+  # by how their resources are scoped ("scoped": named resources,
+  # "patterns": a wildcard inside an ARN, "unscoped": "*" for actions
+  # without a resource type), and the sweep's listings. A resource without
+  # placeholders stays a literal, so that tfsec, which cannot know the
+  # partition, region and account, still checks it ("*" above all); it
+  # knows no strcontains() either, hence regexall().
+  permission_sets = merge(
+    { for scope in ["scoped", "patterns", "unscoped"] : scope => flatten([for name, r in local.catalog.remediators : r.permissions[scope] if contains(local.enabled_remediators, name)]) },
+    { sweep = local.catalog.sweep_permissions },
+  )
+  statements = { for set, ps in local.permission_sets : set => [for p in ps : {
+    sid     = p.sid
+    actions = p.actions
+    resources = [for r in p.resources : length(regexall("[{]", r)) == 0 ? r :
+      replace(replace(replace(r, "{partition}", local.partition), "{region}", local.region), "{account}", local.account)
+    ]
+  }] }
 }
 
-# The enabled remediators' actions, one dynamic statement per remediator
-# (granted to the remediate and sweep functions).
+# The enabled remediators' statements (granted to the remediate and sweep
+# functions), one dynamic statement per scope so that tfsec checks the
+# statements that name resources or use "*": only wildcards inside ARNs are
+# accepted without a finding.
 data "aws_iam_policy_document" "remediators" {
-  # Buckets are not known in advance: any bucket of the account.
   dynamic "statement" {
-    for_each = contains(var.enabled_remediators, "s3-public-access-block") ? [1] : []
+    for_each = local.statements.scoped
     content {
-      sid     = "S3PublicAccessBlock"
-      actions = ["s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetBucketTagging", "s3:GetBucketWebsite"]
-      #tfsec:ignore:aws-iam-no-policy-wildcards Remediated buckets are any bucket of the account, unknown in advance; the actions are bucket-level reads and the public access block write
-      resources = [local.all_buckets]
-    }
-  }
-
-  # s3:GetEncryptionConfiguration and s3:PutEncryptionConfiguration are the
-  # IAM actions behind GetBucketEncryption and PutBucketEncryption.
-  dynamic "statement" {
-    for_each = contains(var.enabled_remediators, "s3-encryption") ? [1] : []
-    content {
-      sid     = "S3Encryption"
-      actions = ["s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration", "s3:GetBucketTagging"]
-      #tfsec:ignore:aws-iam-no-policy-wildcards Remediated buckets are any bucket of the account, unknown in advance; the actions are bucket-level encryption settings
-      resources = [local.all_buckets]
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
     }
   }
 
   dynamic "statement" {
-    for_each = contains(var.enabled_remediators, "ec2-imdsv2") ? [1] : []
+    for_each = local.statements.patterns
     content {
-      sid     = "EC2IMDSv2Modify"
-      actions = ["ec2:ModifyInstanceMetadataOptions"]
-      #tfsec:ignore:aws-iam-no-policy-wildcards Any instance of the account and region can be non-compliant; instance IDs are unknown in advance
-      resources = [local.all_instances]
+      sid     = statement.value.sid
+      actions = statement.value.actions
+      #tfsec:ignore:aws-iam-no-policy-wildcards Resources to remediate (any bucket, any instance of the account and region) are not known in advance; the ARN pattern keeps the resource type, region and account
+      resources = statement.value.resources
     }
   }
 
-  # DescribeInstances and GetMetricData support no resource-level permissions.
   dynamic "statement" {
-    for_each = contains(var.enabled_remediators, "ec2-imdsv2") ? [1] : []
+    for_each = local.statements.unscoped
     content {
-      sid       = "EC2IMDSv2Read"
-      actions   = ["ec2:DescribeInstances", "cloudwatch:GetMetricData"]
-      resources = ["*"]
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
     }
   }
 
-  # The region's EBS encryption defaults are account settings: these actions
-  # have no resource type.
-  dynamic "statement" {
-    for_each = contains(var.enabled_remediators, "ebs-encryption") ? [1] : []
-    content {
-      sid       = "EBSEncryptionByDefault"
-      actions   = ["ec2:GetEbsEncryptionByDefault", "ec2:EnableEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId", "ec2:ModifyEbsDefaultKmsKeyId", "ec2:DescribeVolumes"]
-      resources = ["*"]
+  # The input checks that need remediators.json (variable validations cannot
+  # read it before Terraform 1.9).
+  lifecycle {
+    precondition {
+      condition     = length(setsubtract(local.enabled_remediators, local.catalog.names)) == 0
+      error_message = "enabled_remediators: unknown remediator ${join(", ", setsubtract(local.enabled_remediators, local.catalog.names))} (known: ${join(", ", local.catalog.names)})."
+    }
+    precondition {
+      condition     = length(setsubtract(keys(var.remediator_modes), local.catalog.names)) == 0
+      error_message = "remediator_modes: unknown remediator ${join(", ", setsubtract(keys(var.remediator_modes), local.catalog.names))} (known: ${join(", ", local.catalog.names)})."
+    }
+    precondition {
+      condition     = length(setsubtract(values(var.rule_map), local.catalog.names)) == 0
+      error_message = "rule_map: unknown remediator ${join(", ", setsubtract(values(var.rule_map), local.catalog.names))} (known: ${join(", ", local.catalog.names)})."
+    }
+    precondition {
+      condition     = length(local.event_patterns) > 0
+      error_message = "No Config rule name to remediate: config_rules switches every rule off, rule_map names no enabled remediator and match_generated_rule_names is false."
+    }
+    precondition {
+      condition     = length(setsubtract(keys(var.config_rules), keys(local.catalog.managed_rules))) == 0
+      error_message = "config_rules: ${join(", ", setsubtract(keys(var.config_rules), keys(local.catalog.managed_rules)))} is not a managed rule a remediator handles (those are: ${join(", ", sort(keys(local.catalog.managed_rules)))})."
     }
   }
 }
@@ -101,14 +121,24 @@ data "aws_iam_policy_document" "publisher" {
   }
 }
 
-# The sweep's own listing calls (it remediates with the remediators' and the
-# publisher's statements).
+# The sweep's own calls (it remediates with the remediators' and the
+# publisher's statements): the listings of remediators.json, which support
+# no resource-level permissions, and GetCallerIdentity.
 data "aws_iam_policy_document" "sweep_permissions" {
-  # These support no resource-level permissions (GetCallerIdentity needs
-  # none, it is listed because the sweep calls it).
+  dynamic "statement" {
+    for_each = local.statements.sweep
+    content {
+      sid       = statement.value.sid
+      actions   = statement.value.actions
+      resources = statement.value.resources
+    }
+  }
+
+  # GetCallerIdentity needs no permission; it is listed because the sweep
+  # calls it.
   statement {
-    sid       = "SweepList"
-    actions   = ["s3:ListAllMyBuckets", "ec2:DescribeInstances", "ec2:DescribeVolumes", "sts:GetCallerIdentity"]
+    sid       = "SweepAccount"
+    actions   = ["sts:GetCallerIdentity"]
     resources = ["*"]
   }
 }

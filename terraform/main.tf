@@ -1,4 +1,4 @@
-# Shared facts and names. The pipeline: AWS Config rules -> EventBridge rule
+# Shared facts and names. The pipeline: AWS Config rules -> EventBridge rules
 # (pattern in templates/event_pattern.json.tftpl) -> the remediate function ->
 # outcomes as metrics (dashboard, alarms) and SNS notifications.
 
@@ -16,43 +16,56 @@ locals {
 
   tags = merge({ "managed-by" = "terraform", "application" = "autoremediate" }, var.tags)
 
-  # The AWS Config managed rules each remediator handles (remediation.ManagedRules()
-  # in Go; a test keeps the two equal), with their identifier and scope.
-  managed_rules = {
-    "s3-bucket-public-read-prohibited"         = { remediator = "s3-public-access-block", identifier = "S3_BUCKET_PUBLIC_READ_PROHIBITED", resource_types = ["AWS::S3::Bucket"] }
-    "s3-bucket-public-write-prohibited"        = { remediator = "s3-public-access-block", identifier = "S3_BUCKET_PUBLIC_WRITE_PROHIBITED", resource_types = ["AWS::S3::Bucket"] }
-    "s3-bucket-level-public-access-prohibited" = { remediator = "s3-public-access-block", identifier = "S3_BUCKET_LEVEL_PUBLIC_ACCESS_PROHIBITED", resource_types = ["AWS::S3::Bucket"] }
-    "s3-bucket-server-side-encryption-enabled" = { remediator = "s3-encryption", identifier = "S3_BUCKET_SERVER_SIDE_ENCRYPTION_ENABLED", resource_types = ["AWS::S3::Bucket"] }
-    "s3-default-encryption-kms"                = { remediator = "s3-encryption", identifier = "S3_DEFAULT_ENCRYPTION_KMS", resource_types = ["AWS::S3::Bucket"] }
-    "ec2-imdsv2-check"                         = { remediator = "ec2-imdsv2", identifier = "EC2_IMDSV2_CHECK", resource_types = ["AWS::EC2::Instance"] }
-    "encrypted-volumes"                        = { remediator = "ebs-encryption", identifier = "ENCRYPTED_VOLUMES", resource_types = ["AWS::EC2::Volume"] }
-    # A periodic rule on the account's setting: it has no resource scope.
-    "ec2-ebs-encryption-by-default" = { remediator = "ebs-encryption", identifier = "EC2_EBS_ENCRYPTION_BY_DEFAULT", resource_types = [] }
-  }
+  # What the remediators declare: names, managed rules, permissions
+  # (remediators.json, written from the Go definitions by
+  # `go generate ./terraform`; a Go test fails when it is stale). Nothing in
+  # this module repeats a remediator's name or permissions.
+  # (tfsec 1.28 cannot read a file by ${path.module}, but reads a relative
+  # path from the module's directory: the fallback is for it.)
+  catalog = jsondecode(try(file("${path.module}/remediators.json"), file("remediators.json")))
+
+  # An empty list (the default) enables every remediator of the build.
+  enabled_remediators = coalescelist(var.enabled_remediators, local.catalog.names)
 
   # Managed rules whose remediator is enabled; of those, the ones deployed
   # as Config rules by this module.
-  handled_rules = { for name, r in local.managed_rules : name => r if contains(var.enabled_remediators, r.remediator) }
-  config_rules  = { for name, r in local.handled_rules : name => r if lookup(var.config_rules, name, true) }
+  handled_rules = { for name, r in local.catalog.managed_rules : name => r if contains(local.enabled_remediators, r.remediator) }
+  config_rules = { for name, r in local.handled_rules : name => merge(r, {
+    input_parameters = local.blocked_port_parameters != null && contains(keys(r.input_parameters), "blockedPort1") ? local.blocked_port_parameters : r.input_parameters
+  }) if lookup(var.config_rules, name, true) }
 
-  # configRuleName matchers of the event pattern: the deployed rules, the
-  # rules named in rule_map, and (match_security_hub_rules) the prefixes of
-  # the rules Security Hub deploys for the handled managed rules. The Go
-  # function terraform.EventPatternFor builds the same list.
-  rule_name_matchers = concat(
-    sort(distinct(concat(keys(local.config_rules), [for k, v in var.rule_map : k if contains(var.enabled_remediators, v)]))),
-    [for name in(var.match_security_hub_rules ? sort(keys(local.handled_rules)) : []) : { prefix = "securityhub-${name}-" }],
-  )
-  event_pattern = jsonencode(jsondecode(templatefile("${path.module}/templates/event_pattern.json.tftpl", {
-    config_rule_names = jsonencode(local.rule_name_matchers)
-  })))
+  # sg_blocked_ports as the blockedPort1..5 parameters of the rule that
+  # takes them (RESTRICTED_INCOMING_TRAFFIC), so that Config and
+  # SG_BLOCKED_PORTS agree. A parameter left out takes its default port, so
+  # all five are set: fewer ports repeat the last one.
+  blocked_port_parameters = length(var.sg_blocked_ports) == 0 ? null : {
+    for i in range(5) : "blockedPort${i + 1}" => tostring(var.sg_blocked_ports[min(i, length(var.sg_blocked_ports) - 1)])
+  }
+
+  # configRuleName matchers of the event patterns, one EventBridge rule per
+  # kind of rule name so that each pattern stays under EventBridge's
+  # 2048-character limit: the rules this module deployed plus rule_map's
+  # (exact names), and (match_generated_rule_names) the names others give
+  # the handled managed rules: Security Hub (securityhub-<rule>-<suffix>) and
+  # conformance packs (<rule>-conformance-pack-<suffix>) by prefix, AWS
+  # Control Tower (AWSControlTower_AWS-GR_<SUFFIX>) exactly. The Go function
+  # terraform.Matchers builds the same lists.
+  rule_name_matchers = {
+    "deployed"         = sort(distinct(concat(keys(local.config_rules), [for k, v in var.rule_map : k if contains(local.enabled_remediators, v)])))
+    "securityhub"      = [for name in sort(keys(local.handled_rules)) : { prefix = "securityhub-${name}-" } if var.match_generated_rule_names]
+    "conformance-pack" = [for name in sort(keys(local.handled_rules)) : { prefix = "${name}-conformance-pack-" } if var.match_generated_rule_names]
+    "control-tower"    = sort(flatten([for name, r in local.handled_rules : [for s in r.control_tower_suffixes : "AWSControlTower_AWS-GR_${s}"] if var.match_generated_rule_names]))
+  }
+  event_patterns = { for kind, matchers in local.rule_name_matchers : kind => jsonencode(jsondecode(templatefile("${path.module}/templates/event_pattern.json.tftpl", {
+    config_rule_names = jsonencode(matchers)
+  }))) if length(matchers) > 0 }
 
   # Settings shared by the functions that remediate (app.Settings() in Go; a
   # test checks every name is one the code reads).
   remediation_environment = {
     MODE                = var.mode
     REMEDIATOR_MODES    = join(",", [for k in sort(keys(var.remediator_modes)) : "${k}=${var.remediator_modes[k]}"])
-    ENABLED_REMEDIATORS = join(",", var.enabled_remediators)
+    ENABLED_REMEDIATORS = join(",", local.enabled_remediators)
     RULE_MAP            = join(",", [for k in sort(keys(var.rule_map)) : "${k}=${var.rule_map[k]}"])
     EXEMPT_TAG_KEY      = var.exempt_tag_key
     S3_WEBSITE_GUARD    = tostring(var.s3_website_guard)
@@ -60,6 +73,7 @@ locals {
     S3_KMS_KEY_ARN      = var.s3_kms_key_arn
     EBS_KMS_KEY_ID      = var.ebs_kms_key_id
     IMDS_LOOKBACK_DAYS  = tostring(var.imds_lookback_days)
+    SG_BLOCKED_PORTS    = join(",", var.sg_blocked_ports)
     SNS_TOPIC_ARN       = var.notify_outcomes ? aws_sns_topic.notifications.arn : ""
     METRICS_NAMESPACE   = var.metrics_namespace
     METRICS_MODE        = var.metrics_mode

@@ -19,7 +19,7 @@ locals {
   # Remediator dimension values a failed outcome can carry: the enabled
   # remediators, and "none" (remediation.NoRemediator) for events whose rule
   # maps to no remediator.
-  failed_dimensions = concat(var.enabled_remediators, ["none"])
+  failed_dimensions = concat(local.enabled_remediators, ["none"])
 }
 
 # CloudWatch alarms cannot use SEARCH: the failures of each remediator are

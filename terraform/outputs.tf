@@ -28,9 +28,9 @@ output "dead_letter_queue_url" {
   value       = aws_sqs_queue.dead_letters.url
 }
 
-output "event_rule_name" {
-  description = "Name of the EventBridge rule that invokes the remediate function."
-  value       = aws_cloudwatch_event_rule.compliance_change.name
+output "event_rule_names" {
+  description = "Names of the EventBridge rules that invoke the remediate function, by kind of Config rule name they match (deployed, securityhub, conformance-pack, control-tower)."
+  value       = { for kind, r in aws_cloudwatch_event_rule.compliance_change : kind => r.name }
 }
 
 output "config_rule_names" {

@@ -20,6 +20,8 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/autoremediate/autoremediate/internal/emulator"
+	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
 )
 
 // testEvent is an event to send through the bus, with the tag that
@@ -64,6 +66,18 @@ func fixtureEvents(t *testing.T) []testEvent {
 		newTestEvent(t, "securityhub-lookalike", base.source, base.detailType, setDetail(t, base.detail, "configRuleName", "securityhub-s3-bucket-public-read-prohibited")),
 		newTestEvent(t, "rule-name-extended", base.source, base.detailType, setDetail(t, base.detail, "configRuleName", "s3-bucket-public-read-prohibited-copy")),
 	)
+	// Rule names deployed by others, and lookalikes.
+	for name, rule := range map[string]string{
+		"controltower-public-read":     "AWSControlTower_AWS-GR_S3_BUCKET_PUBLIC_READ_PROHIBITED",
+		"controltower-restricted-ssh":  "AWSControlTower_AWS-GR_RESTRICTED_SSH", // its name, not its identifier
+		"controltower-unhandled":       "AWSControlTower_AWS-GR_RESTRICTED_ROOT_ACCOUNT_ACCESS",
+		"controltower-extended":        "AWSControlTower_AWS-GR_S3_BUCKET_PUBLIC_READ_PROHIBITED_V2",
+		"conformance-pack-public-read": "s3-bucket-public-read-prohibited-conformance-pack-k3x9q2w1",
+		"conformance-pack-inside":      "corp-s3-bucket-public-read-prohibited-conformance-pack-k3x9q2w1",
+		"conformance-pack-no-dash":     "s3-bucket-public-read-prohibited-conformance-packk3x9q2w1",
+	} {
+		out = append(out, newTestEvent(t, name, base.source, base.detailType, setDetail(t, base.detail, "configRuleName", rule)))
+	}
 	return out
 }
 
@@ -98,9 +112,13 @@ func setDetail(t *testing.T, detail json.RawMessage, key, value string) json.Raw
 }
 
 // shouldMatch is the oracle, written from the issue rather than from the
-// pattern: AWS Config compliance changes to NON_COMPLIANT for exactly the
-// deployed rule names, or a securityhub-<managed rule>-<suffix> name.
-func shouldMatch(e testEvent, deployed, securityHub []string) bool {
+// patterns: AWS Config compliance changes to NON_COMPLIANT for exactly the
+// deployed rule names, or, for the generated managed rules, a name Security
+// Hub (securityhub-<rule>-<suffix>) or a conformance pack
+// (<rule>-conformance-pack-<suffix>) gives it, or a Control Tower name
+// (AWSControlTower_AWS-GR_...) the handler's resolver recognises as one of
+// them.
+func shouldMatch(e testEvent, deployed, generated []string) bool {
 	if e.source != "aws.config" || e.detailType != "Config Rules Compliance Change" ||
 		e.messageType != "ComplianceChangeNotification" || e.typ != "NON_COMPLIANT" {
 		return false
@@ -108,50 +126,49 @@ func shouldMatch(e testEvent, deployed, securityHub []string) bool {
 	if slices.Contains(deployed, e.rule) {
 		return true
 	}
-	for _, m := range securityHub {
-		if p := "securityhub-" + m + "-"; strings.HasPrefix(e.rule, p) && len(e.rule) > len(p) {
+	for _, m := range generated {
+		if strings.HasPrefix(e.rule, "securityhub-"+m+"-") || strings.HasPrefix(e.rule, m+"-conformance-pack-") {
 			return true
 		}
+	}
+	if strings.HasPrefix(e.rule, "AWSControlTower_AWS-GR_") {
+		_, managed, ok := remediation.NewRuleResolver(remediators.Catalog(remediators.Definitions()), nil).Resolve(e.rule)
+		return ok && slices.Contains(generated, managed)
 	}
 	return false
 }
 
-// bus is an EventBridge rule with an SQS target on the emulator.
-type bus struct {
-	eb       *eventbridge.Client
-	sqs      *sqs.Client
-	queueURL string
-}
-
-// deliver puts pattern on a fresh rule of the emulator's default bus with an
-// SQS queue as target, sends every event and returns the names of the events
-// that reached the queue.
-func deliver(t *testing.T, ctx context.Context, srv *emulator.Server, id string, pattern []byte, events []testEvent) []string {
+// deliver puts each pattern on a fresh rule of the emulator's default bus,
+// all with one SQS queue as target, sends every event and returns the
+// names of the events that reached the queue (an event delivered twice is
+// listed twice).
+func deliver(t *testing.T, ctx context.Context, srv *emulator.Server, id string, patterns map[string][]byte, events []testEvent) []string {
 	t.Helper()
 	cfg := srv.AWSConfig()
-	b := bus{eb: eventbridge.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg)}
-	q, err := b.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("pattern-" + id)})
+	eb, sq := eventbridge.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	q, err := sq.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("pattern-" + id)})
 	if err != nil {
 		t.Fatalf("creating queue: %v", err)
 	}
-	b.queueURL = *q.QueueUrl
-	attrs, err := b.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	attrs, err := sq.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: q.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
 	if err != nil {
 		t.Fatalf("reading queue ARN: %v", err)
 	}
-	rule := "remediate-" + id
-	if _, err := b.eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventPattern: aws.String(string(pattern))}); err != nil {
-		t.Fatalf("putting rule with the production pattern: %v\n%s", err, pattern)
+	for kind, pattern := range patterns {
+		rule := "remediate-" + id + "-" + kind
+		if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventPattern: aws.String(string(pattern))}); err != nil {
+			t.Fatalf("putting rule with the production pattern: %v\n%s", err, pattern)
+		}
+		if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule), Targets: []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(attrs.Attributes["QueueArn"])}}}); err != nil {
+			t.Fatalf("putting SQS target: %v", err)
+		}
+		defer func() {
+			_, _ = eb.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: aws.String(rule), Ids: []string{"queue"}})
+			_, _ = eb.DeleteRule(ctx, &eventbridge.DeleteRuleInput{Name: aws.String(rule)})
+		}()
 	}
-	if _, err := b.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule), Targets: []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(attrs.Attributes["QueueArn"])}}}); err != nil {
-		t.Fatalf("putting SQS target: %v", err)
-	}
-	defer func() {
-		_, _ = b.eb.RemoveTargets(ctx, &eventbridge.RemoveTargetsInput{Rule: aws.String(rule), Ids: []string{"queue"}})
-		_, _ = b.eb.DeleteRule(ctx, &eventbridge.DeleteRuleInput{Name: aws.String(rule)})
-	}()
 	for _, e := range events {
-		out, err := b.eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
+		out, err := eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
 			Source:     aws.String(e.source),
 			DetailType: aws.String(e.detailType),
 			Detail:     aws.String(string(e.detail)),
@@ -164,7 +181,7 @@ func deliver(t *testing.T, ctx context.Context, srv *emulator.Server, id string,
 	}
 	var got []string
 	for {
-		msgs, err := b.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0})
+		msgs, err := sq.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0})
 		if err != nil {
 			t.Fatalf("receiving: %v", err)
 		}
@@ -179,7 +196,7 @@ func deliver(t *testing.T, ctx context.Context, srv *emulator.Server, id string,
 				t.Fatalf("unexpected message %q: %v", *m.Body, err)
 			}
 			got = append(got, strings.TrimPrefix(ev.Resources[0], "urn:test:"))
-			if _, err := b.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: q.QueueUrl, ReceiptHandle: m.ReceiptHandle}); err != nil {
+			if _, err := sq.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: q.QueueUrl, ReceiptHandle: m.ReceiptHandle}); err != nil {
 				t.Fatalf("deleting message: %v", err)
 			}
 		}
@@ -189,52 +206,59 @@ func deliver(t *testing.T, ctx context.Context, srv *emulator.Server, id string,
 }
 
 // TestEventPatternOnEmulator sends every fixture through moto's EventBridge
-// with the production pattern: exactly the NON_COMPLIANT events of the
-// deployed rules (and of Security Hub's rules when that is on) arrive.
-// moto 5.2.1 evaluates the operators the pattern uses (exact strings and
+// with the production patterns, one rule each: exactly the NON_COMPLIANT
+// events of the deployed rules (and of the rules Security Hub, conformance
+// packs and Control Tower deployed, when that is on) arrive, each once.
+// moto 5.2.1 evaluates the operators the patterns use (exact strings and
 // "prefix") as AWS does.
 func TestEventPatternOnEmulator(t *testing.T) {
 	srv := emulator.StartT(t)
 	ctx := context.Background()
 	events := fixtureEvents(t)
 	deployed := DefaultRuleNames()
+	publicWrite := "s3-bucket-public-write-prohibited"
 
 	cases := []struct {
-		name        string
-		deployed    []string
-		securityHub []string
-		mustArrive  []string
-		mustNot     []string
+		name       string
+		deployed   []string
+		generated  []string // managed rules whose generated names are matched
+		mustArrive []string
+		mustNot    []string
 	}{
 		{"default", deployed, deployed,
-			[]string{"s3-public-read-noncompliant", "s3-public-write-securityhub-noncompliant", "ec2-imdsv2-noncompliant"},
-			// Conformance packs name their rules <managed>-conformance-pack-<id>:
-			// not deployed by the module, so not matched (RULE_MAP and
-			// rule_map add such names).
-			[]string{"s3-public-read-compliant", "s3-public-read-not-applicable", "unknown-rule-noncompliant", "s3-kms-conformance-pack-noncompliant", "other-source", "securityhub-lookalike"}},
-		{"without-security-hub", deployed, nil,
+			[]string{"s3-public-read-noncompliant", "s3-public-write-securityhub-noncompliant", "ec2-imdsv2-noncompliant",
+				"s3-kms-conformance-pack-noncompliant", "conformance-pack-public-read", "controltower-public-read", "controltower-restricted-ssh"},
+			[]string{"s3-public-read-compliant", "s3-public-read-not-applicable", "unknown-rule-noncompliant", "other-source", "securityhub-lookalike",
+				"rule-name-extended", "controltower-unhandled", "controltower-extended", "conformance-pack-inside", "conformance-pack-no-dash"}},
+		{"without-generated-names", deployed, nil,
 			[]string{"s3-public-read-noncompliant"},
-			[]string{"s3-public-write-securityhub-noncompliant"}},
-		{"only-imds-rule", []string{"ec2-imdsv2-check"}, []string{"s3-bucket-public-write-prohibited"},
+			[]string{"s3-public-write-securityhub-noncompliant", "s3-kms-conformance-pack-noncompliant", "controltower-public-read"}},
+		{"only-imds-rule", []string{"ec2-imdsv2-check"}, []string{publicWrite},
 			[]string{"ec2-imdsv2-noncompliant", "s3-public-write-securityhub-noncompliant"},
-			[]string{"s3-public-read-noncompliant", "s3-sse-noncompliant"}},
+			[]string{"s3-public-read-noncompliant", "s3-sse-noncompliant", "controltower-public-read", "conformance-pack-public-read"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			pattern, err := EventPatternFor(tc.deployed, tc.securityHub)
+			var generated []remediation.ManagedRule
+			for _, r := range rulesOf(remediators.Catalog(remediators.Definitions()).Names()...) {
+				if slices.Contains(tc.generated, r.Name) {
+					generated = append(generated, r)
+				}
+			}
+			patterns, err := EventPatterns(tc.deployed, generated)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := deliver(t, ctx, srv, fmt.Sprint(i), pattern, events)
+			got := deliver(t, ctx, srv, fmt.Sprint(i), patterns, events)
 			var want []string
 			for _, e := range events {
-				if shouldMatch(e, tc.deployed, tc.securityHub) {
+				if shouldMatch(e, tc.deployed, tc.generated) {
 					want = append(want, e.name)
 				}
 			}
 			sort.Strings(want)
 			if !slices.Equal(got, want) {
-				t.Errorf("delivered %v\nwant      %v\npattern %s", got, want, pattern)
+				t.Errorf("delivered %v\nwant      %v\npatterns %s", got, want, patterns)
 			}
 			// The oracle itself is not vacuous.
 			for _, n := range tc.mustArrive {
@@ -262,73 +286,98 @@ func TestEventPatternOnEmulator(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := deliver(t, ctx, srv, "mutated", pattern, events)
+		got := deliver(t, ctx, srv, "mutated", map[string][]byte{KindDeployed: pattern}, events)
 		if !slices.Contains(got, "s3-public-read-compliant") {
 			t.Errorf("the mutated pattern should deliver the COMPLIANT fixture; got %v", got)
 		}
 	})
+
+	// The single pattern the demo uses delivers what the production rules
+	// deliver together.
+	t.Run("demo-pattern", func(t *testing.T) {
+		one, err := EventPattern(deployed, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := deliver(t, ctx, srv, "demo", map[string][]byte{"all": one}, events)
+		var want []string
+		for _, e := range events {
+			if shouldMatch(e, deployed, deployed) {
+				want = append(want, e.name)
+			}
+		}
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("delivered %v\nwant      %v", got, want)
+		}
+	})
 }
 
-// TestTerraformUsesPatternFile: the EventBridge rule's pattern is the
-// template file Go renders, filled with local.rule_name_matchers.
+// TestTerraformUsesPatternFile: each EventBridge rule's pattern is the
+// template file Go renders, filled with one kind's matchers.
 func TestTerraformUsesPatternFile(t *testing.T) {
 	m := loadModule(t, moduleDir(t))
 	rule := m.block(t, "resource", "aws_cloudwatch_event_rule", "compliance_change")
-	if refs := referencedLocals(rule.Body.Attributes["event_pattern"].Expr); !slices.Equal(refs, []string{"event_pattern"}) {
-		t.Errorf("aws_cloudwatch_event_rule.compliance_change.event_pattern uses %v, want local.event_pattern", refs)
+	if refs := referencedLocals(rule.Body.Attributes["for_each"].Expr); !slices.Equal(refs, []string{"event_patterns"}) {
+		t.Errorf("aws_cloudwatch_event_rule.compliance_change has one instance per %v, want local.event_patterns", refs)
+	}
+	if got := rule.Body.Attributes["event_pattern"].Expr.Variables(); len(got) != 1 || got[0].RootName() != "each" {
+		t.Errorf("aws_cloudwatch_event_rule.compliance_change.event_pattern is not each.value")
 	}
 	var call *hclsyntax.FunctionCallExpr
-	hclsyntax.VisitAll(m.local(t, "event_pattern"), func(n hclsyntax.Node) hcl.Diagnostics {
+	hclsyntax.VisitAll(m.local(t, "event_patterns"), func(n hclsyntax.Node) hcl.Diagnostics {
 		if c, ok := n.(*hclsyntax.FunctionCallExpr); ok && c.Name == "templatefile" {
 			call = c
 		}
 		return nil
 	})
 	if call == nil {
-		t.Fatal("local.event_pattern does not call templatefile")
+		t.Fatal("local.event_patterns does not call templatefile")
 	}
 	path, diags := call.Args[0].(*hclsyntax.TemplateExpr).Parts[1].Value(nil)
 	if diags.HasErrors() || path.AsString() != "/templates/event_pattern.json.tftpl" {
-		t.Errorf("local.event_pattern renders %v, want ${path.module}/templates/event_pattern.json.tftpl", path)
+		t.Errorf("local.event_patterns renders %v, want ${path.module}/templates/event_pattern.json.tftpl", path)
 	}
 	vars := objectItems(t, "templatefile variables", call.Args[1])
 	if d := sameSet(sortedKeys(vars), TemplateVariables(EventPatternTemplate)); d != "" {
 		t.Errorf("event pattern template variables: %s", d)
 	}
-	if refs := referencedLocals(vars["config_rule_names"]); !slices.Equal(refs, []string{"rule_name_matchers"}) {
-		t.Errorf("config_rule_names is built from %v, want local.rule_name_matchers", refs)
-	}
-	// The matchers themselves: TestTerraformMatchersEqualGo.
+	// The patterns themselves: TestTerraformPatternsEqualGo.
 }
 
-func TestEventPatternShape(t *testing.T) {
-	p, err := EventPattern([]string{"b-rule", "a-rule"}, true)
-	if err != nil {
-		t.Fatal(err)
+// TestEventRulesShareTheirTarget: every EventBridge rule invokes the
+// remediate function through a target and a Lambda permission of its own,
+// and the dead-letter queue accepts the events of every rule.
+func TestEventRulesShareTheirTarget(t *testing.T) {
+	m := loadModule(t, moduleDir(t))
+	for _, typ := range []string{"aws_cloudwatch_event_target", "aws_lambda_permission"} {
+		for _, b := range m.blocks("resource", typ) {
+			fe, ok := b.Body.Attributes["for_each"]
+			if !ok || !slices.ContainsFunc(fe.Expr.Variables(), func(tr hcl.Traversal) bool {
+				a, _ := tr[1].(hcl.TraverseAttr)
+				return tr.RootName() == "aws_cloudwatch_event_rule" && a.Name == "compliance_change"
+			}) {
+				t.Errorf("%s.%s is not one per aws_cloudwatch_event_rule.compliance_change", typ, b.Labels[1])
+			}
+		}
 	}
-	var v struct {
-		Source     []string `json:"source"`
-		DetailType []string `json:"detail-type"`
-		Detail     struct {
-			MessageType    []string `json:"messageType"`
-			ConfigRuleName []any    `json:"configRuleName"`
-			New            struct {
-				ComplianceType []string `json:"complianceType"`
-			} `json:"newEvaluationResult"`
-		} `json:"detail"`
+	e := newEval(t, m, nil)
+	dlq := m.block(t, "data", "aws_iam_policy_document", "dead_letters")
+	found := false
+	for _, s := range dlq.Body.Blocks {
+		for _, c := range s.Body.Blocks {
+			if v, _ := e.attr(c.Body, "variable", nil); c.Type != "condition" || v.AsString() != "aws:SourceArn" {
+				continue
+			}
+			found = true
+			fe, ok := c.Body.Attributes["values"].Expr.(*hclsyntax.ForExpr)
+			if !ok || fe.ValExpr == nil || !strings.HasSuffix(m.source(t, fe.ValExpr.Range()), ".arn") ||
+				!strings.HasPrefix(m.source(t, fe.CollExpr.Range()), "aws_cloudwatch_event_rule.compliance_change") {
+				t.Errorf("the dead-letter queue accepts %s, want [for r in aws_cloudwatch_event_rule.compliance_change : r.arn]", m.source(t, c.Body.Attributes["values"].Expr.Range()))
+			}
+		}
 	}
-	if err := json.Unmarshal(p, &v); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := json.Marshal(v.Detail.ConfigRuleName)
-	want := `["b-rule","a-rule",{"prefix":"securityhub-b-rule-"},{"prefix":"securityhub-a-rule-"}]`
-	if string(got) != want || !slices.Equal(v.Source, []string{"aws.config"}) ||
-		!slices.Equal(v.Detail.New.ComplianceType, []string{"NON_COMPLIANT"}) ||
-		!slices.Equal(v.Detail.MessageType, []string{"ComplianceChangeNotification"}) ||
-		!slices.Equal(v.DetailType, []string{"Config Rules Compliance Change"}) {
-		t.Errorf("pattern %s", p)
-	}
-	if _, err := EventPattern(nil, true); err == nil {
-		t.Error("an empty rule list rendered a pattern that matches no rule name")
+	if !found {
+		t.Error("the dead-letter queue's policy has no aws:SourceArn condition")
 	}
 }

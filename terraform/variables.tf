@@ -50,62 +50,46 @@ variable "mode" {
   }
 }
 
+# Remediator and rule names are checked against remediators.json by the
+# preconditions of data.aws_iam_policy_document.remediators (iam.tf): before
+# Terraform 1.9 a validation block can only read its own variable, not a file.
+
 variable "remediator_modes" {
-  description = "Per-remediator modes overriding `mode`, e.g. { \"ec2-imdsv2\" = \"dry-run\" }. Environment REMEDIATOR_MODES."
+  description = "Per-remediator modes overriding `mode`, by remediator name, e.g. { \"ec2-imdsv2\" = \"dry-run\" }. Environment REMEDIATOR_MODES."
   type        = map(string)
   default     = {}
 
   validation {
-    condition = alltrue([for k, v in var.remediator_modes :
-      contains(["s3-public-access-block", "s3-encryption", "ec2-imdsv2", "ebs-encryption"], k) && contains(["enforce", "dry-run"], v)
-    ])
-    error_message = "remediator_modes keys must be remediator names (s3-public-access-block, s3-encryption, ec2-imdsv2, ebs-encryption) and values enforce or dry-run."
+    condition     = alltrue([for v in values(var.remediator_modes) : contains(["enforce", "dry-run"], v)])
+    error_message = "remediator_modes values must be enforce or dry-run."
   }
 }
 
 variable "enabled_remediators" {
-  description = "Remediators to deploy: their Config rules, their IAM permissions and ENABLED_REMEDIATORS. Events of the others are `ignored`."
+  description = "Remediators to deploy, by name: their Config rules, their IAM permissions and ENABLED_REMEDIATORS; empty (the default) deploys every remediator of the build (the names in remediators.json). Events of the others are `ignored`."
   type        = list(string)
-  default     = ["s3-public-access-block", "s3-encryption", "ec2-imdsv2", "ebs-encryption"]
-
-  validation {
-    condition = length(var.enabled_remediators) > 0 && alltrue([for r in var.enabled_remediators :
-      contains(["s3-public-access-block", "s3-encryption", "ec2-imdsv2", "ebs-encryption"], r)
-    ])
-    error_message = "enabled_remediators must list at least one of s3-public-access-block, s3-encryption, ec2-imdsv2, ebs-encryption."
-  }
+  default     = []
 }
 
 variable "rule_map" {
-  description = "Extra Config rule name => remediator pairs for rules you deployed yourself under other names (environment RULE_MAP). The event pattern matches these rule names too."
+  description = "Extra Config rule name => remediator name pairs for rules you deployed yourself under other names (environment RULE_MAP). The event pattern matches these rule names too."
   type        = map(string)
   default     = {}
 
   validation {
-    condition = alltrue([for k, v in var.rule_map :
-      can(regex("^[A-Za-z0-9_-]{1,128}$", k)) && contains(["s3-public-access-block", "s3-encryption", "ec2-imdsv2", "ebs-encryption"], v)
-    ])
-    error_message = "rule_map keys must be Config rule names (letters, digits, - and _) and values remediator names."
+    condition     = alltrue([for k in keys(var.rule_map) : can(regex("^[A-Za-z0-9_-]{1,128}$", k))])
+    error_message = "rule_map keys must be Config rule names (1-128 letters, digits, - and _)."
   }
 }
 
 variable "config_rules" {
-  description = "Switch individual AWS Config managed rules off (false) or on (true, the default for every rule whose remediator is enabled), by rule name, e.g. { \"ec2-imdsv2-check\" = false } when Security Hub already deploys it."
+  description = "Switch individual AWS Config managed rules off (false) or on (true, the default for every rule whose remediator is enabled), by managed rule name, e.g. { \"ec2-imdsv2-check\" = false } when Security Hub already deploys it."
   type        = map(bool)
   default     = {}
-
-  validation {
-    condition = alltrue([for k, v in var.config_rules : contains([
-      "s3-bucket-public-read-prohibited", "s3-bucket-public-write-prohibited", "s3-bucket-level-public-access-prohibited",
-      "s3-bucket-server-side-encryption-enabled", "s3-default-encryption-kms", "ec2-imdsv2-check", "encrypted-volumes",
-      "ec2-ebs-encryption-by-default",
-    ], k)])
-    error_message = "config_rules keys must be managed rule names the remediators handle (see the README)."
-  }
 }
 
-variable "match_security_hub_rules" {
-  description = "Also remediate the Config rules AWS Security Hub deployed for the same managed rules (named securityhub-<managed rule>-<suffix>, matched by prefix)."
+variable "match_generated_rule_names" {
+  description = "Also remediate the Config rules others deployed for the same managed rules under generated names: AWS Security Hub (securityhub-<managed rule>-<suffix>) and conformance packs (<managed rule>-conformance-pack-<suffix>), matched by prefix, and AWS Control Tower (AWSControlTower_AWS-GR_<IDENTIFIER>). Each kind has its own EventBridge rule."
   type        = bool
   default     = true
 }
@@ -168,6 +152,17 @@ variable "imds_lookback_days" {
   validation {
     condition     = var.imds_lookback_days >= 0 && var.imds_lookback_days <= 455 && floor(var.imds_lookback_days) == var.imds_lookback_days
     error_message = "imds_lookback_days must be a whole number from 0 to 455."
+  }
+}
+
+variable "sg_blocked_ports" {
+  description = "TCP ports (at most five) that ec2-security-group-ingress closes to 0.0.0.0/0 and ::/0 on restricted-common-ports events, also set as that Config rule's blockedPort parameters; empty keeps the remediator's default ports. Environment SG_BLOCKED_PORTS."
+  type        = list(number)
+  default     = []
+
+  validation {
+    condition     = length(var.sg_blocked_ports) <= 5 && alltrue([for p in var.sg_blocked_ports : p >= 1 && p <= 65535 && floor(p) == p])
+    error_message = "sg_blocked_ports must list at most five TCP ports from 1 to 65535 (the Config rule takes five blockedPort parameters)."
   }
 }
 

@@ -3,25 +3,27 @@ name = "autoremediate"
 tags = { team = "platform-security", cost-center = "1234" }
 
 # What to remediate.
-mode                = "enforce"
-enabled_remediators = ["s3-public-access-block", "s3-encryption", "ec2-imdsv2", "ebs-encryption"]
+mode = "enforce"
+# Empty deploys every remediator of the build; or name some, e.g. ["s3-encryption", "ec2-imdsv2"].
+enabled_remediators = []
 remediator_modes    = { "ec2-imdsv2" = "dry-run" }
 rule_map            = { "corp-s3-no-public-buckets" = "s3-public-access-block" }
 config_rules = {
   # Security Hub already deploys this one (securityhub-ec2-imdsv2-check-...).
   "ec2-imdsv2-check" = false
 }
-match_security_hub_rules = true
-exempt_tag_key           = "auto-remediation"
-s3_website_guard         = true
-s3_sse_algorithm         = "aws:kms"
-s3_kms_key_arn           = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-ebs_kms_key_id           = "alias/aws/ebs"
-imds_lookback_days       = 14
-metrics_namespace        = "AutoRemediation"
-metrics_mode             = "emf"
-log_level                = "info"
-notify_outcomes          = true
+match_generated_rule_names = true
+exempt_tag_key             = "auto-remediation"
+s3_website_guard           = true
+s3_sse_algorithm           = "aws:kms"
+s3_kms_key_arn             = "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ebs_kms_key_id             = "alias/aws/ebs"
+imds_lookback_days         = 14
+sg_blocked_ports           = [20, 21, 3389, 3306, 4333]
+metrics_namespace          = "AutoRemediation"
+metrics_mode               = "emf"
+log_level                  = "info"
+notify_outcomes            = true
 
 # The remediate function and its delivery.
 lambda_memory_mb            = 256

@@ -1,0 +1,120 @@
+package terraform
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// copyModule copies the module's Terraform files, templates and
+// remediators.json to a temporary directory.
+func copyModule(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	paths, err := filepath.Glob(filepath.Join(moduleDir(t), "*.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpls, _ := filepath.Glob(filepath.Join(moduleDir(t), "templates", "*"))
+	paths = append(append(paths, tpls...), filepath.Join(moduleDir(t), "remediators.json"))
+	for _, p := range paths {
+		rel, _ := filepath.Rel(moduleDir(t), p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, rel), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// tfsecFindings runs tfsec on dir and returns the descriptions of its
+// aws-iam-no-policy-wildcards findings.
+func tfsecFindings(t *testing.T, tfsec, dir string) []string {
+	t.Helper()
+	// tfsec exits 1 when it finds something; the JSON says what.
+	out, err := exec.Command(tfsec, dir, "--no-colour", "--format", "json", "--minimum-severity", "LOW").Output()
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
+		t.Fatalf("running tfsec: %v", err)
+	}
+	var res struct {
+		Results []struct {
+			LongID      string `json:"long_id"`
+			Description string `json:"description"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("reading tfsec's JSON: %v\n%s", err, out)
+	}
+	var found []string
+	for _, r := range res.Results {
+		if r.LongID == "aws-iam-no-policy-wildcards" {
+			found = append(found, r.Description)
+		}
+	}
+	slices.Sort(found)
+	return found
+}
+
+// TestTfsecChecksGeneratedStatements: tfsec evaluates the IAM statements
+// the module reads from remediators.json and flags a sensitive action on
+// "*" or on an ARN wildcard in them, except through the "patterns"
+// statement, whose wildcards are accepted. Runs when tfsec is on PATH
+// (make tf-tools installs it).
+func TestTfsecChecksGeneratedStatements(t *testing.T) {
+	tfsec, err := exec.LookPath("tfsec")
+	if err != nil {
+		t.Skip("tfsec is not on PATH (make tf-tools installs it)")
+	}
+	dir := copyModule(t)
+	if got := tfsecFindings(t, tfsec, dir); len(got) > 0 {
+		t.Fatalf("tfsec flags the module as it is: %q", got)
+	}
+
+	path := filepath.Join(dir, "remediators.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	stmt := func(sid, action, resource string) any {
+		return map[string]any{"sid": sid, "actions": []string{action}, "resources": []string{resource}}
+	}
+	first := doc["names"].([]any)[0].(string)
+	perms := doc["remediators"].(map[string]any)[first].(map[string]any)["permissions"].(map[string]any)
+	add := func(scope string, s any) { perms[scope] = append(perms[scope].([]any), s) }
+	add("unscoped", stmt("DoctoredUnscoped", "s3:PutBucketPolicy", "*"))
+	add("scoped", stmt("DoctoredScoped", "s3:DeleteBucket", "arn:aws:s3:::*"))
+	add("patterns", stmt("DoctoredPattern", "s3:DeleteBucketPolicy", "arn:aws:s3:::*"))
+	doc["sweep_permissions"] = append(doc["sweep_permissions"].([]any), stmt("DoctoredSweep", "s3:PutBucketPolicy", "*"))
+	if b, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	got := tfsecFindings(t, tfsec, dir)
+	want := []string{
+		"IAM policy document uses sensitive action 's3:DeleteBucket' on wildcarded resource 'arn:aws:s3:::*'",
+		"IAM policy document uses sensitive action 's3:PutBucketPolicy' on wildcarded resource '*'", // remediators
+		"IAM policy document uses sensitive action 's3:PutBucketPolicy' on wildcarded resource '*'", // sweep
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("tfsec on a remediators.json with bad statements found\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
