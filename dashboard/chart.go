@@ -307,17 +307,41 @@ func columns(p *plot, series []Series, times []time.Time, own, top []map[time.Ti
 			y1 := p.y(v)
 			fmt.Fprintf(p.b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s</title></rect>`,
 				bx+1, y1, barW-2, math.Max(p.y(0)-y1, 1), palette[i%len(palette)], tooltip(s.Label, t, v, false, 0))
-			fmt.Fprintf(p.b, `<text class="val" x="%.1f" y="%.1f" text-anchor="middle" fill="#16191f">%s</text>`, bx+barW/2, y1-3, shortNumber(v))
+			if label, ok := fitNumber(v, barW); ok {
+				fmt.Fprintf(p.b, `<text class="val" x="%.1f" y="%.1f" text-anchor="middle" fill="#16191f">%s</text>`, bx+barW/2, y1-3, label)
+			}
 			bx += barW
 		}
 	}
 }
 
-// shortNumber is a value label that fits a narrow column: whole numbers
-// from 100 up.
-func shortNumber(v float64) string {
+// fitNumber is a value label at most w wide: the value, whole from 100
+// up, else in thousands or millions ("15.7k"); ok is false when even that
+// does not fit (the legend gives the value then).
+func fitNumber(v float64, w float64) (string, bool) {
+	const boldCharWidth = 7.0 // the labels are bold
+	fits := func(s string) bool { return boldCharWidth*float64(len(s)) <= w-2 }
+	label := formatNumber(v)
 	if math.Abs(v) >= 100 {
-		return strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+		label = strconv.FormatFloat(math.Round(v), 'f', 0, 64)
 	}
-	return formatNumber(v)
+	if fits(label) {
+		return label, true
+	}
+	for _, u := range []struct {
+		div    float64
+		suffix string
+	}{{1e6, "M"}, {1e3, "k"}} {
+		if math.Abs(v) < u.div {
+			continue
+		}
+		for _, prec := range []int{1, 0} {
+			s := strings.TrimSuffix(strconv.FormatFloat(v/u.div, 'f', prec, 64), ".0") + u.suffix
+			if fits(s) {
+				return s, true
+			}
+		}
+		break
+	}
+	return "", false
 }

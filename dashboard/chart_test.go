@@ -3,6 +3,7 @@ package dashboard
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
@@ -147,6 +148,50 @@ func TestNiceScale(t *testing.T) {
 		top, ticks := niceScale(tc.max)
 		if top != tc.top || len(ticks) != tc.ticks || ticks[0] != 0 || ticks[len(ticks)-1] != top {
 			t.Errorf("niceScale(%v) = %v %v, want top %v with %d ticks", tc.max, top, ticks, tc.top, tc.ticks)
+		}
+	}
+}
+
+// Labels too wide for their column are shortened, or left to the legend,
+// rather than run into each other.
+func TestColumnLabelsFit(t *testing.T) {
+	for _, tc := range []struct {
+		v     float64
+		width float64
+		want  string
+		ok    bool
+	}{
+		{7, 30, "7", true}, {165.5, 30, "166", true}, {15671.3, 40, "15671", true}, {156710, 30, "157k", true},
+		{15671.3, 25, "16k", true}, {15000, 25, "15k", true}, {15671.3, 10, "", false}, {2.5e6, 30, "2.5M", true},
+	} {
+		got, ok := fitNumber(tc.v, tc.width)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("fitNumber(%v, %v) = %q, %t; want %q, %t", tc.v, tc.width, got, ok, tc.want, tc.ok)
+		}
+	}
+	var series []Series
+	for i := range 12 {
+		series = append(series, points(fmt.Sprintf("p99 remediator-%d", i), 15000+float64(i)*100))
+	}
+	html := page(t, 8, false, series...)
+	var colours []string
+	for _, m := range regexp.MustCompile(`<rect [^>]*fill="(#[0-9a-f]+)"`).FindAllStringSubmatch(html, -1) {
+		colours = append(colours, m[1])
+	}
+	if len(colours) != 12 {
+		t.Fatalf("%d columns, want 12", len(colours))
+	}
+	seen := map[string]bool{}
+	for _, c := range colours {
+		if seen[c] {
+			t.Errorf("colour %s used twice among 12 series", c)
+		}
+		seen[c] = true
+	}
+	labels := regexp.MustCompile(`<text class="val"[^>]*>([^<]*)</text>`).FindAllStringSubmatch(html, -1)
+	for _, l := range labels {
+		if len(l[1]) > 4 {
+			t.Errorf("label %q is wider than its column", l[1])
 		}
 	}
 }

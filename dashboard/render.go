@@ -266,7 +266,11 @@ func parseISODuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-var palette = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"}
+// palette has 20 colours (Tableau 20, dark and light of each hue): the
+// remediations widget has a series per remediator and action, more than
+// ten in the demo, and a repeated colour would make two series one.
+var palette = []string{"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+	"#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5"}
 
 // WriteHTML writes the page: a 24-column grid like CloudWatch's, each
 // widget placed at its x, y, width and height.
