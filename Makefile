@@ -84,7 +84,7 @@ test: tools browser lint tf-check
 ## else from the registry; when it cannot be installed the test says so and
 ## skips.
 e2e: tools tf-tools build
-	E2E=1 $(GO) test -count=1 -timeout 15m -v -run 'TestDeploy' ./terraform/e2e/
+	E2E=1 E2E_DIST=$(abspath $(DIST)) $(GO) test -count=1 -timeout 15m -v -run 'TestDeploy' ./terraform/e2e/
 
 ## aws-schema: refresh terraform/testdata/aws-schema, the part of the
 ## hashicorp/aws schema the module uses (read by the schema test), with
