@@ -177,8 +177,10 @@ func (s *setup) newTerraform(t *testing.T, dir string, extra []string) *tfexec.T
 	env["CHECKPOINT_DISABLE"] = "1"
 	if s.cliConfig != "" {
 		env["TF_CLI_CONFIG_FILE"] = s.cliConfig
-	} else {
-		env["TF_CLI_CONFIG_FILE"] = os.Getenv("TF_CLI_CONFIG_FILE")
+	} else if f := os.Getenv("TF_CLI_CONFIG_FILE"); f != "" {
+		if _, err := os.Stat(f); err == nil {
+			env["TF_CLI_CONFIG_FILE"] = f
+		}
 	}
 	if err := tf.SetEnv(env); err != nil {
 		t.Fatal(err)
