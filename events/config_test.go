@@ -61,6 +61,8 @@ func TestParseFixtures(t *testing.T) {
 		"s3-public-write-securityhub-noncompliant.json": {"3f1a0002-6c2e-4b1d-9a8e-0c5d2b7e0002", "securityhub-s3-bucket-public-write-prohibited-baa2cf8c", "AWS::S3::Bucket", "example-public-bucket", "NON_COMPLIANT", "COMPLIANT"},
 		"s3-sse-noncompliant.json":                      {"3f1a0004-6c2e-4b1d-9a8e-0c5d2b7e0004", "s3-bucket-server-side-encryption-enabled", "AWS::S3::Bucket", "example-unencrypted-bucket", "NON_COMPLIANT", "COMPLIANT"},
 		"unknown-rule-noncompliant.json":                {"3f1a0011-6c2e-4b1d-9a8e-0c5d2b7e0011", "iam-password-policy", "AWS::::Account", "123456789012", "NON_COMPLIANT", "COMPLIANT"},
+		// forwarded to a central account's bus: the resource is in the member account of detail.awsAccountId
+		"org-bus-ebs-encryption-by-default-member-account.json": {"3f1a0012-6c2e-4b1d-9a8e-0c5d2b7e0012", "ec2-ebs-encryption-by-default", "AWS::::Account", "444455556666", "NON_COMPLIANT", "COMPLIANT"},
 
 		"config-s3-bucket-ssl-requests-only-noncompliant.json": {"3f1a0055-6c2e-4b1d-9a8e-0c5d2b7e0055", "s3-bucket-ssl-requests-only", "AWS::S3::Bucket", "example-http-bucket", "NON_COMPLIANT", "COMPLIANT"},
 	}
@@ -75,6 +77,15 @@ func TestParseFixtures(t *testing.T) {
 				t.Fatalf("ParseComplianceChange: %v", err)
 			}
 			c := ev.Change
+			// the account of the resource; an organisation bus delivers
+			// member accounts' events to the central account
+			account := "123456789012"
+			if strings.HasPrefix(name, "org-bus-") {
+				account = "444455556666"
+				if ev.Envelope.Account != "111122223333" {
+					t.Errorf("envelope account %q, want the central account 111122223333", ev.Envelope.Account)
+				}
+			}
 			checks := []struct{ field, got, want string }{
 				{"id", ev.ID, w.id},
 				{"source", ev.Source, SourceConfig},
@@ -82,8 +93,8 @@ func TestParseFixtures(t *testing.T) {
 				{"configRuleName", c.ConfigRuleName, w.rule},
 				{"resourceType", c.ResourceType, w.resourceType},
 				{"resourceId", c.ResourceID, w.resourceID},
-				{"awsAccountId", c.AWSAccountID, "123456789012"},
-				{"Account()", ev.Account(), "123456789012"},
+				{"awsAccountId", c.AWSAccountID, account},
+				{"Account()", ev.Account(), account},
 				{"awsRegion", c.AWSRegion, "us-east-1"},
 				{"Region()", ev.Region(), "us-east-1"},
 				{"messageType", c.MessageType, MessageTypeComplianceChange},
@@ -98,9 +109,9 @@ func TestParseFixtures(t *testing.T) {
 					t.Errorf("%s = %q, want %q", ck.field, ck.got, ck.want)
 				}
 			}
-			wantARN := "arn:aws:config:us-east-1:123456789012:config-rule/config-rule-"
+			wantARN := "arn:aws:config:us-east-1:" + account + ":config-rule/config-rule-"
 			if strings.HasPrefix(c.ConfigRuleName, "securityhub-") {
-				wantARN = "arn:aws:config:us-east-1:123456789012:config-rule/aws-service-rule/securityhub.amazonaws.com/config-rule-"
+				wantARN = "arn:aws:config:us-east-1:" + account + ":config-rule/aws-service-rule/securityhub.amazonaws.com/config-rule-"
 			}
 			if !strings.HasPrefix(c.ConfigRuleARN, wantARN) {
 				t.Errorf("configRuleARN = %q", c.ConfigRuleARN)
@@ -377,7 +388,7 @@ func FuzzParseComplianceChange(f *testing.F) {
 			t.Fatalf("accepted source %q detail-type %q", ev.Source, ev.DetailType)
 		}
 		switch c.NewEvaluationResult.ComplianceType {
-		case ComplianceTypeCompliant, ComplianceTypeNonCompliant, ComplianceTypeNotApplicable, ComplianceTypeInsufficentData:
+		case ComplianceTypeCompliant, ComplianceTypeNonCompliant, ComplianceTypeNotApplicable, ComplianceTypeInsufficientData:
 		default:
 			t.Fatalf("accepted complianceType %q", c.NewEvaluationResult.ComplianceType)
 		}
