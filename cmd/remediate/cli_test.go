@@ -61,6 +61,8 @@ func TestMissingRegionExits2(t *testing.T) {
 		{"invoke", "--event", "-"},
 		{"sweep"},
 		{"dashboard", "--out", filepath.Join(t.TempDir(), "d.html")},
+		{"report", "soc2", "--out", t.TempDir()},
+		{"report", "credentials"},
 	} {
 		c, _, stderr := testCLI(event, nil)
 		if code := run(context.Background(), a, c); code != exitBadArgs {

@@ -109,8 +109,7 @@ func runReportSOC2(ctx context.Context, c *cli, args []string) int {
 	}
 	awsCfg, err := app.LoadAWSConfig(ctx)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "remediate report soc2: %v\n", err)
-		return exitFailed
+		return awsConfigFailed(c, "report soc2", err)
 	}
 	gen := report.NewGenerator(report.Wiring{
 		AWS:       awsCfg,
@@ -247,8 +246,7 @@ func runReportCredentials(ctx context.Context, c *cli, args []string) int {
 	}
 	awsCfg, err := app.LoadAWSConfig(ctx)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "remediate report credentials: %v\n", err)
-		return exitFailed
+		return awsConfigFailed(c, "report credentials", err)
 	}
 	api := iam.NewFromConfig(awsCfg)
 	rep, err := (&credentials.Fetcher{API: api, Timeout: *timeout}).Fetch(ctx)
@@ -317,8 +315,7 @@ func deactivateKeys(ctx context.Context, c *cli, api credentials.KeyAPI, rows []
 	}
 	awsCfg, err := app.LoadAWSConfig(ctx)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "remediate report credentials: %v\n", err)
-		return exitFailed
+		return awsConfigFailed(c, "report credentials", err)
 	}
 	pub := app.NewPublisher(cfg, app.NewClients(awsCfg), app.NewLogger(c.stderr, cfg.LogLevel))
 	d := &credentials.Deactivator{API: api, Thresholds: th, Apply: apply, Now: now}
