@@ -71,17 +71,7 @@ func Load(getenv func(string) string) (Config, error) {
 
 // LoadWith is Load for the given remediator definitions.
 func LoadWith(getenv func(string) string, defs []remediators.Definition) (Config, error) {
-	get := func(name string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		for _, s := range Settings() {
-			if s.Name == name {
-				return s.Default
-			}
-		}
-		return ""
-	}
+	get := lookup(getenv, Settings())
 	cfg := Config{Definitions: defs}
 	var err error
 	if cfg.Mode, err = remediation.ParseMode(get("MODE")); err != nil {
@@ -127,9 +117,8 @@ func LoadWith(getenv func(string) string, defs []remediators.Definition) (Config
 		return cfg, fmt.Errorf("SG_BLOCKED_PORTS: %w", err)
 	}
 	cfg.Remediators = o
-	cfg.SNSTopicARN = get("SNS_TOPIC_ARN")
-	if cfg.SNSTopicARN != "" && !strings.HasPrefix(cfg.SNSTopicARN, "arn:") {
-		return cfg, fmt.Errorf("SNS_TOPIC_ARN: %q is not an ARN", cfg.SNSTopicARN)
+	if cfg.SNSTopicARN, err = topicARN(get); err != nil {
+		return cfg, err
 	}
 	cfg.MetricsNamespace = get("METRICS_NAMESPACE")
 	if cfg.MetricsMode = get("METRICS_MODE"); strings.TrimSpace(getenv("METRICS_MODE")) == "" && strings.TrimSpace(getenv("AWS_ENDPOINT_URL")) != "" {
@@ -140,8 +129,8 @@ func LoadWith(getenv func(string) string, defs []remediators.Definition) (Config
 	default:
 		return cfg, fmt.Errorf("METRICS_MODE: %q is not one of emf, api, both, off", cfg.MetricsMode)
 	}
-	if err := cfg.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {
-		return cfg, fmt.Errorf("LOG_LEVEL: %q is not one of debug, info, warn, error", get("LOG_LEVEL"))
+	if cfg.LogLevel, err = logLevel(get); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }

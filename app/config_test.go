@@ -276,3 +276,33 @@ func TestClientsAreBuiltOnce(t *testing.T) {
 		t.Error("no path-style S3 with AWS_ENDPOINT_URL set")
 	}
 }
+
+// The report function reads its settings through the same loader as the
+// others: the shared ones with the same defaults and the same checks.
+func TestLoadReport(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	c, err := LoadReport(env(map[string]string{"REPORT_BUCKET": "b"}))
+	if err != nil || c.Prefix != "soc2-reports" || c.Namespace != "AutoRemediation" || c.Period != 7*24*time.Hour || c.TopicARN != "" || c.LogLevel != slog.LevelInfo {
+		t.Errorf("defaults: %+v, %v", c, err)
+	}
+	for bad, msg := range map[string]map[string]string{
+		"REPORT_BUCKET: required":                                    {},
+		"REPORT_PERIOD_DAYS":                                         {"REPORT_BUCKET": "b", "REPORT_PERIOD_DAYS": "0"},
+		`SNS_TOPIC_ARN: "topic" is not`:                              {"REPORT_BUCKET": "b", "SNS_TOPIC_ARN": "topic"},
+		"LOG_LEVEL: \"loud\" is not one of debug, info, warn, error": {"REPORT_BUCKET": "b", "LOG_LEVEL": "loud"},
+	} {
+		if _, err := LoadReport(env(msg)); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("%v: error %v, want %q", msg, err, bad)
+		}
+	}
+	// the shared settings are the remediating functions' own
+	shared := map[string]Setting{}
+	for _, s := range Settings() {
+		shared[s.Name] = s
+	}
+	for _, s := range ReportSettings() {
+		if o, ok := shared[s.Name]; ok && o.Default != s.Default {
+			t.Errorf("%s: default %q for the report, %q for the others", s.Name, s.Default, o.Default)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/autoremediate/autoremediate/app"
 )
 
 // docs/reports.md documents every setting of the report Lambda with its real
@@ -23,14 +25,14 @@ func TestDocsDocumentTheReportLambda(t *testing.T) {
 	if end := strings.Index(section[3:], "\n## "); end >= 0 {
 		section = section[:end+3]
 	}
-	for _, s := range Settings() {
+	for _, s := range app.ReportSettings() {
 		def := "(empty)"
-		if s[1] != "" {
-			def = "`" + s[1] + "`"
-		} else if s[0] == "REPORT_BUCKET" {
+		if s.Default != "" {
+			def = "`" + s.Default + "`"
+		} else if s.Name == "REPORT_BUCKET" {
 			def = "(required)"
 		}
-		if row := "| `" + s[0] + "` | " + def + " |"; !strings.Contains(section, row) {
+		if row := "| `" + s.Name + "` | " + def + " |"; !strings.Contains(section, row) {
 			t.Errorf("docs/reports.md has no row starting %q in its report Lambda section", row)
 		}
 	}

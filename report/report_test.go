@@ -370,19 +370,6 @@ func TestErrorsAreExplained(t *testing.T) {
 	}
 }
 
-func TestLoadLambdaConfig(t *testing.T) {
-	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	c, err := LoadLambdaConfig(env(map[string]string{"REPORT_BUCKET": "b"}))
-	if err != nil || c.Prefix != "soc2-reports" || c.Namespace != "AutoRemediation" || c.PeriodDays != 7 || c.TopicARN != "" {
-		t.Errorf("defaults: %+v, %v", c, err)
-	}
-	for _, bad := range []map[string]string{{}, {"REPORT_BUCKET": "b", "REPORT_PERIOD_DAYS": "0"}, {"REPORT_BUCKET": "b", "SNS_TOPIC_ARN": "topic"}} {
-		if _, err := LoadLambdaConfig(env(bad)); err == nil {
-			t.Errorf("%v accepted", bad)
-		}
-	}
-}
-
 func TestPermissions(t *testing.T) {
 	want := []string{"securityhub:GetFindings", "cloudwatch:GetMetricData", "s3:PutObject", "sns:Publish"}
 	if got := Permissions(); strings.Join(got, ",") != strings.Join(want, ",") {

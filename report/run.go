@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -16,8 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
-
-	"github.com/autoremediate/autoremediate/remediation"
 )
 
 // File names of the report, in the order they are written.
@@ -179,60 +176,6 @@ func (r *Report) Files() ([]File, error) {
 		{FileCSV, "text/csv; charset=utf-8", r.CSV()},
 		{FileHTML, "text/html; charset=utf-8", html},
 	}, nil
-}
-
-// LambdaConfig is the report Lambda's environment.
-type LambdaConfig struct {
-	Bucket     string
-	Prefix     string
-	TopicARN   string
-	Namespace  string
-	PeriodDays int
-	LogLevel   slog.Level
-}
-
-// Settings documents the report Lambda's environment variables (name,
-// default, description), for the README and terraform/.
-func Settings() [][3]string {
-	return [][3]string{
-		{"REPORT_BUCKET", "", "Bucket the report files are written to (required)."},
-		{"REPORT_PREFIX", "soc2-reports", "Key prefix; files go to PREFIX/YYYY-MM-DD/."},
-		{"SNS_TOPIC_ARN", "", "Topic that receives the summary; empty skips it (logged)."},
-		{"METRICS_NAMESPACE", remediation.DefaultNamespace, "CloudWatch namespace of the remediation outcome metrics."},
-		{"REPORT_PERIOD_DAYS", "7", "Days of remediation activity in the report."},
-		{"LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`."},
-	}
-}
-
-// LoadLambdaConfig reads the report Lambda's settings from getenv.
-func LoadLambdaConfig(getenv func(string) string) (LambdaConfig, error) {
-	get := func(name string) string {
-		if v := strings.TrimSpace(getenv(name)); v != "" {
-			return v
-		}
-		for _, s := range Settings() {
-			if s[0] == name {
-				return s[1]
-			}
-		}
-		return ""
-	}
-	c := LambdaConfig{Bucket: get("REPORT_BUCKET"), Prefix: strings.Trim(get("REPORT_PREFIX"), "/"), TopicARN: get("SNS_TOPIC_ARN"), Namespace: get("METRICS_NAMESPACE")}
-	if c.Bucket == "" {
-		return c, fmt.Errorf("REPORT_BUCKET: required (the bucket the report files are written to)")
-	}
-	if c.TopicARN != "" && !strings.HasPrefix(c.TopicARN, "arn:") {
-		return c, fmt.Errorf("SNS_TOPIC_ARN: %q is not an ARN", c.TopicARN)
-	}
-	days, err := strconv.Atoi(get("REPORT_PERIOD_DAYS"))
-	if err != nil || days < 1 || days > 455 {
-		return c, fmt.Errorf("REPORT_PERIOD_DAYS: %q is not a whole number of days from 1 to 455 (CloudWatch's retention)", get("REPORT_PERIOD_DAYS"))
-	}
-	c.PeriodDays = days
-	if err := c.LogLevel.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {
-		return c, fmt.Errorf("LOG_LEVEL: %w", err)
-	}
-	return c, nil
 }
 
 // S3API is the part of the S3 client the report Lambda uses.

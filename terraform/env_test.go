@@ -11,12 +11,11 @@ import (
 
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/remediators"
-	"github.com/autoremediate/autoremediate/report"
 )
 
 // TestEnvironmentMatchesSettings: the remediate and sweep functions get
 // exactly the settings app.Settings() lists and the report function exactly
-// those report.Settings() lists: every variable Terraform sets is one the
+// those app.ReportSettings() lists: every variable Terraform sets is one the
 // code reads, and every one the code reads is set.
 func TestEnvironmentMatchesSettings(t *testing.T) {
 	m := loadModule(t, moduleDir(t))
@@ -49,11 +48,11 @@ func TestEnvironmentMatchesSettings(t *testing.T) {
 		}
 		names := sortedKeys(objectItems(t, "local.function_settings.report.environment", envExpr))
 		var reportKnown []string
-		for _, s := range report.Settings() {
-			reportKnown = append(reportKnown, s[0])
+		for _, s := range app.ReportSettings() {
+			reportKnown = append(reportKnown, s.Name)
 		}
 		if d := sameSet(names, reportKnown); d != "" {
-			t.Errorf("report environment vs report.Settings(): %s", d)
+			t.Errorf("report environment vs app.ReportSettings(): %s", d)
 		}
 	}
 }

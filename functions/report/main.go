@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -49,7 +48,7 @@ func newHandler(ctx context.Context, getenv func(string) string) (func(context.C
 // wire builds the generator and the publisher as the CLI does
 // (report.NewGenerator), reading findings in the function's own Region.
 func wire(ctx context.Context, getenv func(string) string) (*report.Generator, *report.Publisher, *slog.Logger, error) {
-	cfg, err := report.LoadLambdaConfig(getenv)
+	cfg, err := app.LoadReport(getenv)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -67,7 +66,7 @@ func wire(ctx context.Context, getenv func(string) string) (*report.Generator, *
 		AWS:       awsCfg,
 		Metrics:   clients.CloudWatch(),
 		Namespace: cfg.Namespace,
-		Period:    time.Duration(cfg.PeriodDays) * 24 * time.Hour,
+		Period:    cfg.Period,
 		Mapping:   mapping,
 		Logger:    logger,
 	})

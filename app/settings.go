@@ -1,0 +1,92 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// lookup returns the settings' reader: the trimmed value from getenv, else
+// the setting's documented default. Every loader reads through it, so a
+// default lives only in its Settings table.
+func lookup(getenv func(string) string, settings []Setting) func(string) string {
+	return func(name string) string {
+		if v := strings.TrimSpace(getenv(name)); v != "" {
+			return v
+		}
+		for _, s := range settings {
+			if s.Name == name {
+				return s.Default
+			}
+		}
+		return ""
+	}
+}
+
+func topicARN(get func(string) string) (string, error) {
+	v := get("SNS_TOPIC_ARN")
+	if v != "" && !strings.HasPrefix(v, "arn:") {
+		return "", fmt.Errorf("SNS_TOPIC_ARN: %q is not an ARN", v)
+	}
+	return v, nil
+}
+
+func logLevel(get func(string) string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {
+		return l, fmt.Errorf("LOG_LEVEL: %q is not one of debug, info, warn, error", get("LOG_LEVEL"))
+	}
+	return l, nil
+}
+
+// ReportSettings lists the environment variables of the report function:
+// its own, and the ones it shares with the remediating functions (same
+// names, defaults and checks).
+func ReportSettings() []Setting {
+	shared := map[string]Setting{}
+	for _, s := range Settings() {
+		shared[s.Name] = s
+	}
+	return []Setting{
+		{"REPORT_BUCKET", "", "Bucket the report files are written to (required)."},
+		{"REPORT_PREFIX", "soc2-reports", "Key prefix; files go to PREFIX/YYYY-MM-DD/."},
+		{"SNS_TOPIC_ARN", "", "Topic that receives the summary; empty skips it (logged)."},
+		shared["METRICS_NAMESPACE"],
+		{"REPORT_PERIOD_DAYS", "7", "Days of remediation activity in the report."},
+		shared["LOG_LEVEL"],
+	}
+}
+
+// ReportConfig is the report function's environment.
+type ReportConfig struct {
+	Bucket    string
+	Prefix    string
+	TopicARN  string
+	Namespace string
+	Period    time.Duration
+	LogLevel  slog.Level
+}
+
+// LoadReport reads the report function's settings from getenv.
+func LoadReport(getenv func(string) string) (ReportConfig, error) {
+	get := lookup(getenv, ReportSettings())
+	c := ReportConfig{Bucket: get("REPORT_BUCKET"), Prefix: strings.Trim(get("REPORT_PREFIX"), "/"), Namespace: get("METRICS_NAMESPACE")}
+	if c.Bucket == "" {
+		return c, fmt.Errorf("REPORT_BUCKET: required (the bucket the report files are written to)")
+	}
+	var err error
+	if c.TopicARN, err = topicARN(get); err != nil {
+		return c, err
+	}
+	days, err := strconv.Atoi(get("REPORT_PERIOD_DAYS"))
+	if err != nil || days < 1 || days > 455 {
+		return c, fmt.Errorf("REPORT_PERIOD_DAYS: %q is not a whole number of days from 1 to 455 (CloudWatch's retention)", get("REPORT_PERIOD_DAYS"))
+	}
+	c.Period = time.Duration(days) * 24 * time.Hour
+	if c.LogLevel, err = logLevel(get); err != nil {
+		return c, err
+	}
+	return c, nil
+}
