@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
 )
@@ -57,7 +58,7 @@ func Settings() []Setting {
 		{"IMDS_LOOKBACK_DAYS", "14", "Days of the MetadataNoToken metric to check for IMDSv1 use before requiring IMDSv2; `0` turns the check off."},
 		{"SG_BLOCKED_PORTS", remediators.FormatPorts(remediators.DefaultBlockedPorts()), "Comma-separated TCP ports that `restricted-common-ports` events close to 0.0.0.0/0 and ::/0 (port 22 comes with `restricted-ssh`); keep it equal to the Config rule's `blockedPort` parameters."},
 		{"SNS_TOPIC_ARN", "", "Topic that receives every outcome; empty skips notifications (logged)."},
-		{"METRICS_NAMESPACE", remediation.DefaultNamespace, "CloudWatch namespace of the outcome metrics."},
+		{"METRICS_NAMESPACE", publish.DefaultNamespace, "CloudWatch namespace of the outcome metrics."},
 		{"METRICS_MODE", MetricsEMF, "`emf` (metrics embedded in the log line), `api` (PutMetricData, for emulators), `both` or `off`. When `AWS_ENDPOINT_URL` is set the default is `api`: an emulator reads no log lines, so EMF metrics would never reach its CloudWatch."},
 		{"LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`."},
 	}
@@ -141,16 +142,16 @@ func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 }
 
 // NewPublisher builds the outcome publisher for cfg.
-func NewPublisher(cfg Config, c *Clients, logger *slog.Logger) *remediation.OutcomePublisher {
-	p := &remediation.OutcomePublisher{
+func NewPublisher(cfg Config, c *Clients, logger *slog.Logger) *publish.OutcomePublisher {
+	p := &publish.OutcomePublisher{
 		Logger:    logger,
 		Namespace: cfg.MetricsNamespace,
 		EMF:       cfg.MetricsMode == MetricsEMF || cfg.MetricsMode == MetricsBoth,
 		TopicARN:  cfg.SNSTopicARN,
-		SNS:       func() remediation.SNSAPI { return c.SNS() },
+		SNS:       func() publish.SNSAPI { return c.SNS() },
 	}
 	if cfg.MetricsMode == MetricsAPI || cfg.MetricsMode == MetricsBoth {
-		p.Metrics = func() remediation.MetricsAPI { return c.CloudWatch() }
+		p.Metrics = func() publish.MetricsAPI { return c.CloudWatch() }
 	}
 	return p
 }

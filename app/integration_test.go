@@ -26,6 +26,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
 )
@@ -396,10 +397,10 @@ func TestMetricsReachCloudWatch(t *testing.T) {
 	read := func() (counts map[remediation.Action]float64, durations float64) {
 		counts = map[remediation.Action]float64{}
 		for _, a := range actions {
-			counts[a] = sumMetric(t, r, ns, remediation.MetricRemediations, "Sum",
-				remediation.DimensionRemediator, rem, remediation.DimensionAction, string(a))
+			counts[a] = sumMetric(t, r, ns, publish.MetricRemediations, "Sum",
+				publish.DimensionRemediator, rem, publish.DimensionAction, string(a))
 		}
-		return counts, sumMetric(t, r, ns, remediation.MetricDuration, "SampleCount", remediation.DimensionRemediator, rem)
+		return counts, sumMetric(t, r, ns, publish.MetricDuration, "SampleCount", publish.DimensionRemediator, rem)
 	}
 	before, durBefore := read()
 
@@ -412,11 +413,11 @@ func TestMetricsReachCloudWatch(t *testing.T) {
 	want := map[remediation.Action]float64{remediation.ActionRemediated: 1, remediation.ActionCompliant: 2, remediation.ActionFailed: 0}
 	for _, a := range actions {
 		if got := after[a] - before[a]; got != want[a] {
-			t.Errorf("%s{Remediator=%s,Action=%s} Sum grew by %v, want %v", remediation.MetricRemediations, rem, a, got, want[a])
+			t.Errorf("%s{Remediator=%s,Action=%s} Sum grew by %v, want %v", publish.MetricRemediations, rem, a, got, want[a])
 		}
 	}
 	if n := durAfter - durBefore; n != 3 {
-		t.Errorf("%s{Remediator=%s} SampleCount grew by %v, want 3", remediation.MetricDuration, rem, n)
+		t.Errorf("%s{Remediator=%s} SampleCount grew by %v, want 3", publish.MetricDuration, rem, n)
 	}
 	// The EMF block is off in api mode: the log line carries no _aws.
 	for _, l := range logLines(r.logs, "outcome") {
@@ -430,7 +431,7 @@ func TestMetricsReachCloudWatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	specs := map[string][]string{}
-	for _, s := range remediation.PublishedMetrics() {
+	for _, s := range publish.PublishedMetrics() {
 		specs[s.Name] = s.Dimensions
 	}
 	if len(lm.Metrics) == 0 {

@@ -1,7 +1,9 @@
 // Package remediation is the core of the pipeline: it turns a Config
 // compliance change event into exactly one Outcome by dispatching it to the
-// Remediator registered for the event's rule, and publishes that outcome as a
-// log line, CloudWatch metrics and an SNS message.
+// Remediator registered for the event's rule, and hands the outcome to a
+// Publisher (package publish: log line with EMF, metrics, SNS). It knows no
+// concrete remediator: each declares its Spec, and the list of them is
+// given.
 package remediation
 
 import (

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
@@ -82,10 +83,10 @@ func BenchmarkHandle(b *testing.B) {
 			h := &remediation.Handler{
 				Registry: reg,
 				Rules:    remediation.NewRuleResolver(Catalog(Definitions()), nil),
-				Publisher: &remediation.OutcomePublisher{
+				Publisher: &publish.OutcomePublisher{
 					Logger:   slog.New(slog.NewJSONHandler(io.Discard, nil)),
 					EMF:      true,
-					SNS:      func() remediation.SNSAPI { return snsClient },
+					SNS:      func() publish.SNSAPI { return snsClient },
 					TopicARN: "arn:aws:sns:us-east-1:123456789012:outcomes",
 				},
 			}

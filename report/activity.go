@@ -11,6 +11,7 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 
 	"github.com/autoremediate/autoremediate/credentials"
+	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
 )
@@ -88,17 +89,17 @@ func FetchActivity(ctx context.Context, api MetricsAPI, namespace string, remedi
 		for j, a := range ActivityActions() {
 			counts = append(counts, cwtypes.MetricDataQuery{
 				Id: aws.String(fmt.Sprintf("c%d_%d", i, j)),
-				MetricStat: &cwtypes.MetricStat{Metric: metric(remediation.MetricRemediations,
-					remediation.DimensionRemediator, r, remediation.DimensionAction, string(a)), Period: aws.Int32(period), Stat: aws.String("Sum")},
+				MetricStat: &cwtypes.MetricStat{Metric: metric(publish.MetricRemediations,
+					publish.DimensionRemediator, r, publish.DimensionAction, string(a)), Period: aws.Int32(period), Stat: aws.String("Sum")},
 			})
 		}
 		counts = append(counts, cwtypes.MetricDataQuery{
 			Id:         aws.String(fmt.Sprintf("avg%d", i)),
-			MetricStat: &cwtypes.MetricStat{Metric: metric(remediation.MetricTimeToRemediate, remediation.DimensionRemediator, r), Period: aws.Int32(period), Stat: aws.String("Average")},
+			MetricStat: &cwtypes.MetricStat{Metric: metric(publish.MetricTimeToRemediate, publish.DimensionRemediator, r), Period: aws.Int32(period), Stat: aws.String("Average")},
 		})
 		p50 = append(p50, cwtypes.MetricDataQuery{
 			Id:         aws.String(fmt.Sprintf("p%d", i)),
-			MetricStat: &cwtypes.MetricStat{Metric: metric(remediation.MetricTimeToRemediate, remediation.DimensionRemediator, r), Period: aws.Int32(period), Stat: aws.String("p50")},
+			MetricStat: &cwtypes.MetricStat{Metric: metric(publish.MetricTimeToRemediate, publish.DimensionRemediator, r), Period: aws.Int32(period), Stat: aws.String("p50")},
 		})
 	}
 	values, err := getMetricData(ctx, api, counts, start, end)

@@ -20,6 +20,7 @@ import (
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/credentials"
 	"github.com/autoremediate/autoremediate/internal/emulator"
+	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
@@ -87,8 +88,8 @@ func TestReportOnEmulator(t *testing.T) {
 
 	// Remediation activity, published by the pipeline's own publisher.
 	cw := cloudwatch.NewFromConfig(cfg, app.CloudWatchQueryProtocol) // moto speaks awsQuery, not CBOR
-	pub := &remediation.OutcomePublisher{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Namespace: "AutoRemediation",
-		Metrics: func() remediation.MetricsAPI { return cw }}
+	pub := &publish.OutcomePublisher{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Namespace: "AutoRemediation",
+		Metrics: func() publish.MetricsAPI { return cw }}
 	now := time.Now().UTC()
 	published := map[string]map[remediation.Action]int{}
 	for i, o := range []struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 
 	"github.com/autoremediate/autoremediate/credentials"
+	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
 )
@@ -51,7 +52,7 @@ func (f *fakeMetrics) GetMetricData(_ context.Context, in *cloudwatch.GetMetricD
 			continue
 		}
 		for _, d := range q.MetricStat.Metric.Dimensions {
-			if aws.ToString(d.Name) == remediation.DimensionRemediator {
+			if aws.ToString(d.Name) == publish.DimensionRemediator {
 				f.remediatorsQ[aws.ToString(d.Value)] = true
 			}
 		}

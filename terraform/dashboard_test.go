@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
@@ -151,8 +152,8 @@ func parseSearch(t *testing.T, widget string, f []string) shownMetric {
 func checkDashboard(t *testing.T, body []byte, vars map[string]string) []string {
 	shown, widgets := dashboardMetrics(t, body)
 	var problems []string
-	published := map[string]remediation.MetricSpec{}
-	for _, p := range remediation.PublishedMetrics() {
+	published := map[string]publish.MetricSpec{}
+	for _, p := range publish.PublishedMetrics() {
 		published[p.Name] = p
 	}
 	actions := map[string]bool{}
@@ -174,7 +175,7 @@ func checkDashboard(t *testing.T, body []byte, vars map[string]string) []string 
 			if !slices.Equal(m.dims, want) {
 				problems = append(problems, fmt.Sprintf("widget %q shows %s by %v; the code publishes it by %v", m.widget, m.name, m.dims, want))
 			}
-			for _, v := range strings.Split(m.filters[remediation.DimensionAction], "|") {
+			for _, v := range strings.Split(m.filters[publish.DimensionAction], "|") {
 				if v != "" && !actions[v] {
 					problems = append(problems, fmt.Sprintf("widget %q filters Action=%q, which is no outcome action", m.widget, v))
 				}
@@ -194,7 +195,7 @@ func checkDashboard(t *testing.T, body []byte, vars map[string]string) []string 
 	}
 	// The reverse: every published metric is on the dashboard, by its
 	// dimensions.
-	for _, p := range remediation.PublishedMetrics() {
+	for _, p := range publish.PublishedMetrics() {
 		dims := append([]string(nil), p.Dimensions...)
 		sort.Strings(dims)
 		k := shownMetric{namespace: vars["namespace"], name: p.Name, dims: dims}.key()
@@ -206,17 +207,17 @@ func checkDashboard(t *testing.T, body []byte, vars map[string]string) []string 
 	has := func(pred func(shownMetric) bool) bool { return slices.ContainsFunc(shown, pred) }
 	for what, ok := range map[string]bool{
 		"remediations by remediator and action": has(func(m shownMetric) bool {
-			return m.name == remediation.MetricRemediations && len(m.filters) == 0
+			return m.name == publish.MetricRemediations && len(m.filters) == 0
 		}),
-		"failures": has(func(m shownMetric) bool { return m.filters[remediation.DimensionAction] == "failed" }),
+		"failures": has(func(m shownMetric) bool { return m.filters[publish.DimensionAction] == "failed" }),
 		"deferred": has(func(m shownMetric) bool {
-			return strings.Contains("|"+m.filters[remediation.DimensionAction]+"|", "|deferred|")
+			return strings.Contains("|"+m.filters[publish.DimensionAction]+"|", "|deferred|")
 		}),
 		"needs-manual": has(func(m shownMetric) bool {
-			return strings.Contains("|"+m.filters[remediation.DimensionAction]+"|", "|needs-manual|")
+			return strings.Contains("|"+m.filters[publish.DimensionAction]+"|", "|needs-manual|")
 		}),
-		"duration p50":    has(func(m shownMetric) bool { return m.name == remediation.MetricDuration && m.stat == "p50" }),
-		"duration p99":    has(func(m shownMetric) bool { return m.name == remediation.MetricDuration && m.stat == "p99" }),
+		"duration p50":    has(func(m shownMetric) bool { return m.name == publish.MetricDuration && m.stat == "p50" }),
+		"duration p99":    has(func(m shownMetric) bool { return m.name == publish.MetricDuration && m.stat == "p99" }),
 		"function errors": has(func(m shownMetric) bool { return m.namespace == "AWS/Lambda" && m.name == "Errors" }),
 		"function throttles": has(func(m shownMetric) bool {
 			return m.namespace == "AWS/Lambda" && m.name == "Throttles"
@@ -335,8 +336,8 @@ func TestRenderDashboardErrors(t *testing.T) {
 // published metric name with its full dimension set.
 func TestAlarmsUsePublishedMetrics(t *testing.T) {
 	m := loadModule(t, moduleDir(t))
-	published := map[string]remediation.MetricSpec{}
-	for _, p := range remediation.PublishedMetrics() {
+	published := map[string]publish.MetricSpec{}
+	for _, p := range publish.PublishedMetrics() {
 		published[p.Name] = p
 	}
 	n := 0

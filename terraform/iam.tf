@@ -1,7 +1,7 @@
 # Least privilege. The actions each remediator and the sweep's listings need
 # come from remediators.json (the remediator definitions in Go); the
 # publisher's and the scheduled functions' own calls are listed next to the
-# Go code (remediation.PublisherPermissions(), sweep.Permissions(),
+# Go code (publish.Permissions(), sweep.Permissions(),
 # report.Permissions()). terraform/policy_test.go fails when the statements
 # below and the Go lists disagree in either direction, and when an action
 # AWS can scope to resources is granted on "*".

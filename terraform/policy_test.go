@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
 	"github.com/autoremediate/autoremediate/report"
@@ -234,7 +235,7 @@ func TestRemediatorPolicyMatchesDefinitions(t *testing.T) {
 }
 
 // TestPublisherPolicyMatchesCode: the publisher statements are exactly
-// remediation.PublisherPermissions() when everything is on, each is granted
+// publish.Permissions() when everything is on, each is granted
 // only when the setting that makes the call is on, and PutMetricData
 // carries the cloudwatch:namespace condition on var.metrics_namespace.
 func TestPublisherPolicyMatchesCode(t *testing.T) {
@@ -244,8 +245,8 @@ func TestPublisherPolicyMatchesCode(t *testing.T) {
 		mode   string
 		want   []string
 	}{
-		{true, "both", remediation.PublisherPermissions()},
-		{true, "api", remediation.PublisherPermissions()},
+		{true, "both", publish.Permissions()},
+		{true, "api", publish.Permissions()},
 		{true, "emf", []string{"sns:Publish"}},
 		{false, "off", nil},
 		{false, "both", []string{"cloudwatch:PutMetricData"}},

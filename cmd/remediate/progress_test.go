@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
@@ -15,7 +16,7 @@ import (
 func TestTerminalProgressKeepsLogLinesOffTheBar(t *testing.T) {
 	var screen bytes.Buffer
 	prog := newProgress(&screen, true)
-	pub := &remediation.OutcomePublisher{Logger: slog.New(levelFilter{slog.NewJSONHandler(prog, nil), slog.LevelWarn})}
+	pub := &publish.OutcomePublisher{Logger: slog.New(levelFilter{slog.NewJSONHandler(prog, nil), slog.LevelWarn})}
 	ctx := context.Background()
 
 	prog.Update(1, 3, remediation.Outcome{Remediator: "s3-encryption", ResourceID: "bucket-a", Action: remediation.ActionCompliant})

@@ -21,6 +21,7 @@ import (
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/credentials"
 	"github.com/autoremediate/autoremediate/internal/emulator"
+	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
@@ -85,8 +86,8 @@ func TestReportCommandsOnEmulator(t *testing.T) {
 		// A key deactivation by `report credentials --yes` just now: the
 		// report run at once must count it in its activity section.
 		cw := cloudwatch.NewFromConfig(srv.AWSConfig(), app.CloudWatchQueryProtocol) // moto speaks awsQuery
-		pub := &remediation.OutcomePublisher{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Namespace: remediation.DefaultNamespace,
-			Metrics: func() remediation.MetricsAPI { return cw }}
+		pub := &publish.OutcomePublisher{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Namespace: publish.DefaultNamespace,
+			Metrics: func() publish.MetricsAPI { return cw }}
 		if err := pub.Publish(ctx, remediation.Outcome{Remediator: credentials.Remediator, Action: remediation.ActionRemediated, CompletedAt: time.Now().UTC()}); err != nil {
 			t.Fatal(err)
 		}

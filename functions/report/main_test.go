@@ -18,6 +18,7 @@ import (
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/credentials"
 	"github.com/autoremediate/autoremediate/internal/emulator"
+	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
@@ -43,8 +44,8 @@ func TestHandlerWritesTheReport(t *testing.T) {
 	// A key deactivation by `remediate report credentials --yes` just
 	// before the run: the activity section must count it.
 	cw := cloudwatch.NewFromConfig(srv.AWSConfig(), app.CloudWatchQueryProtocol) // moto speaks awsQuery
-	pub := &remediation.OutcomePublisher{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Namespace: remediation.DefaultNamespace,
-		Metrics: func() remediation.MetricsAPI { return cw }}
+	pub := &publish.OutcomePublisher{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Namespace: publish.DefaultNamespace,
+		Metrics: func() publish.MetricsAPI { return cw }}
 	if err := pub.Publish(ctx, remediation.Outcome{Remediator: credentials.Remediator, Action: remediation.ActionRemediated, CompletedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/autoremediate/autoremediate/dashboard"
 	"github.com/autoremediate/autoremediate/internal/emulator"
-	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/terraform"
 )
 
@@ -16,7 +16,7 @@ import (
 // CloudWatch. moto computes no percentiles: they are drawn as Average and
 // Maximum, labelled so on the page.
 func (d *demo) writeDashboard(ctx context.Context) error {
-	body, err := terraform.RenderDashboard(dashboard.Vars{Namespace: remediation.DefaultNamespace, Region: emulator.Region,
+	body, err := terraform.RenderDashboard(dashboard.Vars{Namespace: publish.DefaultNamespace, Region: emulator.Region,
 		FunctionName: FunctionName, DLQName: DLQName}.Map())
 	if err != nil {
 		return err

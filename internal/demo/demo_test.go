@@ -29,6 +29,7 @@ import (
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/internal/emulator"
 	"github.com/autoremediate/autoremediate/internal/syncbuf"
+	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/sweep"
 )
@@ -142,7 +143,7 @@ func dlqMessages(t *testing.T, srv *emulator.Server) string {
 func remediations(t *testing.T, srv *emulator.Server, action remediation.Action) (float64, bool) {
 	t.Helper()
 	cw := cloudwatch.NewFromConfig(srv.AWSConfig(), app.CloudWatchQueryProtocol)
-	list, err := cw.ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{Namespace: aws.String(remediation.DefaultNamespace),
+	list, err := cw.ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{Namespace: aws.String(publish.DefaultNamespace),
 		MetricName: aws.String("Remediations"), Dimensions: []cwtypes.DimensionFilter{{Name: aws.String("Action"), Value: aws.String(string(action))}}})
 	if err != nil {
 		t.Fatal(err)
@@ -515,7 +516,7 @@ func checkOneTimeToFix(t *testing.T, srv *emulator.Server, out string, outcomes 
 			fromOutcomes = max(fromOutcomes, o.CompletedAt.Sub(o.DetectedAt))
 		}
 	}
-	metric := metricMaximum(t, srv, remediation.MetricTimeToRemediate)
+	metric := metricMaximum(t, srv, publish.MetricTimeToRemediate)
 	if got := time.Duration(metric * float64(time.Millisecond)); (got-longest).Abs() > time.Millisecond || (fromOutcomes-longest).Abs() > time.Millisecond {
 		t.Errorf("longest time to fix: printed %s, outcomes %s, TimeToRemediate metric %s", longest, fromOutcomes, got)
 	}
@@ -526,7 +527,7 @@ func checkOneTimeToFix(t *testing.T, srv *emulator.Server, out string, outcomes 
 func metricMaximum(t *testing.T, srv *emulator.Server, name string) float64 {
 	t.Helper()
 	cw := cloudwatch.NewFromConfig(srv.AWSConfig(), app.CloudWatchQueryProtocol)
-	list, err := cw.ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{Namespace: aws.String(remediation.DefaultNamespace), MetricName: aws.String(name)})
+	list, err := cw.ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{Namespace: aws.String(publish.DefaultNamespace), MetricName: aws.String(name)})
 	if err != nil {
 		t.Fatal(err)
 	}

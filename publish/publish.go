@@ -1,4 +1,8 @@
-package remediation
+// Package publish delivers outcomes beside the remediation core: one
+// structured log line with CloudWatch Embedded Metric Format, CloudWatch
+// metrics through the API where logs are not turned into metrics (the local
+// emulator), and an SNS message.
+package publish
 
 import (
 	"context"
@@ -13,6 +17,8 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/autoremediate/autoremediate/remediation"
 )
 
 // The metrics every outcome produces. The dashboard in terraform/ is built on
@@ -86,7 +92,7 @@ type OutcomePublisher struct {
 
 // Publish delivers the outcome. Failing to deliver is logged with the whole
 // outcome and returned.
-func (p *OutcomePublisher) Publish(ctx context.Context, o Outcome) error {
+func (p *OutcomePublisher) Publish(ctx context.Context, o remediation.Outcome) error {
 	p.logOutcome(ctx, o)
 	var errs []error
 	if p.Metrics != nil {
@@ -119,7 +125,7 @@ func (p *OutcomePublisher) namespace() string {
 	return p.Namespace
 }
 
-func level(a Action) slog.Level {
+func level(a remediation.Action) slog.Level {
 	switch a.Severity() {
 	case "high":
 		return slog.LevelError
@@ -129,7 +135,7 @@ func level(a Action) slog.Level {
 	return slog.LevelInfo
 }
 
-func dimensionRemediator(o Outcome) string {
+func dimensionRemediator(o remediation.Outcome) string {
 	if o.Remediator == "" {
 		return NoRemediator
 	}
@@ -140,7 +146,7 @@ func dimensionRemediator(o Outcome) string {
 // the log level. The outcome
 // fields sit at the top level; with EMF on, the _aws block and the metric and
 // dimension members that EMF requires at the root sit beside them.
-func (p *OutcomePublisher) logOutcome(ctx context.Context, o Outcome) {
+func (p *OutcomePublisher) logOutcome(ctx context.Context, o remediation.Outcome) {
 	attrs := []slog.Attr{
 		slog.String("remediator", o.Remediator),
 		slog.String("rule", o.Rule),
@@ -190,7 +196,7 @@ type emfMetadata struct {
 	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
 }
 
-func (p *OutcomePublisher) emfAttrs(o Outcome) []slog.Attr {
+func (p *OutcomePublisher) emfAttrs(o remediation.Outcome) []slog.Attr {
 	ns := p.namespace()
 	ts := o.CompletedAt
 	if ts.IsZero() {
@@ -218,8 +224,8 @@ func (p *OutcomePublisher) emfAttrs(o Outcome) []slog.Attr {
 	return append([]slog.Attr{slog.Any("_aws", meta)}, attrs...)
 }
 
-func timeToRemediate(o Outcome) (time.Duration, bool) {
-	if o.Action != ActionRemediated || o.DetectedAt.IsZero() || o.CompletedAt.IsZero() {
+func timeToRemediate(o remediation.Outcome) (time.Duration, bool) {
+	if o.Action != remediation.ActionRemediated || o.DetectedAt.IsZero() || o.CompletedAt.IsZero() {
 		return 0, false
 	}
 	d := o.CompletedAt.Sub(o.DetectedAt)
@@ -229,7 +235,7 @@ func timeToRemediate(o Outcome) (time.Duration, bool) {
 	return d, true
 }
 
-func (p *OutcomePublisher) metricData(o Outcome) *cloudwatch.PutMetricDataInput {
+func (p *OutcomePublisher) metricData(o remediation.Outcome) *cloudwatch.PutMetricDataInput {
 	ts := o.CompletedAt
 	if ts.IsZero() {
 		ts = time.Now()
@@ -251,8 +257,8 @@ func (p *OutcomePublisher) metricData(o Outcome) *cloudwatch.PutMetricDataInput 
 // SNSMessage builds the notification for an outcome: the outcome JSON as the
 // body, a readable subject, and the action, remediator and severity as
 // message attributes for subscription filter policies.
-func SNSMessage(topicARN string, o Outcome) *sns.PublishInput {
-	body, _ := o.marshal() // an Outcome always marshals
+func SNSMessage(topicARN string, o remediation.Outcome) *sns.PublishInput {
+	body, _ := o.MarshalJSON() // an Outcome always marshals
 	str := func(v string) snstypes.MessageAttributeValue {
 		return snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 	}
@@ -270,7 +276,7 @@ func SNSMessage(topicARN string, o Outcome) *sns.PublishInput {
 
 // Subject is the SNS subject of an outcome: printable ASCII, at most 100
 // characters, as SNS requires.
-func Subject(o Outcome) string {
+func Subject(o remediation.Outcome) string {
 	rem := o.Remediator
 	if rem == "" {
 		rem = "no remediator"
@@ -285,9 +291,9 @@ func Subject(o Outcome) string {
 	return string(b)
 }
 
-// PublisherPermissions lists the IAM actions the publisher calls:
-// PutMetricData (METRICS_MODE api or both; grant it limited by the
-// cloudwatch:namespace condition) and sns:Publish on the topic.
-func PublisherPermissions() []string {
+// Permissions lists the IAM actions the publisher calls: PutMetricData
+// (METRICS_MODE api or both; grant it limited by the cloudwatch:namespace
+// condition) and sns:Publish on the topic.
+func Permissions() []string {
 	return []string{"cloudwatch:PutMetricData", "sns:Publish"}
 }

@@ -1,4 +1,4 @@
-package remediation
+package publish
 
 import (
 	"bytes"
@@ -17,6 +17,8 @@ import (
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/smithy-go"
+
+	"github.com/autoremediate/autoremediate/remediation"
 )
 
 type fakeMetrics struct {
@@ -52,10 +54,10 @@ var (
 	completed = time.Date(2026, 11, 20, 9, 14, 7, 0, time.UTC)
 )
 
-func sampleOutcome() Outcome {
-	return Outcome{
-		Remediator: S3PublicAccessBlock, Rule: "s3-bucket-public-read-prohibited", ResourceType: "AWS::S3::Bucket",
-		ResourceID: "example-public-bucket", Account: "123456789012", Region: "us-east-1", Action: ActionRemediated,
+func sampleOutcome() remediation.Outcome {
+	return remediation.Outcome{
+		Remediator: "s3-public-access-block", Rule: "s3-bucket-public-read-prohibited", ResourceType: "AWS::S3::Bucket",
+		ResourceID: "example-public-bucket", Account: "123456789012", Region: "us-east-1", Action: remediation.ActionRemediated,
 		Reason: "turned on BlockPublicAcls", Before: map[string]any{"blockPublicAcls": false}, After: map[string]any{"blockPublicAcls": true},
 		DurationMs: 412, EventID: "3f1a0001", DetectedAt: detected, CompletedAt: completed,
 	}
@@ -109,7 +111,7 @@ func keys(m map[string]any) []string {
 
 // checkOutcomeFields checks that m carries exactly the outcome's values in
 // the documented fields.
-func checkOutcomeFields(t *testing.T, m map[string]any, o Outcome) {
+func checkOutcomeFields(t *testing.T, m map[string]any, o remediation.Outcome) {
 	t.Helper()
 	b, _ := json.Marshal(o)
 	var want map[string]any
@@ -204,7 +206,7 @@ func TestLogLineWithEMF(t *testing.T) {
 	if got := keys(m); !reflect.DeepEqual(got, want) {
 		t.Errorf("log line keys = %v\nwant %v", got, want)
 	}
-	if m[DimensionRemediator] != S3PublicAccessBlock || m[DimensionAction] != "remediated" || m[MetricRemediations] != 1.0 ||
+	if m[DimensionRemediator] != "s3-public-access-block" || m[DimensionAction] != "remediated" || m[MetricRemediations] != 1.0 ||
 		m[MetricDuration] != 412.0 || m[MetricTimeToRemediate] != float64(completed.Sub(detected).Milliseconds()) {
 		t.Errorf("metric values: %v %v %v %v %v", m[DimensionRemediator], m[DimensionAction], m[MetricRemediations], m[MetricDuration], m[MetricTimeToRemediate])
 	}
@@ -215,10 +217,10 @@ func TestLogLineWithEMF(t *testing.T) {
 
 func TestLogLineVariants(t *testing.T) {
 	t.Run("no TimeToRemediate unless remediated with a detection time", func(t *testing.T) {
-		for _, o := range []Outcome{
-			func() Outcome { o := sampleOutcome(); o.Action = ActionCompliant; return o }(),
-			func() Outcome { o := sampleOutcome(); o.DetectedAt = time.Time{}; return o }(),
-			func() Outcome { o := sampleOutcome(); o.DetectedAt = completed.Add(time.Hour); return o }(),
+		for _, o := range []remediation.Outcome{
+			func() remediation.Outcome { o := sampleOutcome(); o.Action = remediation.ActionCompliant; return o }(),
+			func() remediation.Outcome { o := sampleOutcome(); o.DetectedAt = time.Time{}; return o }(),
+			func() remediation.Outcome { o := sampleOutcome(); o.DetectedAt = completed.Add(time.Hour); return o }(),
 		} {
 			p := newPublisher(slog.LevelInfo)
 			if err := p.p.Publish(context.Background(), o); err != nil {
@@ -255,10 +257,10 @@ func TestLogLineVariants(t *testing.T) {
 		checkOutcomeFields(t, m, o)
 	})
 	t.Run("levels and empty remediator", func(t *testing.T) {
-		for a, lvl := range map[Action]string{ActionFailed: "ERROR", ActionDeferred: "WARN", ActionNeedsManual: "WARN", ActionIgnored: "INFO", ActionRemediated: "INFO"} {
+		for a, lvl := range map[remediation.Action]string{remediation.ActionFailed: "ERROR", remediation.ActionDeferred: "WARN", remediation.ActionNeedsManual: "WARN", remediation.ActionIgnored: "INFO", remediation.ActionRemediated: "INFO"} {
 			p := newPublisher(slog.LevelInfo)
 			p.p.SNS, p.p.Metrics = nil, nil
-			o := Outcome{Action: a, Rule: "iam-password-policy", CompletedAt: completed}
+			o := remediation.Outcome{Action: a, Rule: "iam-password-policy", CompletedAt: completed}
 			if err := p.p.Publish(context.Background(), o); err != nil {
 				t.Fatal(err)
 			}
@@ -390,7 +392,7 @@ func TestSNSMessage(t *testing.T) {
 		t.Errorf("message keys = %v, want exactly %v", got, want)
 	}
 	checkOutcomeFields(t, body, o)
-	var back Outcome
+	var back remediation.Outcome
 	if err := json.Unmarshal([]byte(aws.ToString(in.Message)), &back); err != nil {
 		t.Fatal(err)
 	}
@@ -408,10 +410,10 @@ func TestSNSMessage(t *testing.T) {
 		}
 		attrs[k] = aws.ToString(v.StringValue)
 	}
-	if want := map[string]string{"action": "remediated", "remediator": S3PublicAccessBlock, "severity": "low"}; !reflect.DeepEqual(attrs, want) {
+	if want := map[string]string{"action": "remediated", "remediator": "s3-public-access-block", "severity": "low"}; !reflect.DeepEqual(attrs, want) {
 		t.Errorf("attributes = %v, want %v", attrs, want)
 	}
-	failed := SNSMessage(topic, Outcome{Action: ActionFailed})
+	failed := SNSMessage(topic, remediation.Outcome{Action: remediation.ActionFailed})
 	if got := aws.ToString(failed.MessageAttributes["severity"].StringValue); got != "high" {
 		t.Errorf("failed severity %q", got)
 	}
@@ -421,11 +423,11 @@ func TestSNSMessage(t *testing.T) {
 }
 
 func TestSubject(t *testing.T) {
-	cases := []Outcome{
+	cases := []remediation.Outcome{
 		sampleOutcome(),
-		{Action: ActionIgnored, ResourceType: "AWS::::Account", ResourceID: "123456789012"},
-		{Action: ActionNeedsManual, Remediator: EBSEncryption, ResourceType: "AWS::EC2::Volume", ResourceID: strings.Repeat("vol-0123456789abcdef0", 10)},
-		{Action: ActionFailed, Remediator: S3Encryption, ResourceType: "AWS::S3::Bucket", ResourceID: "bücket-\n-名前\t-\x7f-x"},
+		{Action: remediation.ActionIgnored, ResourceType: "AWS::::Account", ResourceID: "123456789012"},
+		{Action: remediation.ActionNeedsManual, Remediator: "ebs-encryption", ResourceType: "AWS::EC2::Volume", ResourceID: strings.Repeat("vol-0123456789abcdef0", 10)},
+		{Action: remediation.ActionFailed, Remediator: "s3-encryption", ResourceType: "AWS::S3::Bucket", ResourceID: "bücket-\n-名前\t-\x7f-x"},
 	}
 	for _, o := range cases {
 		s := Subject(o)
@@ -499,7 +501,7 @@ func TestPublishFailures(t *testing.T) {
 	})
 }
 
-func checkFailureLog(t *testing.T, p *published, o Outcome, code string) {
+func checkFailureLog(t *testing.T, p *published, o remediation.Outcome, code string) {
 	t.Helper()
 	lines := p.lines(t)
 	if len(lines) != 2 {
@@ -521,9 +523,9 @@ func checkFailureLog(t *testing.T, p *published, o Outcome, code string) {
 	checkOutcomeFields(t, got, o)
 }
 
-func TestPublisherPermissions(t *testing.T) {
-	if got := PublisherPermissions(); !reflect.DeepEqual(got, []string{"cloudwatch:PutMetricData", "sns:Publish"}) {
-		t.Errorf("PublisherPermissions = %v", got)
+func TestPermissions(t *testing.T) {
+	if got := Permissions(); !reflect.DeepEqual(got, []string{"cloudwatch:PutMetricData", "sns:Publish"}) {
+		t.Errorf("Permissions = %v", got)
 	}
 }
 
@@ -545,3 +547,22 @@ func TestOutcomeLineIgnoresLogLevel(t *testing.T) {
 		t.Errorf("level %v, want INFO for a remediated outcome", lines[0]["level"])
 	}
 }
+
+// outcomeFields are the fields of the outcome JSON, as remediation.Outcome
+// marshals them (remediation's tests hold the documented list).
+var outcomeFields = func() []string {
+	b, err := json.Marshal(remediation.Outcome{})
+	if err != nil {
+		panic(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		panic(err)
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}()
