@@ -274,7 +274,7 @@ func fromTerraform(ctx context.Context, module, version string) (*schema, string
 		return out, nil
 	}
 	if _, err := tf("init", "-input=false", "-no-color", "-backend=false"); err != nil {
-		return nil, "", fmt.Errorf("installing hashicorp/aws %s: %w", constraint, err)
+		return nil, "", fmt.Errorf("installing hashicorp/aws %s (without it, take the schema from a file: make aws-schema AWS_SCHEMA_ARGS='-json FILE -version V' or '-dir DIR -version V'): %w", constraint, err)
 	}
 	out, err := tf("providers", "schema", "-json")
 	if err != nil {
