@@ -16,12 +16,12 @@ import (
 // Source and DetailType of the events AWS Config sends to EventBridge when a
 // rule's compliance for a resource changes.
 const (
-	SourceConfig                  = "aws.config"
-	DetailTypeComplianceChange    = "Config Rules Compliance Change"
-	MessageTypeComplianceChange   = "ComplianceChangeNotification"
-	ComplianceTypeCompliant       = "COMPLIANT"
-	ComplianceTypeNonCompliant    = "NON_COMPLIANT"
-	ComplianceTypeNotApplicable   = "NOT_APPLICABLE"
+	SourceConfig                   = "aws.config"
+	DetailTypeComplianceChange     = "Config Rules Compliance Change"
+	MessageTypeComplianceChange    = "ComplianceChangeNotification"
+	ComplianceTypeCompliant        = "COMPLIANT"
+	ComplianceTypeNonCompliant     = "NON_COMPLIANT"
+	ComplianceTypeNotApplicable    = "NOT_APPLICABLE"
 	ComplianceTypeInsufficientData = "INSUFFICIENT_DATA"
 )
 
