@@ -23,7 +23,7 @@ const (
 
 // Config is every setting of the pipeline. The Lambda functions and the CLI
 // read it from the same environment variables; Setting lists them with their
-// defaults (the README's table is checked against it).
+// defaults (docs/configuration.md's table is checked against it).
 type Config struct {
 	// Definitions are the remediators this build knows.
 	Definitions      []remediators.Definition

@@ -101,7 +101,7 @@ func (p *OutcomePublisher) Publish(ctx context.Context, o remediation.Outcome) e
 		}
 	}
 	if p.TopicARN == "" {
-		// Info, not Debug: the README promises the skip is logged at the
+		// Info, not Debug: docs/outcomes.md promises the skip is logged at the
 		// default LOG_LEVEL.
 		p.Logger.LogAttrs(ctx, slog.LevelInfo, "SNS topic not configured; notification skipped",
 			slog.String("resourceId", o.ResourceID))

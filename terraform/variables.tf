@@ -1,5 +1,5 @@
-# Every input of the module. The README's "Deploy to AWS" section has the same
-# list as a table; the defaults deploy the whole pipeline in enforce mode.
+# Every input of the module. terraform/README.md has the same list as a table
+# (a test keeps them equal); the defaults deploy the whole pipeline in enforce mode.
 
 variable "name" {
   description = "Name prefix of every resource (functions, roles, queue, topic, dashboard, buckets)."

@@ -117,7 +117,7 @@ Run "remediate <command> --help" for a command's flags, and
 
 Every command but deploy and destroy reads the same settings as the Lambda
 functions from the environment (MODE, RULE_MAP, SNS_TOPIC_ARN,
-METRICS_MODE, ... - see the README) and checks them before it runs, and the
+METRICS_MODE, ... - see docs/configuration.md) and checks them before it runs, and the
 AWS SDK's own: AWS_REGION, AWS_PROFILE, credentials, and AWS_ENDPOINT_URL to
 talk to a local emulator such as moto_server.
 
