@@ -6,6 +6,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"github.com/autoremediate/autoremediate/app"
 )
 
 // Every command that reads the pipeline's settings refuses bad ones with
@@ -111,6 +113,19 @@ func TestHelpDocumentsExitStatus(t *testing.T) {
 		help := strings.Join(strings.Fields(stdout.String()), " ")
 		if !strings.Contains(help, "Exit status: 0 ") || !strings.Contains(help, " 1 ") || !strings.Contains(help, " 2 for bad flags") {
 			t.Errorf("%v --help does not document exit statuses 0, 1 and 2:\n%s", a, help)
+		}
+	}
+}
+
+// invoke --help names every setting the command reads.
+func TestInvokeHelpNamesEverySetting(t *testing.T) {
+	c, stdout, _ := testCLI("", nil)
+	if code := run(context.Background(), []string{"invoke", "--help"}, c); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	for _, s := range app.Settings() {
+		if !strings.Contains(stdout.String(), s.Name) {
+			t.Errorf("invoke --help does not name %s", s.Name)
 		}
 	}
 }

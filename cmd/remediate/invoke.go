@@ -28,8 +28,9 @@ It reads the same settings as the Lambda function from the environment:
 MODE (enforce | dry-run), REMEDIATOR_MODES, ENABLED_REMEDIATORS, RULE_MAP
 (rule-name=remediator,...), EXEMPT_TAG_KEY, S3_WEBSITE_GUARD,
 S3_SSE_ALGORITHM, S3_KMS_KEY_ARN, EBS_KMS_KEY_ID, IMDS_LOOKBACK_DAYS,
-SNS_TOPIC_ARN, METRICS_NAMESPACE, METRICS_MODE (emf | api | both | off) and
-LOG_LEVEL; docs/configuration.md lists every setting with its default.
+SG_BLOCKED_PORTS, SNS_TOPIC_ARN, METRICS_NAMESPACE, METRICS_MODE (emf | api |
+both | off) and LOG_LEVEL; docs/configuration.md lists every setting with its
+default.
 
 FILE holds one event, a JSON array of events, or one event per line
 (JSON lines); "-" reads standard input. Every event is checked before any is
