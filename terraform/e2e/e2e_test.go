@@ -297,6 +297,18 @@ func deployExample(t *testing.T, s *setup, tfvars string) timing {
 		t.Errorf("%d resources left in the state after destroy", n)
 	}
 	d.checkDestroyed()
+
+	// Zips built for one architecture are not deployed as the other.
+	other := map[string]string{"arm64": "x86_64", "x86_64": "arm64"}[s.arch]
+	wrongArch := []tfexec.PlanOption{tfexec.VarFile(tfvars), tfexec.Var("architecture=" + other)}
+	for _, v := range vars {
+		if !strings.HasPrefix(v, "architecture=") {
+			wrongArch = append(wrongArch, tfexec.Var(v))
+		}
+	}
+	if _, err := tf.Plan(ctx, wrongArch...); err == nil || !strings.Contains(err.Error(), "were built for "+s.arch) {
+		t.Errorf("a plan with architecture = %s for zips built for %s: %v, want the precondition's error", other, s.arch, err)
+	}
 	tm.all = time.Since(began)
 	t.Logf("init %s, apply %s, checks %s, plan %s, destroy %s", secs(tm.init), secs(tm.apply), secs(tm.checks), secs(tm.plan), secs(tm.destroy))
 	return tm
