@@ -42,20 +42,28 @@ func TestInvokeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The loop reports through t: the test waits for it to end (after the
+	// server closes, which ends a loop still waiting) before it returns, or
+	// a late error would fail a test that has already finished.
+	loopDone := make(chan struct{})
+	defer func() { <-loopDone }()
 	defer s.Close()
-	go runtimeLoop(t, s, 2, func(h http.Header, event []byte) (string, string) {
-		ms, err := strconv.ParseInt(h.Get(HeaderDeadlineMs), 10, 64)
-		if err != nil || time.UnixMilli(ms).Before(time.Now()) {
-			t.Errorf("deadline header %q is not a future epoch in ms", h.Get(HeaderDeadlineMs))
-		}
-		if h.Get(HeaderFunctionARN) != s.FunctionARN || h.Get(HeaderTraceID) == "" {
-			t.Errorf("headers %v lack the function ARN or trace ID", h)
-		}
-		if string(event) == `"fail"` {
-			return "error", `{"errorMessage":"it failed","errorType":"Boom"}`
-		}
-		return "response", `{"echo":` + string(event) + `}`
-	})
+	go func() {
+		defer close(loopDone)
+		runtimeLoop(t, s, 2, func(h http.Header, event []byte) (string, string) {
+			ms, err := strconv.ParseInt(h.Get(HeaderDeadlineMs), 10, 64)
+			if err != nil || time.UnixMilli(ms).Before(time.Now()) {
+				t.Errorf("deadline header %q is not a future epoch in ms", h.Get(HeaderDeadlineMs))
+			}
+			if h.Get(HeaderFunctionARN) != s.FunctionARN || h.Get(HeaderTraceID) == "" {
+				t.Errorf("headers %v lack the function ARN or trace ID", h)
+			}
+			if string(event) == `"fail"` {
+				return "error", `{"errorMessage":"it failed","errorType":"Boom"}`
+			}
+			return "response", `{"echo":` + string(event) + `}`
+		})
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	res, err := s.Invoke(ctx, []byte(`"hello"`), time.Minute)
