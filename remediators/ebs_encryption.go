@@ -197,6 +197,14 @@ func (r *EBSEncryption) Remediate(ctx context.Context, req remediation.Request) 
 	if req.ResourceType == ResourceTypeVolume {
 		return r.volume(ctx, req)
 	}
+	// The account rule's resource is the account itself: anything else is
+	// not an event about this account's setting.
+	if !accountIDPattern.MatchString(req.ResourceID) {
+		return malformedID("AWS account", req.ResourceID)
+	}
+	if req.Account != "" && req.ResourceID != req.Account {
+		return remediation.Failed(nil, fmt.Errorf("input error: resource ID %q is not the event's account %s", req.ResourceID, req.Account))
+	}
 	cur, err := r.readDefault(ctx, req.Region)
 	if err != nil {
 		return remediation.Failed(nil, err)

@@ -130,9 +130,15 @@ func (r *S3PublicAccessBlock) read(ctx context.Context, bucket, region string) (
 // Remediate implements remediation.Remediator.
 func (r *S3PublicAccessBlock) Remediate(ctx context.Context, req remediation.Request) remediation.Result {
 	bucket := req.ResourceID
+	if !bucketName.MatchString(bucket) {
+		return malformedID("S3 bucket", bucket)
+	}
 	cur, err := r.read(ctx, bucket, req.Region)
 	if isNoSuchBucket(err) {
 		return goneBucket(bucket)
+	}
+	if awserr.Is(err, "InvalidBucketName") {
+		return malformedID("S3 bucket", bucket)
 	}
 	if err != nil {
 		return remediation.Failed(nil, fmt.Errorf("reading public access block of bucket %q: %w", bucket, err))

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -243,10 +242,6 @@ func putPolicyError(bucket string, err error) error {
 	return fmt.Errorf("putting bucket policy on bucket %q: %w", bucket, err)
 }
 
-// bucketName accepts every name S3 has allowed, including the legacy
-// us-east-1 names (up to 255 characters, uppercase letters and
-// underscores); it keeps what is not a bucket name out of the policy's ARNs.
-var bucketName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
 
 // partitionOf is the partition of a region, as the SDK's partitions.json
 // matches them.
