@@ -137,9 +137,9 @@ func (r *S3SSLRequestsOnly) Remediate(ctx context.Context, req remediation.Reque
 		if stmts, err = policyStatements([]byte(cur.doc)); err != nil {
 			return remediation.Failed(before, fmt.Errorf("reading bucket policy of bucket %q: %w", bucket, err))
 		}
-		if i := tlsDenyIndex(stmts, arns); i >= 0 {
+		if found := tlsDenies(stmts, arns); found != nil {
 			return remediation.Result{Action: remediation.ActionCompliant, Before: before, After: before,
-				Reason: fmt.Sprintf("statement %s already denies every S3 action on the bucket and its objects without TLS", describeStatement(stmts[i], i))}
+				Reason: describeTLSDenies(stmts, found) + " every S3 action on the bucket and its objects without TLS"}
 		}
 	}
 	if res, done := bucketExempt(ctx, r.Client, r.Opts, bucket, req.Region, before); done {
@@ -197,7 +197,7 @@ func (r *S3SSLRequestsOnly) Remediate(ctx context.Context, req remediation.Reque
 			if err != nil {
 				return remediation.Failed(before, fmt.Errorf("verifying bucket policy of bucket %q: %w", bucket, err))
 			}
-			if tlsDenyIndex(gotStmts, arns) >= 0 {
+			if tlsDenies(gotStmts, arns) != nil {
 				break
 			}
 		}
@@ -241,7 +241,6 @@ func putPolicyError(bucket string, err error) error {
 	}
 	return fmt.Errorf("putting bucket policy on bucket %q: %w", bucket, err)
 }
-
 
 // partitionOf is the partition of a region, as the SDK's partitions.json
 // matches them.
@@ -406,31 +405,58 @@ func describeStatement(stmt json.RawMessage, i int) string {
 	return fmt.Sprintf("#%d", i+1)
 }
 
-// tlsDenyIndex returns the index of the first statement that denies every
-// S3 action on the bucket and its objects without TLS, or -1.
-func tlsDenyIndex(stmts []json.RawMessage, arns tlsARNs) int {
+// tlsDenies returns the indexes of the statements that deny every S3
+// action on the bucket and its objects without TLS: the first statement
+// that covers both, or else the first that covers the bucket and the first
+// that covers its objects, in policy order; nil when either is uncovered.
+func tlsDenies(stmts []json.RawMessage, arns tlsARNs) []int {
+	bucket, objects := -1, -1
 	for i, s := range stmts {
-		if deniesInsecureTransport(s, arns) {
-			return i
+		b, o := deniesInsecureTransport(s, arns)
+		if b && o {
+			return []int{i}
+		}
+		if b && bucket < 0 {
+			bucket = i
+		}
+		if o && objects < 0 {
+			objects = i
 		}
 	}
-	return -1
+	if bucket < 0 || objects < 0 {
+		return nil
+	}
+	return []int{min(bucket, objects), max(bucket, objects)}
 }
 
-// deniesInsecureTransport is the check of the Config rule
-// s3-bucket-ssl-requests-only as AWS's own cdk-nag rule for it
+// describeTLSDenies names the statements tlsDenies found, with the verb.
+func describeTLSDenies(stmts []json.RawMessage, found []int) string {
+	if len(found) == 1 {
+		return "statement " + describeStatement(stmts[found[0]], found[0]) + " already denies"
+	}
+	return "statements " + describeStatement(stmts[found[0]], found[0]) + " and " + describeStatement(stmts[found[1]], found[1]) + " already deny"
+}
+
+// deniesInsecureTransport reports whether a statement denies every request
+// without TLS to the bucket and to its objects. It follows the check of the
+// Config rule s3-bucket-ssl-requests-only as AWS's own cdk-nag rule for it
 // (S3BucketSSLRequestsOnly) spells it out: Effect Deny; Principal "*" or
 // {"AWS": "*"} (or a list holding "*"); Action "s3:*" or "*" (or a list
-// holding one); Resource holding both the bucket's ARN and its objects'
-// ARN; Condition Bool "aws:SecureTransport": "false", spelt exactly so.
-// AWS documents no more of the rule's evaluation; where unsure, the check
-// is the stricter, because a statement Config does not accept would leave
-// the finding open while the remediator reports compliant, and a redundant
-// statement costs nothing. It is also stricter than cdk-nag where a
-// statement would not deny every request without TLS: any other condition
-// narrows the deny. (A statement with NotPrincipal, NotAction or
-// NotResource has no Principal, Action or Resource, so it never counts.)
-func deniesInsecureTransport(stmt json.RawMessage, arns tlsARNs) bool {
+// holding one); Resource holding the bucket's ARN, its objects' ARN or both
+// (two statements may share the two ARNs); Condition Bool
+// "aws:SecureTransport": "false". Condition values may be given as a list,
+// so ["false"] counts (a list holding anything but "false" does not), and
+// IAM compares context key names case-insensitively, so
+// "aws:securetransport" counts; condition operator names are matched as
+// IAM's policy grammar spells them ("Bool"), not folded. AWS documents no
+// more of the rule's evaluation; where unsure, the check is the stricter,
+// because a statement Config does not accept would leave the finding open
+// while the remediator reports compliant, and a redundant statement costs
+// nothing. It is also stricter than cdk-nag where a statement would not
+// deny every request without TLS: any other condition narrows the deny.
+// (A statement with NotPrincipal, NotAction or NotResource has no
+// Principal, Action or Resource, so it never counts.)
+func deniesInsecureTransport(stmt json.RawMessage, arns tlsARNs) (bucket, objects bool) {
 	var s struct {
 		Effect    string
 		Principal json.RawMessage
@@ -439,21 +465,24 @@ func deniesInsecureTransport(stmt json.RawMessage, arns tlsARNs) bool {
 		Condition map[string]map[string]json.RawMessage
 	}
 	if json.Unmarshal(stmt, &s) != nil || s.Effect != "Deny" || !allPrincipals(s.Principal) {
-		return false
+		return false, false
 	}
 	actions := stringOrList(s.Action)
 	if !slices.Contains(actions, "s3:*") && !slices.Contains(actions, "*") {
-		return false
-	}
-	resources := stringOrList(s.Resource)
-	if !slices.Contains(resources, arns.bucket) || !slices.Contains(resources, arns.objects) {
-		return false
+		return false, false
 	}
 	if len(s.Condition) != 1 || len(s.Condition["Bool"]) != 1 {
-		return false
+		return false, false
 	}
-	var v string
-	return json.Unmarshal(s.Condition["Bool"]["aws:SecureTransport"], &v) == nil && v == "false"
+	for key, raw := range s.Condition["Bool"] {
+		values := stringOrList(raw)
+		if !strings.EqualFold(key, "aws:SecureTransport") || len(values) == 0 ||
+			slices.ContainsFunc(values, func(v string) bool { return v != "false" }) {
+			return false, false
+		}
+	}
+	resources := stringOrList(s.Resource)
+	return slices.Contains(resources, arns.bucket), slices.Contains(resources, arns.objects)
 }
 
 // allPrincipals reports whether a Principal element is everyone: "*" or

@@ -225,6 +225,11 @@ func TestSSLEquivalentDeny(t *testing.T) {
 		"without a Sid":                   strings.Replace(deny(`"*"`, `"s3:*"`, both, tls), `"Sid":"EnforceTLS",`, ``, 1),
 		"principal AWS * with a Service":  deny(`{"AWS":"*","Service":"cloudfront.amazonaws.com"}`, `"s3:*"`, both, tls),
 		"resources with a further prefix": deny(`"*"`, `"s3:*"`, `[`+b+`,`+o+`,"arn:aws:s3:::example-public-bucket/logs/*"]`, tls),
+		// Condition values may always be a list; context key names are
+		// not case-sensitive (IAM's Condition element reference).
+		"condition value a list":      deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:SecureTransport":["false"]}}`),
+		"condition key in lower case": deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:securetransport":"false"}}`),
+		"condition key in upper case": deny(`"*"`, `"s3:*"`, both, `{"Bool":{"AWS:SECURETRANSPORT":["false"]}}`),
 	}
 	for name, stmt := range compliant {
 		t.Run("compliant/"+name, func(t *testing.T) {
@@ -244,23 +249,27 @@ func TestSSLEquivalentDeny(t *testing.T) {
 		})
 	}
 	notCompliant := map[string]string{
-		"objects only (CIS example)":      deny(`"*"`, `"s3:*"`, o, tls),
-		"bucket only":                     deny(`"*"`, `"s3:*"`, `[`+b+`]`, tls),
-		"one account":                     deny(`{"AWS":"arn:aws:iam::111122223333:root"}`, `"s3:*"`, both, tls),
-		"some actions":                    deny(`"*"`, `["s3:GetObject","s3:PutObject"]`, both, tls),
-		"another bucket":                  deny(`"*"`, `"s3:*"`, `["arn:aws:s3:::other","arn:aws:s3:::other/*"]`, tls),
-		"another partition":               deny(`"*"`, `"s3:*"`, `["arn:aws-cn:s3:::example-public-bucket","arn:aws-cn:s3:::example-public-bucket/*"]`, tls),
-		"narrowed by a second condition":  deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:SecureTransport":"false"},"StringEquals":{"aws:PrincipalAccount":"111122223333"}}`),
-		"narrowed by a second key":        deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:SecureTransport":"false","aws:ViaAWSService":"false"}}`),
-		"BoolIfExists":                    deny(`"*"`, `"s3:*"`, both, `{"BoolIfExists":{"aws:SecureTransport":"false"}}`),
-		"TLS version only":                deny(`"*"`, `"s3:*"`, both, `{"NumericLessThan":{"s3:TlsVersion":"1.2"}}`),
-		"allow only over TLS":             strings.Replace(deny(`"*"`, `"s3:GetObject"`, both, `{"Bool":{"aws:SecureTransport":"true"}}`), `"Deny"`, `"Allow"`, 1),
-		"true":                            deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:SecureTransport":"true"}}`),
-		"NotPrincipal":                    strings.Replace(deny(`"*"`, `"s3:*"`, both, tls), `"Principal":"*"`, `"NotPrincipal":{"AWS":"arn:aws:iam::111122223333:root"}`, 1),
-		"NotAction":                       strings.Replace(deny(`"*"`, `"s3:*"`, both, tls), `"Action":"s3:*"`, `"NotAction":"s3:GetObject"`, 1),
-		"no condition":                    strings.Replace(deny(`"*"`, `"s3:*"`, both, tls), `,"Condition":`+tls, ``, 1),
-		"condition value not the string":  deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:SecureTransport":false}}`),
-		"condition key spelt differently": deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:securetransport":"false"}}`),
+		"objects only (CIS example)":       deny(`"*"`, `"s3:*"`, o, tls),
+		"bucket only":                      deny(`"*"`, `"s3:*"`, `[`+b+`]`, tls),
+		"one account":                      deny(`{"AWS":"arn:aws:iam::111122223333:root"}`, `"s3:*"`, both, tls),
+		"some actions":                     deny(`"*"`, `["s3:GetObject","s3:PutObject"]`, both, tls),
+		"another bucket":                   deny(`"*"`, `"s3:*"`, `["arn:aws:s3:::other","arn:aws:s3:::other/*"]`, tls),
+		"another partition":                deny(`"*"`, `"s3:*"`, `["arn:aws-cn:s3:::example-public-bucket","arn:aws-cn:s3:::example-public-bucket/*"]`, tls),
+		"narrowed by a second condition":   deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:SecureTransport":"false"},"StringEquals":{"aws:PrincipalAccount":"111122223333"}}`),
+		"narrowed by a second key":         deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:SecureTransport":"false","aws:ViaAWSService":"false"}}`),
+		"BoolIfExists":                     deny(`"*"`, `"s3:*"`, both, `{"BoolIfExists":{"aws:SecureTransport":"false"}}`),
+		"TLS version only":                 deny(`"*"`, `"s3:*"`, both, `{"NumericLessThan":{"s3:TlsVersion":"1.2"}}`),
+		"allow only over TLS":              strings.Replace(deny(`"*"`, `"s3:GetObject"`, both, `{"Bool":{"aws:SecureTransport":"true"}}`), `"Deny"`, `"Allow"`, 1),
+		"true":                             deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:SecureTransport":"true"}}`),
+		"NotPrincipal":                     strings.Replace(deny(`"*"`, `"s3:*"`, both, tls), `"Principal":"*"`, `"NotPrincipal":{"AWS":"arn:aws:iam::111122223333:root"}`, 1),
+		"NotAction":                        strings.Replace(deny(`"*"`, `"s3:*"`, both, tls), `"Action":"s3:*"`, `"NotAction":"s3:GetObject"`, 1),
+		"no condition":                     strings.Replace(deny(`"*"`, `"s3:*"`, both, tls), `,"Condition":`+tls, ``, 1),
+		"condition value not the string":   deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:SecureTransport":false}}`),
+		"condition values false and true":  deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:SecureTransport":["false","true"]}}`),
+		"condition value an empty list":    deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:SecureTransport":[]}}`),
+		"condition key another key":        deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:SecureTransports":"false"}}`),
+		"condition operator in lower case": deny(`"*"`, `"s3:*"`, both, `{"bool":{"aws:SecureTransport":"false"}}`),
+		"the key twice, differently cased": deny(`"*"`, `"s3:*"`, both, `{"Bool":{"aws:SecureTransport":"false","aws:securetransport":"true"}}`),
 	}
 	for name, stmt := range notCompliant {
 		t.Run("not compliant/"+name, func(t *testing.T) {
@@ -276,6 +285,69 @@ func TestSSLEquivalentDeny(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The bucket and its objects may be covered by two statements, each a deny
+// that would count but for its resources; each must deny every request
+// without TLS.
+func TestSSLDenySplitAcrossStatements(t *testing.T) {
+	const b, o = `"arn:aws:s3:::example-public-bucket"`, `"arn:aws:s3:::example-public-bucket/*"`
+	deny := func(sid, resource, condition string) string {
+		return `{"Sid":"` + sid + `","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":` + resource + `,"Condition":` + condition + `}`
+	}
+	tls := `{"Bool":{"aws:SecureTransport":"false"}}`
+	allow := `{"Sid":"PartnerRead","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"s3:GetObject","Resource":` + o + `}`
+	policy := func(stmts ...string) string {
+		return `{"Version":"2012-10-17","Statement":[` + strings.Join(stmts, ",") + `]}`
+	}
+
+	t.Run("compliant", func(t *testing.T) {
+		for name, tc := range map[string]struct{ doc, reason string }{
+			"bucket then objects": {policy(deny("DenyHTTPBucket", b, tls), allow, deny("DenyHTTPObjects", `[`+o+`]`, tls)),
+				`statements "DenyHTTPBucket" and "DenyHTTPObjects" already deny`},
+			"objects then bucket, other spellings": {policy(allow, deny("DenyHTTPObjects", o, `{"Bool":{"aws:securetransport":["false"]}}`), deny("", b, tls)),
+				`statements "DenyHTTPObjects" and #3 already deny`},
+		} {
+			t.Run(name, func(t *testing.T) {
+				f := newFakePolicyS3(t).withPolicy(tc.doc)
+				res := runSSL(t, f, testOptions(), remediation.ModeEnforce)
+				if res.Action != remediation.ActionCompliant || len(f.writes()) != 0 || !reflect.DeepEqual(f.names(), []string{"GetBucketPolicy"}) {
+					t.Fatalf("policy %s: result %+v, calls %v", tc.doc, res, f.names())
+				}
+				if !strings.HasPrefix(res.Reason, tc.reason) {
+					t.Errorf("Reason %q, want it to start %q", res.Reason, tc.reason)
+				}
+				if res.Before["policy"] != tc.doc || !reflect.DeepEqual(res.Before, res.After) {
+					t.Errorf("Before %v After %v", res.Before, res.After)
+				}
+			})
+		}
+	})
+
+	t.Run("not compliant", func(t *testing.T) {
+		for name, doc := range map[string]string{
+			"objects narrowed by a second condition": policy(deny("DenyHTTPBucket", b, tls),
+				deny("DenyHTTPObjects", o, `{"Bool":{"aws:SecureTransport":"false"},"StringNotEquals":{"aws:PrincipalAccount":"111122223333"}}`)),
+			"bucket deny for one account": policy(strings.Replace(deny("DenyHTTPBucket", b, tls), `"Principal":"*"`, `"Principal":{"AWS":"arn:aws:iam::111122223333:root"}`, 1),
+				deny("DenyHTTPObjects", o, tls)),
+			"objects allowed rather than denied": policy(deny("DenyHTTPBucket", b, tls),
+				strings.Replace(deny("DenyHTTPObjects", o, tls), `"Deny"`, `"Allow"`, 1)),
+			"objects deny of some actions": policy(deny("DenyHTTPBucket", b, tls),
+				strings.Replace(deny("DenyHTTPObjects", o, tls), `"s3:*"`, `["s3:GetObject","s3:PutObject"]`, 1)),
+			"two bucket statements": policy(deny("DenyHTTPBucket", b, tls), deny("DenyHTTPBucketAgain", `[`+b+`]`, tls)),
+		} {
+			t.Run(name, func(t *testing.T) {
+				f := newFakePolicyS3(t).withPolicy(doc)
+				res := runSSL(t, f, testOptions(), remediation.ModeEnforce)
+				if res.Action != remediation.ActionRemediated || len(f.puts) != 1 {
+					t.Fatalf("policy %s: result %+v", doc, res)
+				}
+				if got := statementsOf(t, f.puts[0]); len(got) != 3 || got[2] != awsTLSDeny {
+					t.Errorf("statements written %q", got)
+				}
+			})
+		}
+	})
 }
 
 // bigPolicy returns a policy of statements whose compact size is exactly
