@@ -37,6 +37,7 @@ func apiCalls(source string, names []string) []remediation.APICall {
 func BucketLister() Lister {
 	return Lister{
 		Key: "s3-buckets", ResourceType: ResourceTypeBucket,
+		Description: "S3 buckets in the region",
 		// ListBuckets has no resource type.
 		Permissions: []remediation.Permission{{Sid: "SweepListBuckets", Actions: []string{"s3:ListAllMyBuckets"}, Resources: []string{"*"}}},
 		List: func(ctx context.Context, c Clients, _, region string) ([]string, error) {
@@ -66,6 +67,7 @@ func listBuckets(ctx context.Context, c s3.ListBucketsAPIClient, region string) 
 func InstanceLister() Lister {
 	return Lister{
 		Key: "ec2-instances", ResourceType: ResourceTypeInstance,
+		Description: "EC2 instances that are not terminated",
 		Permissions: []remediation.Permission{{Sid: "SweepListInstances", Actions: []string{"ec2:DescribeInstances"}, Resources: []string{"*"}}},
 		List: func(ctx context.Context, c Clients, _, region string) ([]string, error) {
 			return listInstances(ctx, c.EC2(), region)
@@ -102,6 +104,7 @@ func listInstances(ctx context.Context, c ec2.DescribeInstancesAPIClient, region
 func AttachedUnencryptedVolumeLister() Lister {
 	return Lister{
 		Key: "ebs-volumes-attached-unencrypted", ResourceType: ResourceTypeVolume,
+		Description: "unencrypted EBS volumes attached to an instance",
 		Permissions: []remediation.Permission{{Sid: "SweepListVolumes", Actions: []string{"ec2:DescribeVolumes"}, Resources: []string{"*"}}},
 		List: func(ctx context.Context, c Clients, _, region string) ([]string, error) {
 			return listAttachedUnencryptedVolumes(ctx, c.EC2(), region)
@@ -134,6 +137,7 @@ func listAttachedUnencryptedVolumes(ctx context.Context, c ec2.DescribeVolumesAP
 func AccountLister() Lister {
 	return Lister{
 		Key: "account", ResourceType: ResourceTypeAccount,
+		Description: "the account's settings (such as its EBS encryption default)",
 		List: func(_ context.Context, _ Clients, account, _ string) ([]string, error) {
 			return []string{account}, nil
 		},
@@ -144,6 +148,7 @@ func AccountLister() Lister {
 func SecurityGroupLister() Lister {
 	return Lister{
 		Key: "ec2-security-groups", ResourceType: ResourceTypeSecurityGroup,
+		Description: "security groups",
 		Permissions: []remediation.Permission{{Sid: "SweepListSecurityGroups", Actions: []string{"ec2:DescribeSecurityGroups"}, Resources: []string{"*"}}},
 		List: func(ctx context.Context, c Clients, _, region string) ([]string, error) {
 			return listSecurityGroups(ctx, c.EC2(), region)

@@ -52,6 +52,9 @@ type SweepCheck struct {
 type Lister struct {
 	Key          string
 	ResourceType string
+	// Description says what the listing returns, as a noun phrase ("S3
+	// buckets in the region"): `remediate sweep --help` is built from it.
+	Description string
 	// Permissions are the IAM statements List needs.
 	Permissions []remediation.Permission
 	// List returns the IDs of the resources in the account and region of

@@ -14,22 +14,74 @@ import (
 	"github.com/autoremediate/autoremediate/sweep"
 )
 
-const sweepHelp = `Usage: remediate sweep [--dry-run] [--only NAMES] [--concurrency N] [--output text|json]
+// sweepHelp is the usage text; what the sweep lists comes from the
+// remediators' definitions, so that a new remediator's listing shows up.
+func sweepHelp(defs []remediators.Definition) string {
+	return "Usage: remediate sweep [--dry-run] [--only NAMES] [--concurrency N] [--output text|json]\n\n" +
+		wrapText("Lists every resource the remediators cover in the account and region of your "+
+			"AWS credentials (or AWS_ENDPOINT_URL): "+listings(defs)+". Each goes through its remediators "+
+			"exactly as a Config event would (same settings, modes, exemptions, outcomes; outcomes are "+
+			"published to the log, metrics and SNS the same way).", 78) + "\n" + sweepHelpRest
+}
 
-Lists every resource the remediators cover in the account and region of your
-AWS credentials (or AWS_ENDPOINT_URL): S3 buckets in the region, EC2
-instances (not terminated), unencrypted EBS volumes, and the account's EBS
-encryption default. Each goes through its remediators exactly as a Config
-event would (same settings, modes, exemptions, outcomes; outcomes are
-published to the log, metrics and SNS the same way).
+// listings joins the descriptions of the definitions' listers, each
+// listing once (by Key), in the definitions' order.
+func listings(defs []remediators.Definition) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, d := range defs {
+		for _, c := range d.Sweep {
+			if seen[c.Lister.Key] {
+				continue
+			}
+			seen[c.Lister.Key] = true
+			desc := c.Lister.Description
+			if desc == "" {
+				desc = c.Lister.ResourceType // a lister without a description still shows up
+			}
+			out = append(out, desc)
+		}
+	}
+	switch len(out) {
+	case 0:
+		return "nothing (no remediator has a sweep check)"
+	case 1:
+		return out[0]
+	}
+	return strings.Join(out[:len(out)-1], ", ") + " and " + out[len(out)-1]
+}
 
-Output: a progress bar on standard error (plain progress lines when it is not
+// wrapText breaks text into lines of at most width characters at spaces
+// (a longer word stays whole), each ending in a newline.
+func wrapText(text string, width int) string {
+	var b strings.Builder
+	n := 0
+	for _, w := range strings.Fields(text) {
+		if n > 0 && n+1+len(w) > width {
+			b.WriteByte('\n')
+			n = 0
+		}
+		if n > 0 {
+			b.WriteByte(' ')
+			n++
+		}
+		b.WriteString(w)
+		n += len(w)
+	}
+	if n > 0 {
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+const sweepHelpRest = `Output: a progress bar on standard error (plain progress lines when it is not
 a terminal), then a summary table per remediator and the compliance score on
 standard output. --output json prints one outcome JSON object per line
-instead. The compliance score is the share of checks (a resource through one
-remediator) that are compliant or remediated, not counting resources that
-no longer exist; exempt, dry-run, deferred, needs-manual and failed checks
-count as not compliant. With no check to score it reads "n/a (no checks)".
+instead. The compliance score is the share of checks (a resource against one
+rule of one remediator) that are compliant or remediated, not counting
+resources that no longer exist; exempt, dry-run, deferred, needs-manual and
+failed checks count as not compliant. With no check to score it reads
+"n/a (no checks)".
 
 Requests are rate-limited per API on the client to stay under AWS's
 published EC2 request limits, and retried adaptively when throttled.
@@ -48,7 +100,7 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 	fs.Var(&names, "only", "comma-separated `remediators` to run; repeat to add more (default: every enabled one)")
 	concurrency := fs.Int("concurrency", 8, "checks in flight at once")
 	output := fs.String("output", "text", "`format`: text (summary table) or json (outcome JSON lines)")
-	fs.Usage = func() { fmt.Fprint(fs.Output(), sweepHelp); fs.PrintDefaults() }
+	fs.Usage = func() { fmt.Fprint(fs.Output(), sweepHelp(remediators.Definitions())); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK

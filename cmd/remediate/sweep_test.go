@@ -14,6 +14,7 @@ import (
 
 	"github.com/autoremediate/autoremediate/internal/emulator"
 	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
 )
 
 func TestSweepAndDashboardBadArgs(t *testing.T) {
@@ -50,11 +51,52 @@ func TestSweepAndDashboardBadArgs(t *testing.T) {
 			t.Errorf("%v: stderr %q does not name the problem", tc.args, stderr.String())
 		}
 	}
-	c, stdout, _ := testCLI("", nil)
+	c, _, _ := testCLI("", nil)
 	if code := run(context.Background(), []string{"sweep", "--help"}, c); code != exitOK {
 		t.Errorf("sweep --help: exit %d", code)
 	}
-	_ = stdout
+}
+
+// sweep --help says what the sweep lists from the listers themselves:
+// every lister's description, however the text is wrapped.
+func TestSweepHelpNamesEveryListing(t *testing.T) {
+	c, stdout, stderr := testCLI("", nil)
+	if code := run(context.Background(), []string{"sweep", "--help"}, c); code != exitOK {
+		t.Fatalf("sweep --help: exit %d", code)
+	}
+	text := stdout.String() + stderr.String() // wherever the flag package prints it
+	help := strings.Join(strings.Fields(text), " ")
+	listers := 0
+	for _, d := range remediators.Definitions() {
+		for _, sc := range d.Sweep {
+			listers++
+			desc := sc.Lister.Description
+			if desc == "" {
+				t.Errorf("%s: the lister %s of rule %s has no description", d.Name, sc.Lister.Key, sc.Rule)
+			} else if !strings.Contains(help, strings.Join(strings.Fields(desc), " ")) {
+				t.Errorf("sweep --help does not say it lists %q (lister %s):\n%s", desc, sc.Lister.Key, text)
+			}
+		}
+	}
+	if listers == 0 {
+		t.Fatal("no sweep check in the definitions")
+	}
+	// A new remediator's listing shows up, a shared one once.
+	probe := remediators.Lister{Key: "zz-test-only-listing", Description: "zz test-only things"}
+	defs := append(remediators.Definitions(), remediators.Definition{Sweep: []remediators.SweepCheck{
+		{Rule: "zz-a", Lister: probe}, {Rule: "zz-b", Lister: probe}, {Rule: "zz-c", Lister: remediators.BucketLister()}}})
+	got := strings.Join(strings.Fields(sweepHelp(defs)), " ")
+	if n := strings.Count(got, probe.Description); n != 1 {
+		t.Errorf("a new listing shows up %d times in the help, want once:\n%s", n, got)
+	}
+	if n := strings.Count(got, remediators.BucketLister().Description); n != 1 {
+		t.Errorf("the bucket listing shows up %d times in the help, want once:\n%s", n, got)
+	}
+	for _, line := range strings.Split(sweepHelp(defs), "\n")[1:] {
+		if len(line) > 80 {
+			t.Errorf("help line longer than 80 characters: %q", line)
+		}
+	}
 }
 
 // remediate sweep and remediate dashboard end to end against the emulator,
