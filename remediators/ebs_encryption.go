@@ -68,7 +68,9 @@ func EBSEncryptionDefinition() Definition {
 				// A periodic rule on the account's setting: it has no scope.
 				{Name: "ec2-ebs-encryption-by-default", Identifier: "EC2_EBS_ENCRYPTION_BY_DEFAULT"},
 			},
-			Controls: []string{"EC2.3", "EC2.7"},
+			// EC2.7 only: EC2.3 (attached volumes encrypted) is not fixed,
+			// since a volume cannot be encrypted in place (needs-manual).
+			Controls: []string{"EC2.7"},
 			Triggers: ec2Calls("DisableEbsEncryptionByDefault", "ModifyEbsDefaultKmsKeyId", "ResetEbsDefaultKmsKeyId", "CreateVolume"),
 			// The region's EBS encryption defaults are account settings and
 			// DescribeVolumes lists: none of these has a resource type.
