@@ -337,8 +337,9 @@ func (s *search) expand(ctx context.Context, api MetricsAPI) ([]cwtypes.Metric, 
 	}
 	var out []cwtypes.Metric
 	seen := map[string]bool{}
-	for {
-		page, err := api.ListMetrics(ctx, in)
+	pages := cloudwatch.NewListMetricsPaginator(api, in)
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("listing metrics %s/%s: %w", s.namespace, s.metricName, err)
 		}
@@ -349,10 +350,6 @@ func (s *search) expand(ctx context.Context, api MetricsAPI) ([]cwtypes.Metric, 
 				out = append(out, m)
 			}
 		}
-		if aws.ToString(page.NextToken) == "" {
-			break
-		}
-		in.NextToken = page.NextToken
 	}
 	sort.Slice(out, func(i, j int) bool { return s.label(out[i]) < s.label(out[j]) })
 	return out, nil

@@ -206,8 +206,9 @@ func fetchWidget(ctx context.Context, api MetricsAPI, p Properties, start, end t
 			in.MetricDataQueries = append(in.MetricDataQueries, r.query)
 			byID[aws.ToString(r.query.Id)] = r.series
 		}
-		for {
-			out, err := api.GetMetricData(ctx, in)
+		pages := cloudwatch.NewGetMetricDataPaginator(api, in)
+		for pages.HasMorePages() {
+			out, err := pages.NextPage(ctx)
 			if err != nil {
 				return series, fmt.Errorf("getting metric data for widget %q: %w", p.Title, err)
 			}
@@ -225,10 +226,6 @@ func fetchWidget(ctx context.Context, api MetricsAPI, p Properties, start, end t
 					}
 				}
 			}
-			if aws.ToString(out.NextToken) == "" {
-				break
-			}
-			in.NextToken = out.NextToken
 		}
 	}
 	for i, m := range sums {

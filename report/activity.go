@@ -136,26 +136,26 @@ func FetchActivity(ctx context.Context, api MetricsAPI, namespace string, remedi
 
 func getMetricData(ctx context.Context, api MetricsAPI, queries []cwtypes.MetricDataQuery, start, end time.Time) (map[string][]float64, error) {
 	out := map[string][]float64{}
-	var token *string
-	for page := 0; page < 1000; page++ {
-		resp, err := api.GetMetricData(ctx, &cloudwatch.GetMetricDataInput{
-			MetricDataQueries: queries,
-			StartTime:         aws.Time(start),
-			EndTime:           aws.Time(end),
-			NextToken:         token,
-		})
+	// StopOnDuplicateToken stays off (the SDK default): a server repeating
+	// its token runs into the page cap and is reported as an error.
+	p := cloudwatch.NewGetMetricDataPaginator(api, &cloudwatch.GetMetricDataInput{
+		MetricDataQueries: queries,
+		StartTime:         aws.Time(start),
+		EndTime:           aws.Time(end),
+	})
+	for page := 0; p.HasMorePages(); page++ {
+		if page >= 1000 {
+			return nil, fmt.Errorf("GetMetricData kept returning a NextToken")
+		}
+		resp, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, err
 		}
 		for _, r := range resp.MetricDataResults {
 			out[aws.ToString(r.Id)] = append(out[aws.ToString(r.Id)], r.Values...)
 		}
-		if resp.NextToken == nil || *resp.NextToken == "" {
-			return out, nil
-		}
-		token = resp.NextToken
 	}
-	return nil, fmt.Errorf("GetMetricData kept returning a NextToken")
+	return out, nil
 }
 
 func mean(vs []float64) float64 {

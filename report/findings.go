@@ -122,17 +122,18 @@ func FetchFindings(ctx context.Context, api SecurityHubAPI, region string) ([]Fi
 		out      []Finding
 		excluded Excluded
 		seen     = map[string]bool{}
-		token    *string
 	)
-	for page := 0; ; page++ {
+	// StopOnDuplicateToken stays off (the SDK default): a server repeating
+	// its token runs into maxPages and is reported, not silently truncated.
+	p := securityhub.NewGetFindingsPaginator(api, &securityhub.GetFindingsInput{
+		Filters:    FindingsFilter(),
+		MaxResults: aws.Int32(100),
+	})
+	for page := 0; p.HasMorePages(); page++ {
 		if page >= maxPages {
 			return nil, excluded, fmt.Errorf("getting Security Hub findings in %s: still more pages after %d pages", region, maxPages)
 		}
-		resp, err := api.GetFindings(ctx, &securityhub.GetFindingsInput{
-			Filters:    FindingsFilter(),
-			MaxResults: aws.Int32(100),
-			NextToken:  token,
-		})
+		resp, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, excluded, ExplainError("getting Security Hub findings", "securityhub:GetFindings", region, err)
 		}
@@ -153,10 +154,6 @@ func FetchFindings(ctx context.Context, api SecurityHubAPI, region string) ([]Fi
 			}
 			seen[f.ID] = true
 		}
-		if resp.NextToken == nil || *resp.NextToken == "" {
-			break
-		}
-		token = resp.NextToken
 	}
 	return out, excluded, nil
 }
