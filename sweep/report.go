@@ -151,8 +151,11 @@ var notCompliantOrder = []remediation.Action{
 // lists (every failure is listed); --output json has them all.
 const maxListed = 20
 
+// maxLine is the longest line of the list: the reason is cut to fit.
+const maxLine = 220
+
 // writeNotCompliant lists the checks whose resource stays non-compliant
-// (those the score counts against), with why: the error of a failure, the
+// (those the score counts against), each with its rule, and why: the error of a failure, the
 // remediator's reason otherwise.
 func (r *Report) writeNotCompliant(w io.Writer) {
 	by := map[remediation.Action][]remediation.Outcome{}
@@ -183,7 +186,14 @@ func (r *Report) writeNotCompliant(w io.Writer) {
 			if a == remediation.ActionFailed && o.Error != "" {
 				why = o.Error
 			}
-			fmt.Fprintf(w, "  %s: %s %s %s: %s\n", a, o.Remediator, o.ResourceType, o.ResourceID, oneLine(why, 160))
+			// The rule tells apart the checks of one resource under
+			// several rules (a security group under restricted-ssh and
+			// restricted-common-ports).
+			check := fmt.Sprintf("  %s: %s %s %s", a, o.Remediator, o.ResourceType, o.ResourceID)
+			if o.Rule != "" {
+				check += " (" + o.Rule + ")"
+			}
+			fmt.Fprintf(w, "%s: %s\n", check, oneLine(why, max(60, maxLine-len(check)-2)))
 		}
 	}
 }

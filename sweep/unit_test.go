@@ -341,3 +341,30 @@ func TestSummaryListsWhatStaysNonCompliant(t *testing.T) {
 		t.Errorf("the score is not the last line:\n%s", text)
 	}
 }
+
+// A resource checked under two rules (a security group under restricted-ssh
+// and restricted-common-ports) is listed once per rule, each line naming its
+// rule: not as two identical lines.
+func TestSummaryNamesTheRuleOfEachCheck(t *testing.T) {
+	sg := func(rule string) remediation.Outcome {
+		return remediation.Outcome{Remediator: "ec2-security-group-ingress", Rule: rule, ResourceType: remediators.ResourceTypeSecurityGroup,
+			ResourceID: "sg-1", Action: remediation.ActionExempt, Reason: "tagged auto-remediation=off"}
+	}
+	rep := &Report{Outcomes: []remediation.Outcome{sg(remediators.RuleRestrictedSSH), sg(remediators.RuleRestrictedCommonPorts)}}
+	var out strings.Builder
+	rep.WriteSummary(&out)
+	var lines []string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "  exempt: ") {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) != 2 || lines[0] == lines[1] {
+		t.Fatalf("listed %q, want two distinct lines:\n%s", lines, out.String())
+	}
+	for i, rule := range []string{remediators.RuleRestrictedSSH, remediators.RuleRestrictedCommonPorts} {
+		if !strings.Contains(lines[i], "sg-1") || !strings.Contains(lines[i], rule) {
+			t.Errorf("line %q does not name sg-1 and the rule %s", lines[i], rule)
+		}
+	}
+}
