@@ -178,10 +178,10 @@ func TestPreconditionsCheckNames(t *testing.T) {
 			"enabled_remediators": strs(known), "remediator_modes": cty.MapVal(map[string]cty.Value{known: cty.StringVal("dry-run")}),
 			"rule_map": cty.MapVal(map[string]cty.Value{"corp-rule": cty.StringVal(known)}), "config_rules": cty.MapVal(map[string]cty.Value{rule: cty.False}),
 		}, ""},
-		{"unknown enabled remediator", map[string]cty.Value{"enabled_remediators": strs(known, "s3-versioning")}, "enabled_remediators: unknown remediator s3-versioning"},
+		{"unknown enabled remediator", map[string]cty.Value{"enabled_remediators": strs(known, "zz-test-only-remediator")}, "enabled_remediators: unknown remediator zz-test-only-remediator"},
 		{"unknown mode key", map[string]cty.Value{"remediator_modes": cty.MapVal(map[string]cty.Value{"imdsv3": cty.StringVal("dry-run")})}, "remediator_modes: unknown remediator imdsv3"},
 		{"unknown rule_map value", map[string]cty.Value{"rule_map": cty.MapVal(map[string]cty.Value{"corp": cty.StringVal("nope")})}, "rule_map: unknown remediator nope"},
-		{"unknown config rule", map[string]cty.Value{"config_rules": cty.MapVal(map[string]cty.Value{"s3-bucket-versioning-enabled": cty.False})}, "config_rules: s3-bucket-versioning-enabled is not a managed rule"},
+		{"unknown config rule", map[string]cty.Value{"config_rules": cty.MapVal(map[string]cty.Value{"zz-test-only-rule": cty.False})}, "config_rules: zz-test-only-rule is not a managed rule"},
 		{"nothing to match", map[string]cty.Value{"config_rules": cty.MapVal(allOff), "match_generated_rule_names": cty.False}, "No Config rule name to remediate"},
 		{"pattern too long", map[string]cty.Value{"rule_map": cty.MapVal(long)}, "more than EventBridge's default quota of 2048"},
 	} {
@@ -201,14 +201,16 @@ func TestPreconditionsCheckNames(t *testing.T) {
 
 // TestThrowawayRemediatorNeedsNoTerraformChange: a remediator added to the
 // definitions reaches the Config rules, the event patterns and the IAM
-// statements through remediators.json alone.
+// statements through remediators.json alone. Its names are ones no real
+// remediator or managed rule will take (CONTRIBUTING's s3-versioning may be
+// added one day).
 func TestThrowawayRemediatorNeedsNoTerraformChange(t *testing.T) {
-	rule := remediation.ManagedRule{Name: "s3-bucket-versioning-enabled", Identifier: "S3_BUCKET_VERSIONING_ENABLED",
+	rule := remediation.ManagedRule{Name: "zz-test-only-rule", Identifier: "ZZ_TEST_ONLY_RULE",
 		ResourceTypes: []string{"AWS::S3::Bucket"}, InputParameters: map[string]string{"isMfaDeleteEnabled": "false"}}
 	extra := remediators.Definition{Spec: remediation.Spec{
-		Name: "s3-versioning", ResourceTypes: []string{"AWS::S3::Bucket"}, Rules: []remediation.ManagedRule{rule},
+		Name: "zz-test-only-remediator", ResourceTypes: []string{"AWS::S3::Bucket"}, Rules: []remediation.ManagedRule{rule},
 		Permissions: []remediation.Permission{
-			{Sid: "S3Versioning", Actions: []string{"s3:GetBucketVersioning", "s3:PutBucketVersioning"}, Resources: []string{"arn:{partition}:s3:::*"}},
+			{Sid: "ZzTestOnly", Actions: []string{"s3:GetBucketVersioning", "s3:PutBucketVersioning"}, Resources: []string{"arn:{partition}:s3:::*"}},
 		},
 	}, Sweep: []remediators.SweepCheck{{Rule: rule.Name, Lister: remediators.BucketLister()}}}
 	defs := append(remediators.Definitions(), extra)
