@@ -61,11 +61,12 @@ func NewRuleResolver(c Catalog, overrides map[string]string) *RuleResolver {
 
 // Resolve returns the remediator for a rule name and the managed rule it was
 // recognised as ("" for a configured override). Besides exact managed rule
-// names it recognises the generated names Security Hub and conformance packs
-// deploy (securityhub-s3-bucket-public-write-prohibited-baa2cf8c,
-// s3-bucket-public-read-prohibited-conformance-pack-x1y2z3), where the
-// managed name must appear as whole dash-separated words, and the names AWS
-// Control Tower deploys (AWSControlTower_AWS-GR_ENCRYPTED_VOLUMES).
+// names it recognises exactly the generated names the EventBridge patterns
+// deliver: Security Hub's securityhub-<managed rule>-<suffix>, conformance
+// packs' <managed rule>-conformance-pack-<suffix>, and AWS Control Tower's
+// AWSControlTower_AWS-GR_<SUFFIX>. Nothing looser: a Security Hub rule
+// such as securityhub-vpc-sg-restricted-common-ports-<suffix> is another
+// rule (other parameters) that merely contains a managed rule's name.
 func (r *RuleResolver) Resolve(rule string) (remediator, managed string, ok bool) {
 	if rem, ok := r.overrides[rule]; ok {
 		return rem, "", true
@@ -80,27 +81,25 @@ func (r *RuleResolver) Resolve(rule string) (remediator, managed string, ok bool
 		return "", "", false
 	}
 	for _, m := range r.longest {
-		if containsWords(rule, m) {
+		if generatedName(rule, SecurityHubPrefix+m+"-") || generatedName(rule, m+ConformancePackInfix) {
 			return r.managed[m], m, true
 		}
 	}
 	return "", "", false
 }
 
-func containsWords(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); {
-		j := strings.Index(s[i:], sub)
-		if j < 0 {
-			return false
-		}
-		start, end := i+j, i+j+len(sub)
-		if (start == 0 || s[start-1] == '-') && (end == len(s) || s[end] == '-') {
-			return true
-		}
-		i = start + 1
-	}
-	return false
+// The generated name forms (see Resolve).
+const (
+	SecurityHubPrefix    = "securityhub-"
+	ConformancePackInfix = "-conformance-pack-"
+)
+
+// generatedName reports whether rule is prefix followed by a non-empty
+// suffix.
+func generatedName(rule, prefix string) bool {
+	return len(rule) > len(prefix) && strings.HasPrefix(rule, prefix)
 }
+
 
 // ParseRuleMap parses "rule=remediator,rule2=remediator2" (RULE_MAP).
 // Remediator names and aliases are checked against the catalog and mapped to
