@@ -249,9 +249,23 @@ func snsDelivered(data []byte) *ParseError {
 		Message        any    `json:"Message"`
 		MessageType    any    `json:"messageType"`
 		ConfigRuleName any    `json:"configRuleName"`
+		// Lambda's event from an SNS subscription ("EventSource":
+		// "aws:sns") or an SQS queue ("eventSource": "aws:sqs").
+		Records []struct {
+			SNSSource string `json:"EventSource"`
+			SQSSource string `json:"eventSource"`
+		} `json:"Records"`
 	}
 	if json.Unmarshal(data, &top) != nil {
 		return nil
+	}
+	if len(top.Records) > 0 {
+		switch r := top.Records[0]; {
+		case r.SNSSource == "aws:sns":
+			return &ParseError{Kind: ErrSNSDelivered, Detail: "a Lambda event from an SNS subscription (Records[].Sns)"}
+		case r.SQSSource == "aws:sqs":
+			return &ParseError{Kind: ErrSNSDelivered, Detail: "a Lambda event from an SQS queue (Records[].body)"}
+		}
 	}
 	switch {
 	case top.Type == "Notification" && top.TopicArn != "" && top.Message != nil:

@@ -23,7 +23,13 @@ func TestSNSDeliveredConfigNotification(t *testing.T) {
 		t.Fatal(err)
 	}
 	stringEnvelope := strings.Replace(string(envelope), string(doc.Message), string(asString), 1)
+	// as Lambda receives it from an SNS subscription and from an SQS queue
+	// subscribed to the topic
+	lambdaSNS := []byte(`{"Records":[{"EventSource":"aws:sns","EventVersion":"1.0","EventSubscriptionArn":"arn:aws:sns:us-east-2:123456789012:config-topic-ohio:956fe658","Sns":` + string(envelope) + `}]}`)
+	lambdaSQS, _ := json.Marshal(map[string]any{"Records": []map[string]any{{"messageId": "059f36b4", "eventSource": "aws:sqs", "body": string(envelope)}}})
 	for name, in := range map[string][]byte{
+		"Lambda event from SNS":        lambdaSNS,
+		"Lambda event from SQS":        lambdaSQS,
 		"SNS envelope":                 envelope,
 		"SNS envelope, string Message": []byte(stringEnvelope),
 		"bare SNS message":             doc.Message,
