@@ -106,8 +106,8 @@ func Registry(defs []Definition, c Clients, o Options, enabled []string) (*remed
 	return remediation.NewRegistry(picked...)
 }
 
-// Permissions returns the IAM statements of each remediator by name: what
-// it needs to remediate, plus what its sweep listings need. It builds no
+// Permissions returns the IAM statements each remediator needs to
+// remediate, by name (SweepPermissions has its listings'). It builds no
 // client.
 func Permissions(defs []Definition) map[string][]remediation.Permission {
 	out := map[string][]remediation.Permission{}
