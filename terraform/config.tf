@@ -92,7 +92,20 @@ resource "aws_config_configuration_recorder" "this" {
   # configuration item.
   recording_group {
     all_supported  = false
-    resource_types = var.config_recorder_resource_types
+    resource_types = local.config_recorder_resource_types
+  }
+
+  # A Config rule scoped to a type the recorder does not record never
+  # evaluates: no error, just no compliance results and so no remediation.
+  lifecycle {
+    precondition {
+      condition     = length(local.config_recorder_resource_types) > 0
+      error_message = "config_recorder_resource_types: no deployed Config rule is scoped to a resource type, so there is nothing to record by default; give the resource types the recorder should record."
+    }
+    precondition {
+      condition     = length(setsubtract(local.rule_resource_types, local.config_recorder_resource_types)) == 0
+      error_message = "config_recorder_resource_types lacks ${join(", ", sort(setsubtract(local.rule_resource_types, local.config_recorder_resource_types)))}, the scope of the deployed Config rules ${join(", ", sort([for name, r in local.config_rules : name if length(setsubtract(r.resource_types, local.config_recorder_resource_types)) > 0]))}, which would never evaluate: add them to the list, or leave it unset (null) to record the scopes of the deployed rules."
+    }
   }
 }
 

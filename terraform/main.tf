@@ -34,6 +34,13 @@ locals {
     input_parameters = local.blocked_port_parameters != null && contains(keys(r.input_parameters), "blockedPort1") ? local.blocked_port_parameters : r.input_parameters
   }) if lookup(var.config_rules, name, true) }
 
+  # The resource types the created recorder records: by default the scopes
+  # of the deployed Config rules, as a rule only evaluates resources of a
+  # type the recorder records (a precondition on the recorder rejects a
+  # given list that lacks one).
+  rule_resource_types            = sort(distinct(flatten([for r in values(local.config_rules) : r.resource_types])))
+  config_recorder_resource_types = var.config_recorder_resource_types == null ? local.rule_resource_types : var.config_recorder_resource_types
+
   # sg_blocked_ports as the blockedPort1..5 parameters of the rule that
   # takes them (RESTRICTED_INCOMING_TRAFFIC), so that Config and
   # SG_BLOCKED_PORTS agree. A parameter left out takes its default port, so

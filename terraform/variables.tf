@@ -364,13 +364,14 @@ variable "create_config_recorder" {
 }
 
 variable "config_recorder_resource_types" {
-  description = "Resource types the created recorder records (only with create_config_recorder); the rules need these three."
+  description = "Resource types the created recorder records (only with create_config_recorder); null means the resource types the deployed Config rules are scoped to. A given list must include those (the plan fails otherwise: a rule whose resource type is not recorded never evaluates) and may add others."
   type        = list(string)
-  default     = ["AWS::S3::Bucket", "AWS::EC2::Instance", "AWS::EC2::Volume"]
+  default     = null
 
   validation {
-    condition     = length(var.config_recorder_resource_types) > 0 && alltrue([for t in var.config_recorder_resource_types : can(regex("^AWS::[A-Za-z0-9]+::[A-Za-z0-9]+$", t))])
-    error_message = "config_recorder_resource_types must be resource types such as AWS::S3::Bucket."
+    # Both results of a conditional are evaluated, only the chosen one's errors count: this guards length(null).
+    condition     = var.config_recorder_resource_types == null ? true : length(var.config_recorder_resource_types) > 0 && alltrue([for t in var.config_recorder_resource_types : can(regex("^AWS::[A-Za-z0-9]+::[A-Za-z0-9]+$", t))])
+    error_message = "config_recorder_resource_types must be null (the deployed rules' resource types) or a non-empty list of resource types such as AWS::S3::Bucket."
   }
 }
 

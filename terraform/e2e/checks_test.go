@@ -449,8 +449,25 @@ func (d *deployment) checkConfig() {
 		d.t.Fatalf("%d Config recorders, want 1", len(recorders.ConfigurationRecorders))
 	}
 	rec := recorders.ConfigurationRecorders[0]
-	if rec.Name != d.in.str("name") || rec.RecordingGroup.AllSupported || !sameStrings(rec.RecordingGroup.ResourceTypes, d.in.list("config_recorder_resource_types")) {
-		d.t.Errorf("Config recorder %+v, want %s recording %q", rec, d.in.str("name"), d.in.list("config_recorder_resource_types"))
+	// Unset (null), the recorder records the scopes of the deployed rules; a
+	// rule scoped to a type it does not record never evaluates.
+	scopes := map[string]bool{}
+	for _, name := range d.expectedRules() {
+		for _, rt := range d.setup.catalog.ManagedRules[name].ResourceTypes {
+			scopes[rt] = true
+		}
+	}
+	wantTypes := d.in.list("config_recorder_resource_types")
+	if wantTypes == nil {
+		wantTypes = sortedKeys(scopes)
+	}
+	if rec.Name != d.in.str("name") || rec.RecordingGroup.AllSupported || !sameStrings(rec.RecordingGroup.ResourceTypes, wantTypes) {
+		d.t.Errorf("Config recorder %+v, want %s recording %q", rec, d.in.str("name"), wantTypes)
+	}
+	for rt := range scopes {
+		if !slices.Contains(rec.RecordingGroup.ResourceTypes, rt) {
+			d.t.Errorf("Config recorder records %q, not %s: the rules scoped to it never evaluate", rec.RecordingGroup.ResourceTypes, rt)
+		}
 	}
 	role := rec.RoleARN[strings.LastIndex(rec.RoleARN, "/")+1:]
 	pol := d.rolePolicies(role, "config.amazonaws.com")

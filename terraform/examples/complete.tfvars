@@ -41,9 +41,11 @@ notification_emails          = ["security-team@example.com", "oncall@example.com
 alarm_evaluation_minutes     = 5
 kms_key_deletion_window_days = 30
 
-# AWS Config recorder for an account that has none.
+# AWS Config recorder for an account that has none. Null records the
+# resource types the deployed Config rules are scoped to; a list must include
+# those, e.g. ["AWS::S3::Bucket", "AWS::EC2::Volume", "AWS::EC2::SecurityGroup", "AWS::IAM::Role"].
 create_config_recorder         = true
-config_recorder_resource_types = ["AWS::S3::Bucket", "AWS::EC2::Instance", "AWS::EC2::Volume"]
+config_recorder_resource_types = null
 bucket_force_destroy           = false
 
 # Scheduled functions.
