@@ -100,7 +100,6 @@ func generatedName(rule, prefix string) bool {
 	return len(rule) > len(prefix) && strings.HasPrefix(rule, prefix)
 }
 
-
 // ParseRuleMap parses "rule=remediator,rule2=remediator2" (RULE_MAP).
 // Remediator names and aliases are checked against the catalog and mapped to
 // their names; a nil catalog takes any name.

@@ -83,6 +83,13 @@ func TestMappingFileIsWellFormed(t *testing.T) {
 	for _, id := range append(append(append([]string(nil), fsbpControls...), otherControls...), retiredControls...) {
 		fsbp[id] = true
 	}
+	// a control a remediator declares is one of Security Hub's (the
+	// remediators' tests check its form): its row needs no entry above
+	for _, d := range remediators.Definitions() {
+		for _, id := range d.Controls {
+			fsbp[id] = true
+		}
+	}
 	for _, id := range retiredControls {
 		r, ok := m.Lookup(id)
 		if !ok {
