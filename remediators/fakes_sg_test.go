@@ -2,7 +2,6 @@ package remediators
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,18 +43,7 @@ func newFakeSG(t testing.TB, rules ...ec2types.SecurityGroupRule) *fakeSG {
 }
 
 func (f *fakeSG) begin(method string, optFns []func(*ec2.Options)) error {
-	f.add(method)
-	var o ec2.Options
-	for _, fn := range optFns {
-		fn(&o)
-	}
-	if o.Region != f.region {
-		f.t.Errorf("%s: sent to region %q, want %q", method, o.Region, f.region)
-	}
-	if err, ok := f.errs[fmt.Sprintf("%s#%d", method, f.count(method))]; ok {
-		return err
-	}
-	return f.errs[method]
+	return beginEC2(f.t, &f.calls, f.region, f.errs, method, optFns)
 }
 
 func (f *fakeSG) DescribeSecurityGroups(_ context.Context, in *ec2.DescribeSecurityGroupsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeSecurityGroupsOutput, error) {

@@ -236,18 +236,25 @@ func newFakeEC2(t testing.TB) *fakeEC2 {
 }
 
 func (f *fakeEC2) begin(method string, optFns []func(*ec2.Options)) error {
-	f.add(method)
+	return beginEC2(f.t, &f.calls, f.region, f.errs, method, optFns)
+}
+
+// beginEC2 records an EC2 call, checks the region it was sent to, and
+// returns the error to fail with: errs by "Method#n" (the n-th call) or by
+// method.
+func beginEC2(t testing.TB, c *calls, region string, errs map[string]error, method string, optFns []func(*ec2.Options)) error {
+	c.add(method)
 	var o ec2.Options
 	for _, fn := range optFns {
 		fn(&o)
 	}
-	if o.Region != f.region {
-		f.t.Errorf("%s: sent to region %q, want %q", method, o.Region, f.region)
+	if o.Region != region {
+		t.Errorf("%s: sent to region %q, want %q", method, o.Region, region)
 	}
-	if err, ok := f.errs[fmt.Sprintf("%s#%d", method, f.count(method))]; ok {
+	if err, ok := errs[fmt.Sprintf("%s#%d", method, c.count(method))]; ok {
 		return err
 	}
-	return f.errs[method]
+	return errs[method]
 }
 
 func (f *fakeEC2) DescribeInstances(_ context.Context, in *ec2.DescribeInstancesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error) {
