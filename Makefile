@@ -47,8 +47,11 @@ $(DIST)/%.zip: $(GO_SOURCES) $(DIST)/.arch-$(GOARCH)
 
 ## cli: bin/remediate for this machine
 cli: $(BIN)/remediate
+# The version remediate --version prints: the nearest tag and commit ("devel"
+# outside a git checkout).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 $(BIN)/remediate: $(GO_SOURCES)
-	$(GO) build -trimpath -o $@ ./cmd/remediate
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $@ ./cmd/remediate
 
 ## tools: what the demo and the tests need, when it is missing: moto_server
 ## (pip install)
