@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/events"
@@ -96,6 +97,10 @@ func runInvoke(ctx context.Context, c *cli, args []string) int {
 	return invokeAll(ctx, c, h, evs)
 }
 
+// eventTimeout bounds one event once Ctrl-C no longer can: the Lambda
+// function's own default timeout.
+const eventTimeout = 60 * time.Second
+
 // invokeAll runs the events in order. Once ctx ends (Ctrl-C), the events
 // not yet started are not attempted: they get no outcome, and one line on
 // standard error says which.
@@ -111,7 +116,13 @@ func invokeAll(ctx context.Context, c *cli, h *remediation.Handler, evs []*event
 			fmt.Fprintf(c.stderr, "remediate invoke: interrupted: %d of %d events not attempted (%s of the input): %v\n", len(evs)-i, len(evs), which, context.Cause(ctx))
 			return exitFailed
 		}
-		o, err := h.HandleEvent(ctx, ev)
+		// The event in hand finishes, its AWS calls and its delivery
+		// included: Ctrl-C only keeps the next events from starting. A
+		// half-done remediation would be reported as failed (or leave a
+		// fix unverified and unpublished).
+		evCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
+		o, err := h.HandleEvent(evCtx, ev)
+		cancel()
 		if encErr := enc.Encode(o); encErr != nil {
 			fmt.Fprintf(c.stderr, "remediate invoke: writing outcome: %v\n", encErr)
 			return exitFailed

@@ -298,10 +298,20 @@ type cancellingRemediator struct {
 	cancel context.CancelFunc
 }
 
+// Remediate is interrupted in the middle of its work: the event in hand must
+// still finish, so its context stays live.
 func (r *cancellingRemediator) Remediate(ctx context.Context, req remediation.Request) remediation.Result {
 	r.cancel()
+	if err := ctx.Err(); err != nil {
+		return remediation.Failed(nil, fmt.Errorf("putting public access block on bucket %q: %w", req.ResourceID, err))
+	}
 	return r.stubRemediator.Remediate(ctx, req)
 }
+
+// livePublisher fails a delivery whose context was cancelled.
+type livePublisher struct{}
+
+func (livePublisher) Publish(ctx context.Context, _ remediation.Outcome) error { return ctx.Err() }
 
 // Ctrl-C: the event in hand gets its outcome; the others are reported as
 // not attempted, not run into failed outcomes.
@@ -321,12 +331,12 @@ func TestInvokeInterruptedLeavesTheRestNotAttempted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &remediation.Handler{Registry: reg, Rules: remediation.NewRuleResolver(remediators.Catalog(remediators.Definitions()), nil), Publisher: stubPublisher{}}
+	h := &remediation.Handler{Registry: reg, Rules: remediation.NewRuleResolver(remediators.Catalog(remediators.Definitions()), nil), Publisher: livePublisher{}}
 	c, out, errOut := testCLI("", nil)
 	if code := invokeAll(ctx, c, h, evs); code != exitFailed {
 		t.Errorf("exit %d, want %d", code, exitFailed)
 	}
-	if n := strings.Count(out.String(), "\n"); n != 1 || !strings.Contains(out.String(), `"bucket-0"`) {
+	if n := strings.Count(out.String(), "\n"); n != 1 || !strings.Contains(out.String(), `"bucket-0"`) || !strings.Contains(out.String(), `"action":"remediated"`) {
 		t.Errorf("want the one outcome of the event in hand, got:\n%s", out.String())
 	}
 	if got := errOut.String(); got != "remediate invoke: interrupted: 4 of 5 events not attempted (events 2 to 5 of the input): context canceled\n" {

@@ -61,8 +61,12 @@ Region (every page), maps their controls to SOC 2 trust services criteria
 published to CloudWatch over the period (namespace METRICS_NAMESPACE), and
 writes DIR/report.md, DIR/findings.csv and DIR/report.html. Prints the paths.
 
+The remediation metrics are read in the Region of AWS_REGION (or the
+profile's), which is needed even with --region.
+
 Exit status: 0 when written, 1 when AWS could not be read (Security Hub not
-enabled, access denied, throttling) or the files not written, 2 for bad flags.
+enabled, access denied, throttling) or the files not written, 2 for bad flags
+or settings (a missing region too).
 
 Flags:
 `
@@ -194,7 +198,7 @@ error, evaluated before any change; with --yes they are labelled so) and publish
 metrics per METRICS_MODE, SNS_TOPIC_ARN). Root keys are never touched.
 
 Exit status: 0 when the audit ran, 1 when AWS could not be read or a key
-change failed, 2 for bad flags.
+change failed, 2 for bad flags or settings (a missing region too).
 
 Flags:
 `
