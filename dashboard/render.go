@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/smithy-go"
 )
 
 // Options control rendering.
@@ -138,7 +140,15 @@ func Fetch(ctx context.Context, api MetricsAPI, body []byte, opts Options) ([]Re
 // ConnectionError (smithy-go's RequestSendError), after its retries.
 func unanswered(err error) bool {
 	var conn interface{ ConnectionError() bool }
-	return (errors.As(err, &conn) && conn.ConnectionError()) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	if (errors.As(err, &conn) && conn.ConnectionError()) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	// Something answered, but not CloudWatch: AWS puts a request ID on
+	// every answer, errors included; another HTTP server's 404 page has
+	// none (and does not deserialize).
+	var resp *awshttp.ResponseError
+	var de *smithy.DeserializationError
+	return (errors.As(err, &resp) && resp.RequestID == "") || errors.As(err, &de)
 }
 
 type pending struct {

@@ -3,6 +3,8 @@ package dashboard
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -81,5 +83,30 @@ func TestUnreachableEndpointStopsAtTheFirstWidget(t *testing.T) {
 	}
 	if failed < 2 {
 		t.Errorf("%d widgets carry the AccessDenied error, want every metric widget", failed)
+	}
+}
+
+// An endpoint that answers, but not as CloudWatch (another HTTP server's
+// 404 page), is treated like one that does not answer: one error, not one
+// per widget.
+func TestNonCloudWatchEndpointStopsAtTheFirstWidget(t *testing.T) {
+	body, err := terraform.RenderDashboard(Vars{"AutoRemediation", "us-east-1", "fn", "dlq"}.Map())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.NotFoundHandler())
+	defer srv.Close()
+	cw := cloudwatch.NewFromConfig(aws.Config{Region: "us-east-1", Credentials: aws.AnonymousCredentials{}, RetryMaxAttempts: 1,
+		BaseEndpoint: aws.String(srv.URL)}, func(o *cloudwatch.Options) {})
+	_, sdkErr := cw.ListMetrics(context.Background(), &cloudwatch.ListMetricsInput{})
+	if sdkErr == nil || !unanswered(sdkErr) {
+		t.Fatalf("a non-CloudWatch 404 not recognised: %v", sdkErr)
+	}
+	f := &countingCW{err: sdkErr}
+	if _, widgets, err := Render(context.Background(), f, body, Options{}); err == nil || widgets != nil || !strings.Contains(err.Error(), "CloudWatch did not answer") {
+		t.Errorf("err %v, widgets %d", err, len(widgets))
+	}
+	if f.calls != 1 {
+		t.Errorf("%d calls, want 1", f.calls)
 	}
 }
