@@ -125,11 +125,21 @@ type ParseError struct {
 	Field  string // the JSON field at fault, when there is one
 	Detail string // what was found, in words
 	Err    error  // the underlying decoding error, if any
+	// Event names the kind of event that was expected and Want, as the
+	// message shows it, the source or detail-type it must have; empty means
+	// a Config compliance change (ParseCloudTrail sets both).
+	Event string
+	Want  string
 }
 
 func (e *ParseError) Error() string {
 	var b strings.Builder
-	b.WriteString("invalid Config compliance change event: ")
+	event := "Config compliance change"
+	wantSource, wantDetailType := fmt.Sprintf("%q", SourceConfig), fmt.Sprintf("%q", DetailTypeComplianceChange)
+	if e.Event != "" {
+		event, wantSource, wantDetailType = e.Event, e.Want, e.Want
+	}
+	fmt.Fprintf(&b, "invalid %s event: ", event)
 	switch e.Kind {
 	case ErrNotJSON:
 		b.WriteString("not a JSON object")
@@ -137,13 +147,13 @@ func (e *ParseError) Error() string {
 			fmt.Fprintf(&b, " (%s)", e.Detail)
 		}
 	case ErrOtherSource:
-		fmt.Fprintf(&b, "source is %q, want %q", e.Detail, SourceConfig)
+		fmt.Fprintf(&b, "source is %q, want %s", e.Detail, wantSource)
 	case ErrSNSDelivered:
 		fmt.Fprintf(&b, "this is an AWS Config notification delivered through SNS (%s), not an EventBridge event; "+
 			"deliver the EventBridge %q events of source %q instead (the event rule of terraform/ does), "+
 			"or pass the event as EventBridge delivers it", e.Detail, DetailTypeComplianceChange, SourceConfig)
 	case ErrOtherDetailType:
-		fmt.Fprintf(&b, "detail-type is %q, want %q", e.Detail, DetailTypeComplianceChange)
+		fmt.Fprintf(&b, "detail-type is %q, want %s", e.Detail, wantDetailType)
 	case ErrOtherMessageType:
 		fmt.Fprintf(&b, "detail.messageType is %q, want %q", e.Detail, MessageTypeComplianceChange)
 	case ErrMissingDetail:
