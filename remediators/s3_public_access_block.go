@@ -150,17 +150,9 @@ func (r *S3PublicAccessBlock) Remediate(ctx context.Context, req remediation.Req
 	if res, done := bucketExempt(ctx, r.Client, r.Opts, bucket, req.Region, before); done {
 		return res
 	}
-	if r.Opts.WebsiteGuard {
-		site, err := r.Client.GetBucketWebsite(ctx, &s3.GetBucketWebsiteInput{Bucket: aws.String(bucket)}, s3Region(req.Region))
-		switch {
-		case err == nil:
-			return remediation.Result{Action: remediation.ActionExempt, Before: before, After: before,
-				Reason: fmt.Sprintf("bucket hosts a static website (index document %q); blocking public access would take it offline (set S3_WEBSITE_GUARD=false to block it anyway)", websiteIndex(site))}
-		case isNoSuchBucket(err):
-			return goneBucket(bucket)
-		case !awserr.Is(err, "NoSuchWebsiteConfiguration"):
-			return remediation.Failed(before, fmt.Errorf("reading website configuration of bucket %q: %w", bucket, err))
-		}
+	if res, done := websiteGuard(ctx, r.Client, r.Opts, bucket, req.Region, before,
+		"blocking public access would take it offline (set S3_WEBSITE_GUARD=false to block it anyway)"); done {
+		return res
 	}
 	want := publicAccessBlock{configured: true, blockPublicAcls: true, ignorePublicAcls: true, blockPublicPolicy: true, restrictPublic: true}
 	off := strings.Join(cur.off(), ", ")
@@ -199,6 +191,31 @@ func websiteIndex(out *s3.GetBucketWebsiteOutput) string {
 		return "redirect to " + aws.ToString(out.RedirectAllRequestsTo.HostName)
 	}
 	return ""
+}
+
+// s3WebsiteReader is what websiteGuard needs.
+type s3WebsiteReader interface {
+	GetBucketWebsite(ctx context.Context, params *s3.GetBucketWebsiteInput, optFns ...func(*s3.Options)) (*s3.GetBucketWebsiteOutput, error)
+}
+
+// websiteGuard leaves a bucket that hosts a static website alone when
+// S3_WEBSITE_GUARD is on: done is true when the result is final (exempt,
+// with why the change would take the site offline; gone; or failed).
+func websiteGuard(ctx context.Context, c s3WebsiteReader, o Options, bucket, region string, before map[string]any, why string) (remediation.Result, bool) {
+	if !o.WebsiteGuard {
+		return remediation.Result{}, false
+	}
+	site, err := c.GetBucketWebsite(ctx, &s3.GetBucketWebsiteInput{Bucket: aws.String(bucket)}, s3Region(region))
+	switch {
+	case err == nil:
+		return remediation.Result{Action: remediation.ActionExempt, Before: before, After: before,
+			Reason: fmt.Sprintf("bucket hosts a static website (index document %q); %s", websiteIndex(site), why)}, true
+	case isNoSuchBucket(err):
+		return goneBucket(bucket), true
+	case !awserr.Is(err, "NoSuchWebsiteConfiguration"):
+		return remediation.Failed(before, fmt.Errorf("reading website configuration of bucket %q: %w", bucket, err)), true
+	}
+	return remediation.Result{}, false
 }
 
 // s3BucketTagger is what bucketExempt needs.

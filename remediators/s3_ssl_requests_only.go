@@ -145,20 +145,12 @@ func (r *S3SSLRequestsOnly) Remediate(ctx context.Context, req remediation.Reque
 	if res, done := bucketExempt(ctx, r.Client, r.Opts, bucket, req.Region, before); done {
 		return res
 	}
-	if r.Opts.WebsiteGuard {
-		site, err := r.Client.GetBucketWebsite(ctx, &s3.GetBucketWebsiteInput{Bucket: aws.String(bucket)}, s3Region(req.Region))
-		switch {
-		case err == nil:
-			// S3 website endpoints serve HTTP only: the deny would answer
-			// every request to the website (and to a CloudFront origin on
-			// the website endpoint) with 403.
-			return remediation.Result{Action: remediation.ActionExempt, Before: before, After: before,
-				Reason: fmt.Sprintf("bucket hosts a static website (index document %q) and S3 website endpoints serve HTTP only; denying requests without TLS would take it offline (set S3_WEBSITE_GUARD=false to add the statement anyway)", websiteIndex(site))}
-		case isNoSuchBucket(err):
-			return goneBucket(bucket)
-		case !awserr.Is(err, "NoSuchWebsiteConfiguration"):
-			return remediation.Failed(before, fmt.Errorf("reading website configuration of bucket %q: %w", bucket, err))
-		}
+	// S3 website endpoints serve HTTP only: the deny would answer every
+	// request to the website (and to a CloudFront origin on the website
+	// endpoint) with 403.
+	if res, done := websiteGuard(ctx, r.Client, r.Opts, bucket, req.Region, before,
+		"S3 website endpoints serve HTTP only, so denying requests without TLS would take it offline (set S3_WEBSITE_GUARD=false to add the statement anyway)"); done {
+		return res
 	}
 
 	sid := freeSid(stmts, TLSDenySid)
