@@ -86,13 +86,18 @@ const (
 )
 
 // SecurityHubPrefix is the start of the names Security Hub gives the Config
-// rules it deploys for a managed rule: securityhub-<managed rule>-<suffix>.
-func SecurityHubPrefix(managedRule string) string { return "securityhub-" + managedRule + "-" }
+// rules it deploys for a managed rule: securityhub-<managed rule>-<suffix>
+// (the form remediation.RuleResolver recognises: one spelling for both).
+func SecurityHubPrefix(managedRule string) string {
+	return remediation.SecurityHubPrefix + managedRule + "-"
+}
 
 // ConformancePackPrefix is the start of the names a conformance pack gives
 // the Config rules it deploys for a managed rule:
 // <managed rule>-conformance-pack-<suffix>.
-func ConformancePackPrefix(managedRule string) string { return managedRule + "-conformance-pack-" }
+func ConformancePackPrefix(managedRule string) string {
+	return managedRule + remediation.ConformancePackInfix
+}
 
 // ControlTowerNames are the names AWS Control Tower may give the Config rule
 // it deploys for a managed rule (AWSControlTower_AWS-GR_<SUFFIX>).
