@@ -161,6 +161,13 @@ func (p *OutcomePublisher) logOutcome(ctx context.Context, o remediation.Outcome
 		slog.Int64("durationMs", o.DurationMs),
 		slog.String("error", o.Error),
 		slog.String("eventId", o.EventID),
+		slog.String("trigger", string(o.Trigger)),
+		slog.String("actor", o.Actor),
+	}
+	if o.Warning != "" {
+		// Not an outcome field: a problem beside the outcome (the state
+		// store was unreachable), on the line that records it.
+		attrs = append(attrs, slog.String("warning", o.Warning))
 	}
 	if p.EMF {
 		attrs = append(attrs, p.emfAttrs(o)...)

@@ -24,6 +24,7 @@ const (
 	ActionNeedsManual Action = "needs-manual" // non-compliant and cannot be fixed in place
 	ActionGone        Action = "gone"         // the resource no longer exists
 	ActionIgnored     Action = "ignored"      // not an event we act on
+	ActionEscalated   Action = "escalated"    // fixed FLAP_LIMIT times within FLAP_WINDOW and undone each time: left for a human, nothing written
 	ActionFailed      Action = "failed"       // an API call failed or the change did not verify
 )
 
@@ -31,14 +32,14 @@ const (
 // tables and the dashboard).
 func Actions() []Action {
 	return []Action{ActionRemediated, ActionCompliant, ActionExempt, ActionDryRun, ActionDeferred,
-		ActionNeedsManual, ActionGone, ActionIgnored, ActionFailed}
+		ActionNeedsManual, ActionGone, ActionIgnored, ActionEscalated, ActionFailed}
 }
 
 // Severity is how much attention an outcome needs; it is the SNS message
 // attribute subscribers filter on.
 func (a Action) Severity() string {
 	switch a {
-	case ActionFailed:
+	case ActionFailed, ActionEscalated:
 		return "high"
 	case ActionDeferred, ActionNeedsManual:
 		return "medium"
@@ -48,6 +49,16 @@ func (a Action) Severity() string {
 		return "info"
 	}
 }
+
+// Trigger says what brought a resource to the pipeline's attention.
+type Trigger string
+
+// The triggers.
+const (
+	TriggerConfig     Trigger = "config"     // an AWS Config compliance change event
+	TriggerCloudTrail Trigger = "cloudtrail" // an "AWS API Call via CloudTrail" event
+	TriggerSweep      Trigger = "sweep"      // the sweep's own listing
+)
 
 // Outcome is the record of one event's handling. Its JSON form has exactly
 // the documented fields; DetectedAt is internal.
@@ -65,6 +76,16 @@ type Outcome struct {
 	DurationMs   int64          `json:"durationMs"`
 	Error        string         `json:"error"`
 	EventID      string         `json:"eventId"`
+	// Trigger is config, cloudtrail or sweep.
+	Trigger Trigger `json:"trigger"`
+	// Actor is the principal whose API call triggered the outcome (for an
+	// assumed role the role's ARN and the session name); "" when unknown,
+	// as for Config events.
+	Actor string `json:"actor"`
+
+	// Warning is a problem that did not change the outcome (the state
+	// store could not be reached); it goes to the log line only.
+	Warning string `json:"-"`
 
 	// DetectedAt is when the non-compliance was first reported (the event's
 	// notificationCreationTime); zero when unknown. It feeds the

@@ -244,7 +244,7 @@ func TestLazyBuildsOnceOnFirstUse(t *testing.T) {
 func TestActionsAndSeverity(t *testing.T) {
 	want := map[Action]string{
 		ActionRemediated: "low", ActionCompliant: "info", ActionExempt: "info", ActionDryRun: "low", ActionDeferred: "medium",
-		ActionNeedsManual: "medium", ActionGone: "info", ActionIgnored: "info", ActionFailed: "high",
+		ActionNeedsManual: "medium", ActionGone: "info", ActionIgnored: "info", ActionEscalated: "high", ActionFailed: "high",
 	}
 	acts := Actions()
 	if len(acts) != len(want) {
@@ -263,7 +263,7 @@ func TestActionsAndSeverity(t *testing.T) {
 
 // outcomeFields are the documented fields of the outcome JSON.
 var outcomeFields = []string{"remediator", "rule", "resourceType", "resourceId", "account", "region", "action",
-	"reason", "before", "after", "durationMs", "error", "eventId"}
+	"reason", "before", "after", "durationMs", "error", "eventId", "trigger", "actor"}
 
 func TestOutcomeJSON(t *testing.T) {
 	b, err := json.Marshal(Outcome{Remediator: "r", Action: ActionIgnored})
