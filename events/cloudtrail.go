@@ -150,6 +150,19 @@ func (e *CloudTrailEvent) Actor() string {
 	return id.ARN
 }
 
+// Principal returns the IAM identity behind the call, as IAM and Terraform
+// name it: for an assumed role the role's ARN
+// (sessionContext.sessionIssuer.arn), otherwise userIdentity.arn (an IAM
+// user, root, a federated user); "" when the record names neither (AWS
+// service calls). It is what IGNORE_ACTOR_ARNS lists.
+func (e *CloudTrailEvent) Principal() string {
+	id := e.Call.UserIdentity
+	if id.Type == "AssumedRole" && id.SessionContext != nil && id.SessionContext.SessionIssuer.ARN != "" {
+		return id.SessionContext.SessionIssuer.ARN
+	}
+	return id.ARN
+}
+
 // Resources returns the resources the call touched, one per resource (a
 // RunInstances call yields each instance it started). Unknown calls, and
 // known calls whose record does not name the resource (a failed RunInstances
@@ -363,3 +376,33 @@ func parseCloudTrail(data []byte) (*CloudTrailEvent, error) {
 
 // cloudTrailTimes are the timestamp fields of the detail (see decodeError).
 var cloudTrailTimes = []string{"eventTime"}
+
+// Event is an event the pipeline acts on: a *ComplianceChangeEvent or a
+// *CloudTrailEvent.
+type Event interface {
+	// EventID is the EventBridge event's id, the same on every delivery of
+	// one event.
+	EventID() string
+}
+
+// EventID implements Event.
+func (e *ComplianceChangeEvent) EventID() string { return e.ID }
+
+// EventID implements Event.
+func (e *CloudTrailEvent) EventID() string { return e.ID }
+
+// Parse decodes either kind of event the pipeline handles, chosen by its
+// detail-type: "AWS API Call via CloudTrail" events go to ParseCloudTrail,
+// everything else to ParseComplianceChange (whose errors say what a
+// compliance change event lacks).
+func Parse(data []byte) (Event, error) {
+	var head struct {
+		DetailType string `json:"detail-type"`
+	}
+	// A document that does not decode here fails in ParseComplianceChange
+	// with the precise error.
+	if json.Unmarshal(bytes.TrimSpace(data), &head) == nil && head.DetailType == DetailTypeCloudTrailCall {
+		return ParseCloudTrail(data)
+	}
+	return ParseComplianceChange(data)
+}

@@ -2,8 +2,13 @@ package remediation
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/autoremediate/autoremediate/events"
@@ -31,8 +36,9 @@ func (m Modes) For(name string) Mode {
 	return m.Default
 }
 
-// Handler turns compliance change events into published outcomes. The
-// Lambda function and the CLI both run events through it.
+// Handler turns events (AWS Config compliance changes and CloudTrail API
+// calls) into published outcomes. The Lambda function and the CLI both run
+// events through it.
 type Handler struct {
 	Registry  *Registry
 	Rules     *RuleResolver
@@ -46,11 +52,30 @@ type Handler struct {
 	// not the envelope's account.) Nil skips the check, for tests and
 	// tools that build events for the account they run in.
 	OwnAccount func(ctx context.Context) (string, error)
+	// IgnoreActors are IAM role (or user) ARNs whose CloudTrail calls are
+	// ignored: the pipeline's own roles, so that its fixes do not trigger
+	// it again, and other automation the user lists (IGNORE_ACTOR_ARNS).
+	IgnoreActors []string
+	// Store, when set, makes the handler act and publish once per event
+	// across processes and limits the writes per resource (FlapLimit within
+	// FlapWindow). Nil is stateless.
+	Store StateStore
+	// FlapLimit is how many writes one remediator may make on one resource
+	// within FlapWindow before its outcomes become escalated; 0 means
+	// DefaultFlapLimit. It needs Store.
+	FlapLimit  int
+	FlapWindow time.Duration // DefaultFlapWindow when 0
 
 	// locks makes concurrent runs for the same remediator and resource wait
 	// for each other (see resourceLocks).
 	locks resourceLocks
 }
+
+// The flap protection's defaults (FLAP_LIMIT, FLAP_WINDOW).
+const (
+	DefaultFlapLimit  = 3
+	DefaultFlapWindow = time.Hour
+)
 
 // OutcomeError is returned with an outcome whose action is failed, so that
 // Lambda's retries and on-failure destination apply.
@@ -58,6 +83,24 @@ type OutcomeError struct{ Outcome Outcome }
 
 func (e *OutcomeError) Error() string {
 	return fmt.Sprintf("%s on %s %q: %s", e.Outcome.Remediator, e.Outcome.ResourceType, e.Outcome.ResourceID, e.Outcome.Error)
+}
+
+// Invoke is the Lambda function's entry point: it parses one raw event of
+// either kind (events.Parse) and handles it. A compliance change yields one
+// Outcome, a CloudTrail call a []Outcome (one per resource and remediator).
+// Errors are as for Handle and HandleCloudTrail.
+func (h *Handler) Invoke(ctx context.Context, raw json.RawMessage) (any, error) {
+	ev, err := events.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	switch ev := ev.(type) {
+	case *events.CloudTrailEvent:
+		return h.HandleCloudTrail(ctx, ev)
+	case *events.ComplianceChangeEvent:
+		return h.HandleEvent(ctx, ev)
+	}
+	return nil, fmt.Errorf("handling event %q: unexpected event kind %T", ev.EventID(), ev)
 }
 
 // Handle parses one raw event, decides its outcome and publishes it. It
@@ -74,7 +117,11 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 
 // HandleEvent is Handle for an already parsed event.
 func (h *Handler) HandleEvent(ctx context.Context, ev *events.ComplianceChangeEvent) (Outcome, error) {
-	return h.Deliver(ctx, h.Decide(ctx, ev))
+	o, job := h.plan(ctx, ev)
+	if job == nil {
+		return h.Deliver(ctx, o)
+	}
+	return h.Process(ctx, *job)
 }
 
 // Deliver publishes an outcome and turns it into the invocation's error.
@@ -90,8 +137,33 @@ func (h *Handler) Deliver(ctx context.Context, o Outcome) (Outcome, error) {
 	return o, nil
 }
 
-// Decide runs the event through its remediator without publishing.
+// Decide runs the event through its remediator without publishing (and
+// without the state store).
 func (h *Handler) Decide(ctx context.Context, ev *events.ComplianceChangeEvent) Outcome {
+	o, job := h.plan(ctx, ev)
+	if job == nil {
+		return o
+	}
+	return h.runJob(ctx, *job)
+}
+
+// Job is one remediator's run on one resource, with what the outcome says
+// about its cause.
+type Job struct {
+	Remediator Remediator
+	Request    Request
+	EventID    string
+	Trigger    Trigger
+	Actor      string
+	// DetectedAt is when the non-compliance was reported (Config's
+	// notificationCreationTime) or made (the CloudTrail call's eventTime);
+	// zero when unknown.
+	DetectedAt time.Time
+}
+
+// plan checks a compliance change event and returns either the job to run
+// or, when there is nothing to run, the outcome that says why.
+func (h *Handler) plan(ctx context.Context, ev *events.ComplianceChangeEvent) (Outcome, *Job) {
 	c := ev.Change
 	req := Request{
 		Rule:         c.ConfigRuleName,
@@ -101,12 +173,12 @@ func (h *Handler) Decide(ctx context.Context, ev *events.ComplianceChangeEvent) 
 		Region:       ev.Region(),
 	}
 	start := h.now()
-	ignored := func(remediator, reason string) Outcome {
+	ignored := func(remediator, reason string) (Outcome, *Job) {
 		o := newOutcome(remediator, req, ev.ID)
+		o.Trigger = TriggerConfig
 		o.Action, o.Reason = ActionIgnored, reason
-		o.CompletedAt = h.now()
-		o.DurationMs = o.CompletedAt.Sub(start).Milliseconds()
-		return o
+		h.finish(&o, start)
+		return o, nil
 	}
 	name, managed, ok := h.Rules.Resolve(c.ConfigRuleName)
 	if c.NewEvaluationResult.ComplianceType != events.ComplianceTypeNonCompliant {
@@ -122,27 +194,338 @@ func (h *Handler) Decide(ctx context.Context, ev *events.ComplianceChangeEvent) 
 	if !contains(rem.ResourceTypes(), c.ResourceType) {
 		return ignored(name, fmt.Sprintf("remediator %s does not handle resource type %s", name, c.ResourceType))
 	}
-	// Only now, when the event would be acted on, is the account checked:
-	// the reasons above need no AWS call.
-	if h.OwnAccount != nil {
-		own, err := h.OwnAccount(ctx)
-		if err != nil {
-			o := ignored(name, "")
-			o.Action, o.Error = ActionFailed, fmt.Sprintf("finding the function's own account before acting on account %q: %v", req.Account, err)
-			o.Reason = o.Error
-			return o
-		}
-		if req.Account != own {
-			return ignored(name, fmt.Sprintf("the event is for account %q, but this function's credentials are for account %s: it acts only in its own account (cross-account remediation is not enabled)", req.Account, own))
-		}
+	if o, refused := h.checkAccount(ctx, name, req, ev.ID, TriggerConfig, start); refused {
+		return o, nil
 	}
 	req.ManagedRule = managed
 	req.Mode = h.Modes.For(name)
-	o := h.Run(ctx, rem, req, ev.ID)
-	if !c.NotificationCreationTime.IsZero() {
-		o.DetectedAt = c.NotificationCreationTime
+	return Outcome{}, &Job{Remediator: rem, Request: req, EventID: ev.ID, Trigger: TriggerConfig, DetectedAt: c.NotificationCreationTime}
+}
+
+// checkAccount refuses a request for an account other than the function's
+// own. It is called only when the event would be acted on: the reasons
+// before it need no AWS call.
+func (h *Handler) checkAccount(ctx context.Context, name string, req Request, eventID string, trigger Trigger, start time.Time) (Outcome, bool) {
+	if h.OwnAccount == nil {
+		return Outcome{}, false
+	}
+	o := newOutcome(name, req, eventID)
+	o.Trigger = trigger
+	own, err := h.OwnAccount(ctx)
+	switch {
+	case err != nil:
+		o.Action, o.Error = ActionFailed, fmt.Sprintf("finding the function's own account before acting on account %q: %v", req.Account, err)
+		o.Reason = o.Error
+	case req.Account != own:
+		o.Action = ActionIgnored
+		o.Reason = fmt.Sprintf("the event is for account %q, but this function's credentials are for account %s: it acts only in its own account (cross-account remediation is not enabled)", req.Account, own)
+	default:
+		return Outcome{}, false
+	}
+	h.finish(&o, start)
+	return o, true
+}
+
+// HandleCloudTrail acts on an "AWS API Call via CloudTrail" event: every
+// resource the call touched is run through every enabled remediator that
+// checks what the call can break (Spec.Triggers), each with its own outcome
+// (a RunInstances call that started three instances yields three). The
+// event only says where to look: each remediator reads the resource and
+// decides, as for Config events. A failed call, a call by an ignored actor
+// (IgnoreActors), a call no remediator checks and a call whose resource the
+// record does not name yield one ignored outcome. The error joins the
+// outcomes' errors (failed outcomes as *OutcomeError, publishing errors).
+func (h *Handler) HandleCloudTrail(ctx context.Context, ev *events.CloudTrailEvent) ([]Outcome, error) {
+	outs, jobs := h.planCloudTrail(ctx, ev)
+	var errs []error
+	for i, o := range outs {
+		var err error
+		outs[i], err = h.Deliver(ctx, o)
+		errs = append(errs, err)
+	}
+	for _, j := range jobs {
+		o, err := h.Process(ctx, j)
+		outs = append(outs, o)
+		errs = append(errs, err)
+	}
+	return outs, errors.Join(errs...)
+}
+
+// planCloudTrail returns the outcomes decided without running a remediator
+// and the jobs to run.
+func (h *Handler) planCloudTrail(ctx context.Context, ev *events.CloudTrailEvent) ([]Outcome, []Job) {
+	start := h.now()
+	call := ev.Call
+	what := fmt.Sprintf("%s %s", call.EventSource, call.EventName)
+	resources := ev.Resources()
+	base := Request{Account: ev.Account(), Region: ev.Region()}
+	if len(resources) > 0 {
+		base.ResourceType, base.ResourceID = resources[0].Type, resources[0].ID
+	}
+	ignored := func(reason string) ([]Outcome, []Job) {
+		o := newOutcome("", base, ev.ID)
+		o.Trigger, o.Actor, o.DetectedAt = TriggerCloudTrail, ev.Actor(), call.EventTime
+		o.Action, o.Reason = ActionIgnored, reason
+		h.finish(&o, start)
+		return []Outcome{o}, nil
+	}
+	if ev.Failed() {
+		return ignored(fmt.Sprintf("the call %s failed with %s: nothing changed", what, call.ErrorCode))
+	}
+	if p := ev.Principal(); p != "" && slices.Contains(h.IgnoreActors, p) {
+		return ignored(fmt.Sprintf("caused by this pipeline: %s made the call %s, and IGNORE_ACTOR_ARNS lists %s", ev.Actor(), what, p))
+	}
+	names := h.Rules.ForCall(APICall{Source: call.EventSource, Name: call.EventName})
+	if len(names) == 0 {
+		return ignored(fmt.Sprintf("no remediator checks what %s changes", what))
+	}
+	if len(resources) == 0 {
+		return ignored(fmt.Sprintf("the record of %s names no resource to check", what))
+	}
+	var outs []Outcome
+	var jobs []Job
+	enabled := 0
+	for _, res := range resources {
+		for _, name := range names {
+			rem, ok := h.Registry.Get(name)
+			if !ok || !contains(rem.ResourceTypes(), res.Type) {
+				continue
+			}
+			enabled++
+			req := base
+			req.ResourceType, req.ResourceID = res.Type, res.ID
+			if o, refused := h.checkAccount(ctx, name, req, ev.ID, TriggerCloudTrail, start); refused {
+				o.Actor, o.DetectedAt = ev.Actor(), call.EventTime
+				outs = append(outs, o)
+				continue
+			}
+			req.Mode = h.Modes.For(name)
+			jobs = append(jobs, Job{Remediator: rem, Request: req, EventID: ev.ID, Trigger: TriggerCloudTrail,
+				Actor: ev.Actor(), DetectedAt: call.EventTime})
+		}
+	}
+	if enabled == 0 {
+		return ignored(fmt.Sprintf("%s is checked by %s, which is not enabled", what, strings.Join(names, ", ")))
+	}
+	return outs, jobs
+}
+
+// Process runs a job and publishes its outcome. With a Store it does so
+// once per event: a redelivered event gets the recorded outcome back
+// without acting or publishing again, and one whose publishing failed
+// publishes the recorded outcome. Store errors never lose the outcome: the
+// job runs statelessly and the log line carries a warning. Sweep jobs are
+// not events (nothing redelivers them): only the flap limit applies.
+func (h *Handler) Process(ctx context.Context, j Job) (Outcome, error) {
+	if h.Store == nil || j.EventID == "" || j.Trigger == TriggerSweep {
+		return h.Deliver(ctx, h.runJob(ctx, j))
+	}
+	key := eventKey(j)
+	owner := newOwner()
+	lease := leaseFor(ctx)
+	for {
+		c, err := h.Store.Claim(ctx, key, owner, lease)
+		if err != nil {
+			o := h.runJob(ctx, j)
+			o.Warning = fmt.Sprintf("state store unavailable, handled without it (a duplicate may act or notify again): %v", err)
+			return h.Deliver(ctx, o)
+		}
+		switch {
+		case c.Owned:
+			return h.processOwned(ctx, j, key, owner, lease)
+		case c.Done:
+			return h.redelivered(ctx, c, key, owner, lease)
+		}
+		// Another process is handling this event now: wait for its outcome
+		// (or for its lease to lapse) rather than act a second time.
+		if err := sleepUntil(ctx, c.LeaseUntil); err != nil {
+			return Outcome{}, fmt.Errorf("waiting for another run of event %q on %q to finish: %w", j.EventID, j.Request.ResourceID, err)
+		}
+	}
+}
+
+func (h *Handler) processOwned(ctx context.Context, j Job, key, owner string, lease time.Duration) (Outcome, error) {
+	o := h.runJob(ctx, j)
+	if err := h.Store.Record(ctx, key, owner, o); err != nil {
+		o.Warning = fmt.Sprintf("recording the outcome in the state store: %v (a redelivery may act or notify again)", err)
+		return h.Deliver(ctx, o)
+	}
+	return h.publishRecorded(ctx, o, key, owner, lease)
+}
+
+// redelivered answers a delivery of an event whose outcome is recorded.
+func (h *Handler) redelivered(ctx context.Context, c Claim, key, owner string, lease time.Duration) (Outcome, error) {
+	if c.Published {
+		return c.Outcome, nil
+	}
+	return h.publishRecorded(ctx, c.Outcome, key, owner, lease)
+}
+
+// publishRecorded publishes a recorded outcome unless another process
+// publishes (or published) it. A failed publish gives the right back, so
+// that the retry of the invocation publishes this outcome.
+func (h *Handler) publishRecorded(ctx context.Context, o Outcome, key, owner string, lease time.Duration) (Outcome, error) {
+	mine, err := h.Store.ClaimPublish(ctx, key, owner, lease)
+	if err != nil {
+		o.Warning = fmt.Sprintf("claiming the notification in the state store: %v (it may be sent twice)", err)
+		return h.Deliver(ctx, o)
+	}
+	if !mine {
+		return o, nil
+	}
+	o, derr := h.Deliver(ctx, o)
+	var failed *OutcomeError
+	if derr != nil && !errors.As(derr, &failed) {
+		// Not delivered: the next delivery of the event publishes it.
+		if err := h.Store.ReleasePublish(context.WithoutCancel(ctx), key, owner); err != nil {
+			derr = errors.Join(derr, fmt.Errorf("releasing the notification of event %q in the state store: %w", o.EventID, err))
+		}
+		return o, derr
+	}
+	if err := h.Store.MarkPublished(context.WithoutCancel(ctx), key, owner); err != nil {
+		return o, errors.Join(derr, fmt.Errorf("marking the outcome of event %q published in the state store: %w", o.EventID, err))
+	}
+	return o, derr
+}
+
+// runJob runs the job's remediator under the flap limit: once a remediator
+// has written FlapLimit times on a resource within FlapWindow, it runs in
+// dry-run, and an outcome that would write becomes escalated.
+func (h *Handler) runJob(ctx context.Context, j Job) Outcome {
+	var (
+		resKey  string
+		recent  []Write
+		warning string
+	)
+	limit, window := h.flapLimit(), h.flapWindow()
+	if h.Store != nil && j.Request.Mode != ModeDryRun {
+		resKey = resourceKey(j)
+		writes, err := h.Store.Writes(ctx, resKey)
+		if err != nil {
+			warning = fmt.Sprintf("reading the write history from the state store: %v (flap limit not applied)", err)
+			resKey = ""
+		}
+		since := h.now().Add(-window)
+		for _, w := range writes {
+			if w.At.After(since) {
+				recent = append(recent, w)
+			}
+		}
+	}
+	escalate := len(recent) >= limit
+	req := j.Request
+	if escalate {
+		req.Mode = ModeDryRun
+	}
+	o := h.Run(ctx, j.Remediator, req, j.EventID)
+	o.Trigger, o.Actor, o.Warning = j.Trigger, j.Actor, warning
+	if !j.DetectedAt.IsZero() {
+		o.DetectedAt = j.DetectedAt
+	}
+	switch {
+	case escalate && o.Action == ActionDryRun:
+		o.Action = ActionEscalated
+		o.After = o.Before
+		o.Reason = escalationReason(recent, j.Actor, limit, window)
+	case resKey != "" && o.Action == ActionRemediated:
+		now := h.now()
+		w := Write{At: o.CompletedAt, Actor: j.Actor, EventID: j.EventID}
+		if err := h.Store.AddWrite(ctx, resKey, w, now.Add(-window), now.Add(window)); err != nil {
+			o.Warning = fmt.Sprintf("recording the write in the state store: %v (the flap limit may allow one more)", err)
+		}
 	}
 	return o
+}
+
+// escalationReason says how often the resource was fixed and who changed it
+// back: the actors of the calls that triggered the fixes and of this one.
+func escalationReason(recent []Write, actor string, limit int, window time.Duration) string {
+	var actors []string
+	unknown := false
+	for _, a := range append(writeActors(recent), actor) {
+		switch {
+		case a == "":
+			unknown = true
+		case !slices.Contains(actors, a):
+			actors = append(actors, a)
+		}
+	}
+	if unknown {
+		actors = append(actors, "an unnamed actor (Config events do not say who made a change)")
+	}
+	first := recent[0].At
+	return fmt.Sprintf("fixed %d times within %s (FLAP_LIMIT %d, FLAP_WINDOW %s) and undone each time, by %s; not fixed again before %s: settle it with whoever keeps changing it back, or exempt the resource",
+		len(recent), window, limit, window, strings.Join(actors, ", "), first.Add(window).UTC().Format(time.RFC3339))
+}
+
+func writeActors(ws []Write) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.Actor
+	}
+	return out
+}
+
+func (h *Handler) flapLimit() int {
+	if h.FlapLimit > 0 {
+		return h.FlapLimit
+	}
+	return DefaultFlapLimit
+}
+
+func (h *Handler) flapWindow() time.Duration {
+	if h.FlapWindow > 0 {
+		return h.FlapWindow
+	}
+	return DefaultFlapWindow
+}
+
+// eventKey names one outcome of one event in the state store; resourceKey
+// names one resource for one remediator. Fields are joined with a byte that
+// none of them contains.
+func eventKey(j Job) string {
+	return strings.Join([]string{j.EventID, j.Remediator.Name(), j.Request.Account, j.Request.Region, j.Request.ResourceType, j.Request.ResourceID}, "|")
+}
+
+func resourceKey(j Job) string {
+	return strings.Join([]string{j.Remediator.Name(), j.Request.Account, j.Request.Region, j.Request.ResourceType, j.Request.ResourceID}, "|")
+}
+
+// newOwner names this run of a job in the state store's claims.
+func newOwner() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
+
+// leaseFor is how long a claim stays this run's: until the invocation's
+// deadline (the Lambda timeout) and a margin, or five minutes without one.
+// Another delivery takes the event over only after that, when this run can
+// no longer be acting.
+func leaseFor(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return time.Until(dl) + 5*time.Second
+	}
+	return 5 * time.Minute
+}
+
+// sleepUntil waits until t, polling at most a second at a time, or until ctx
+// ends.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := min(max(time.Until(t), 50*time.Millisecond), time.Second)
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (h *Handler) finish(o *Outcome, start time.Time) {
+	o.CompletedAt = h.now()
+	o.DurationMs = o.CompletedAt.Sub(start).Milliseconds()
 }
 
 // Run executes one remediator on one request and records the outcome. A
@@ -158,8 +541,7 @@ func (h *Handler) Run(ctx context.Context, rem Remediator, req Request, eventID 
 			o.Action, o.Error = ActionFailed, fmt.Sprintf("remediator %s panicked on %q: %v", rem.Name(), req.ResourceID, p)
 			o.Reason = o.Error
 		}
-		o.CompletedAt = h.now()
-		o.DurationMs = o.CompletedAt.Sub(start).Milliseconds()
+		h.finish(&o, start)
 	}()
 	unlock, err := h.locks.lock(ctx, rem.Name()+"\x00"+req.Account+"\x00"+req.Region+"\x00"+req.ResourceID)
 	if err != nil {

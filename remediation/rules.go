@@ -2,6 +2,7 @@ package remediation
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -11,7 +12,8 @@ type RuleResolver struct {
 	managed      map[string]string // managed rule name -> remediator
 	controlTower map[string]string // Control Tower rule suffix -> managed rule name
 	overrides    map[string]string
-	longest      []string // managed rule names, longest first
+	longest      []string             // managed rule names, longest first
+	calls        map[APICall][]string // CloudTrail call -> remediators, in catalog order
 }
 
 // ControlTowerPrefix starts the names of the Config rules AWS Control Tower
@@ -35,8 +37,14 @@ func ControlTowerSuffixes(r ManagedRule) []string {
 // plus the given overrides (exact rule name -> remediator name), which take
 // precedence. Override values may be aliases.
 func NewRuleResolver(c Catalog, overrides map[string]string) *RuleResolver {
-	r := &RuleResolver{managed: map[string]string{}, controlTower: map[string]string{}, overrides: map[string]string{}}
+	r := &RuleResolver{managed: map[string]string{}, controlTower: map[string]string{}, overrides: map[string]string{},
+		calls: map[APICall][]string{}}
 	for _, s := range c {
+		for _, call := range s.Triggers {
+			if !slices.Contains(r.calls[call], s.Name) {
+				r.calls[call] = append(r.calls[call], s.Name)
+			}
+		}
 		for _, m := range s.Rules {
 			r.managed[m.Name] = s.Name
 			for _, suffix := range ControlTowerSuffixes(m) {
@@ -98,6 +106,12 @@ const (
 // suffix.
 func generatedName(rule, prefix string) bool {
 	return len(rule) > len(prefix) && strings.HasPrefix(rule, prefix)
+}
+
+// ForCall returns the remediators that check what an API call can break
+// (those whose Spec.Triggers list it), in catalog order.
+func (r *RuleResolver) ForCall(call APICall) []string {
+	return append([]string(nil), r.calls[call]...)
 }
 
 // ParseRuleMap parses "rule=remediator,rule2=remediator2" (RULE_MAP).

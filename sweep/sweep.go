@@ -315,5 +315,7 @@ func (s *Sweeper) check(ctx context.Context, t Target, eventID string) (remediat
 		Rule: t.Rule, ManagedRule: t.Rule, ResourceType: t.ResourceType, ResourceID: t.ResourceID,
 		Account: s.Account, Region: s.Region, Mode: mode,
 	}
-	return h.Deliver(ctx, h.Run(ctx, rem, req, eventID))
+	// Through Process: with a state store the sweep's fixes count toward the
+	// flap limit like the events' do.
+	return h.Process(ctx, remediation.Job{Remediator: rem, Request: req, EventID: eventID, Trigger: remediation.TriggerSweep})
 }
