@@ -33,6 +33,12 @@ type Config struct {
 	RuleMap          map[string]string
 	Remediators      remediators.Options
 	SNSTopicARN      string
+	// IgnoreActorARNs are the principals whose CloudTrail calls are ignored.
+	IgnoreActorARNs []string
+	// StateTable is the DynamoDB state table; "" runs stateless.
+	StateTable       string
+	FlapLimit        int
+	FlapWindow       time.Duration
 	MetricsNamespace string
 	MetricsMode      string
 	LogLevel         slog.Level
@@ -58,6 +64,10 @@ func Settings() []Setting {
 		{"IMDS_LOOKBACK_DAYS", "14", "Days of the MetadataNoToken metric to check for IMDSv1 use before requiring IMDSv2; `0` turns the check off."},
 		{"SG_BLOCKED_PORTS", remediators.FormatPorts(remediators.DefaultBlockedPorts()), "Comma-separated TCP ports that `restricted-common-ports` events close to 0.0.0.0/0 and ::/0 (port 22 comes with `restricted-ssh`); keep it equal to the Config rule's `blockedPort` parameters."},
 		{"SNS_TOPIC_ARN", "", "Topic that receives every outcome; empty skips notifications (logged)."},
+		{"IGNORE_ACTOR_ARNS", "", "Comma-separated IAM role (or user) ARNs whose CloudTrail calls are `ignored` (reason \"caused by this pipeline\"): the pipeline's own roles, so that its fixes do not trigger it (Terraform sets them), and any other automation you add. An assumed role is matched by its role ARN (`arn:aws:iam::ACCOUNT:role/NAME`, with its path), not by the session ARN."},
+		{"STATE_TABLE", "", "DynamoDB table of the state store (Terraform creates it; `remediate state init` for local runs). Empty runs stateless: a redelivered event may act and notify again, a failed notification is retried with a fresh outcome, and the flap limit does not apply."},
+		{"FLAP_LIMIT", strconv.Itoa(remediation.DefaultFlapLimit), "Writes one remediator may make on one resource within FLAP_WINDOW; past that its outcomes are `escalated` and nothing is written (needs STATE_TABLE)."},
+		{"FLAP_WINDOW", remediation.DefaultFlapWindow.String(), "The flap limit's window, a duration like `30m` or `1h` (needs STATE_TABLE)."},
 		{"METRICS_NAMESPACE", publish.DefaultNamespace, "CloudWatch namespace of the outcome metrics."},
 		{"METRICS_MODE", MetricsEMF, "`emf` (metrics embedded in the log line), `api` (PutMetricData, for emulators), `both` or `off`. When `AWS_ENDPOINT_URL` is set the default is `api`: an emulator reads no log lines, so EMF metrics would never reach its CloudWatch."},
 		{"LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`."},
@@ -121,6 +131,18 @@ func LoadWith(getenv func(string) string, defs []remediators.Definition) (Config
 	if cfg.SNSTopicARN, err = topicARN(get); err != nil {
 		return cfg, err
 	}
+	if cfg.IgnoreActorARNs, err = actorARNs(get("IGNORE_ACTOR_ARNS")); err != nil {
+		return cfg, fmt.Errorf("IGNORE_ACTOR_ARNS: %w", err)
+	}
+	if cfg.StateTable = get("STATE_TABLE"); cfg.StateTable != "" && !tableName.MatchString(cfg.StateTable) {
+		return cfg, fmt.Errorf("STATE_TABLE: %q is not a DynamoDB table name (3 to 255 letters, digits, '_', '-' and '.')", cfg.StateTable)
+	}
+	if cfg.FlapLimit, err = strconv.Atoi(get("FLAP_LIMIT")); err != nil || cfg.FlapLimit < 1 {
+		return cfg, fmt.Errorf("FLAP_LIMIT: %q is not a whole number of writes of at least 1", get("FLAP_LIMIT"))
+	}
+	if cfg.FlapWindow, err = time.ParseDuration(get("FLAP_WINDOW")); err != nil || cfg.FlapWindow < time.Minute {
+		return cfg, fmt.Errorf("FLAP_WINDOW: %q is not a duration of at least one minute, like 30m or 1h", get("FLAP_WINDOW"))
+	}
 	cfg.MetricsNamespace = get("METRICS_NAMESPACE")
 	if cfg.MetricsMode = get("METRICS_MODE"); strings.TrimSpace(getenv("METRICS_MODE")) == "" && strings.TrimSpace(getenv("AWS_ENDPOINT_URL")) != "" {
 		cfg.MetricsMode = MetricsAPI
@@ -163,11 +185,15 @@ func NewHandler(cfg Config, c *Clients, logger *slog.Logger) (*remediation.Handl
 	if err != nil {
 		return nil, err
 	}
-	return &remediation.Handler{
-		Registry:   reg,
-		Rules:      remediation.NewRuleResolver(remediators.Catalog(cfg.Definitions), cfg.RuleMap),
-		Modes:      remediation.Modes{Default: cfg.Mode, Per: cfg.RemediatorModes},
-		Publisher:  NewPublisher(cfg, c, logger),
-		OwnAccount: OwnAccount(c),
-	}, nil
+	h := &remediation.Handler{
+		Registry:     reg,
+		Rules:        remediation.NewRuleResolver(remediators.Catalog(cfg.Definitions), cfg.RuleMap),
+		Modes:        remediation.Modes{Default: cfg.Mode, Per: cfg.RemediatorModes},
+		Publisher:    NewPublisher(cfg, c, logger),
+		OwnAccount:   OwnAccount(c),
+		IgnoreActors: cfg.IgnoreActorARNs,
+		FlapLimit:    cfg.FlapLimit,
+		FlapWindow:   cfg.FlapWindow,
+	}
+	return h, nil
 }

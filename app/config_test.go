@@ -34,6 +34,9 @@ func TestLoadDefaults(t *testing.T) {
 	if cfg.SNSTopicARN != "" || cfg.MetricsNamespace != "AutoRemediation" || cfg.MetricsMode != MetricsEMF || cfg.LogLevel != slog.LevelInfo {
 		t.Errorf("outputs: %+v", cfg)
 	}
+	if cfg.IgnoreActorARNs != nil || cfg.StateTable != "" || cfg.FlapLimit != 3 || cfg.FlapWindow != time.Hour {
+		t.Errorf("state and loop settings: %v %q %d %v; want none, stateless, 3 writes per hour", cfg.IgnoreActorARNs, cfg.StateTable, cfg.FlapLimit, cfg.FlapWindow)
+	}
 	o := cfg.Remediators
 	want := remediators.DefaultOptions()
 	if o.ExemptTagKey != "auto-remediation" || o.WebsiteGuard != true || o.SSEAlgorithm != "AES256" || o.KMSKeyARN != "" ||
@@ -103,6 +106,10 @@ func TestLoadValues(t *testing.T) {
 		"METRICS_NAMESPACE":   "Sec/Remediation",
 		"METRICS_MODE":        "both",
 		"LOG_LEVEL":           "debug",
+		"IGNORE_ACTOR_ARNS":   "arn:aws:iam::123456789012:role/service-role/autoremediate-remediate, arn:aws-us-gov:iam::123456789012:user/ci",
+		"STATE_TABLE":         "autoremediate-state",
+		"FLAP_LIMIT":          "5",
+		"FLAP_WINDOW":         "2h30m",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -126,6 +133,10 @@ func TestLoadValues(t *testing.T) {
 	}
 	if cfg.SNSTopicARN != "arn:aws:sns:us-east-1:123456789012:outcomes" || cfg.MetricsNamespace != "Sec/Remediation" || cfg.MetricsMode != MetricsBoth || cfg.LogLevel != slog.LevelDebug {
 		t.Errorf("outputs = %+v", cfg)
+	}
+	if want := []string{"arn:aws:iam::123456789012:role/service-role/autoremediate-remediate", "arn:aws-us-gov:iam::123456789012:user/ci"}; !reflect.DeepEqual(cfg.IgnoreActorARNs, want) ||
+		cfg.StateTable != "autoremediate-state" || cfg.FlapLimit != 5 || cfg.FlapWindow != 150*time.Minute {
+		t.Errorf("state and loop settings: %v %q %d %v", cfg.IgnoreActorARNs, cfg.StateTable, cfg.FlapLimit, cfg.FlapWindow)
 	}
 	cfg, err = Load(env(map[string]string{"IMDS_LOOKBACK_DAYS": "30", "LOG_LEVEL": "WARN", "S3_WEBSITE_GUARD": "1"}))
 	if err != nil || cfg.Remediators.IMDSLookback != 30*24*time.Hour || cfg.LogLevel != slog.LevelWarn || !cfg.Remediators.WebsiteGuard {
@@ -152,6 +163,14 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"SNS_TOPIC_ARN", "outcomes", `"outcomes" is not an ARN`},
 		{"METRICS_MODE", "statsd", `"statsd" is not one of emf, api, both, off`},
 		{"LOG_LEVEL", "verbose", "verbose"},
+		{"IGNORE_ACTOR_ARNS", "autoremediate-remediate", `"autoremediate-remediate" is not an IAM role, user or root ARN`},
+		{"IGNORE_ACTOR_ARNS", "arn:aws:sts::123456789012:assumed-role/ops/alice", "give the role's ARN"},
+		{"IGNORE_ACTOR_ARNS", "arn:aws:iam::123456789012:role/ok,arn:aws:s3:::bucket", `"arn:aws:s3:::bucket"`},
+		{"STATE_TABLE", "my table", `"my table" is not a DynamoDB table name`},
+		{"FLAP_LIMIT", "0", `"0" is not a whole number of writes of at least 1`},
+		{"FLAP_LIMIT", "three", `"three"`},
+		{"FLAP_WINDOW", "60", `"60" is not a duration`},
+		{"FLAP_WINDOW", "10s", `"10s"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {

@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -31,6 +32,31 @@ func topicARN(get func(string) string) (string, error) {
 		return "", fmt.Errorf("SNS_TOPIC_ARN: %q is not an ARN", v)
 	}
 	return v, nil
+}
+
+// tableName is DynamoDB's rule for table names.
+var tableName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
+
+// principalARN is an IAM role, user or root ARN: what CloudTrail's
+// sessionIssuer.arn or userIdentity.arn holds for the principal.
+var principalARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:(role/.+|user/.+|root)$`)
+
+// actorARNs parses IGNORE_ACTOR_ARNS.
+func actorARNs(v string) ([]string, error) {
+	var out []string
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if strings.Contains(a, ":assumed-role/") {
+			return nil, fmt.Errorf("%q is an assumed-role session; give the role's ARN (arn:aws:iam::ACCOUNT:role/NAME), which every session of the role shares", a)
+		}
+		if !principalARN.MatchString(a) {
+			return nil, fmt.Errorf("%q is not an IAM role, user or root ARN (arn:aws:iam::ACCOUNT:role/NAME)", a)
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }
 
 func logLevel(get func(string) string) (slog.Level, error) {

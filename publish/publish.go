@@ -32,9 +32,10 @@ const (
 	// MetricDuration is the time spent deciding and applying one outcome
 	// (unit Milliseconds), by Remediator.
 	MetricDuration = "RemediationDuration"
-	// MetricTimeToRemediate is the time from Config's notification to the
-	// verified fix (unit Milliseconds), by Remediator; only for remediated
-	// outcomes of events that carry notificationCreationTime.
+	// MetricTimeToRemediate is the time from the detection to the verified
+	// fix (unit Milliseconds), by Remediator: from Config's
+	// notificationCreationTime for Config events, from the API call's
+	// eventTime for CloudTrail events; only for remediated outcomes.
 	MetricTimeToRemediate = "TimeToRemediate"
 
 	DimensionRemediator = "Remediator"
@@ -262,22 +263,31 @@ func (p *OutcomePublisher) metricData(o remediation.Outcome) *cloudwatch.PutMetr
 }
 
 // SNSMessage builds the notification for an outcome: the outcome JSON as the
-// body, a readable subject, and the action, remediator and severity as
-// message attributes for subscription filter policies.
+// body (with its trigger and actor), a readable subject, and the action,
+// remediator, severity, trigger and actor as message attributes for
+// subscription filter policies (SNS refuses empty attribute values, so an
+// unknown trigger or actor has none).
 func SNSMessage(topicARN string, o remediation.Outcome) *sns.PublishInput {
 	body, _ := o.MarshalJSON() // an Outcome always marshals
 	str := func(v string) snstypes.MessageAttributeValue {
 		return snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
 	}
+	attrs := map[string]snstypes.MessageAttributeValue{
+		"action":     str(string(o.Action)),
+		"remediator": str(dimensionRemediator(o)),
+		"severity":   str(o.Action.Severity()),
+	}
+	if o.Trigger != "" {
+		attrs["trigger"] = str(string(o.Trigger))
+	}
+	if o.Actor != "" {
+		attrs["actor"] = str(o.Actor)
+	}
 	return &sns.PublishInput{
-		TopicArn: aws.String(topicARN),
-		Subject:  aws.String(Subject(o)),
-		Message:  aws.String(string(body)),
-		MessageAttributes: map[string]snstypes.MessageAttributeValue{
-			"action":     str(string(o.Action)),
-			"remediator": str(dimensionRemediator(o)),
-			"severity":   str(o.Action.Severity()),
-		},
+		TopicArn:          aws.String(topicARN),
+		Subject:           aws.String(Subject(o)),
+		Message:           aws.String(string(body)),
+		MessageAttributes: attrs,
 	}
 }
 

@@ -60,6 +60,7 @@ func sampleOutcome() remediation.Outcome {
 		ResourceID: "example-public-bucket", Account: "123456789012", Region: "us-east-1", Action: remediation.ActionRemediated,
 		Reason: "turned on BlockPublicAcls", Before: map[string]any{"blockPublicAcls": false}, After: map[string]any{"blockPublicAcls": true},
 		DurationMs: 412, EventID: "3f1a0001", DetectedAt: detected, CompletedAt: completed,
+		Trigger: remediation.TriggerCloudTrail, Actor: "arn:aws:iam::123456789012:role/Admin/alice",
 	}
 }
 
@@ -410,10 +411,16 @@ func TestSNSMessage(t *testing.T) {
 		}
 		attrs[k] = aws.ToString(v.StringValue)
 	}
-	if want := map[string]string{"action": "remediated", "remediator": "s3-public-access-block", "severity": "low"}; !reflect.DeepEqual(attrs, want) {
+	if want := map[string]string{"action": "remediated", "remediator": "s3-public-access-block", "severity": "low",
+		"trigger": "cloudtrail", "actor": "arn:aws:iam::123456789012:role/Admin/alice"}; !reflect.DeepEqual(attrs, want) {
 		t.Errorf("attributes = %v, want %v", attrs, want)
 	}
 	failed := SNSMessage(topic, remediation.Outcome{Action: remediation.ActionFailed})
+	for _, k := range []string{"trigger", "actor"} {
+		if v, ok := failed.MessageAttributes[k]; ok {
+			t.Errorf("attribute %s = %q for an outcome without one: SNS refuses empty values", k, aws.ToString(v.StringValue))
+		}
+	}
 	if got := aws.ToString(failed.MessageAttributes["severity"].StringValue); got != "high" {
 		t.Errorf("failed severity %q", got)
 	}

@@ -1,5 +1,6 @@
 // Command remediate is the Lambda function that receives AWS Config
-// compliance change events from EventBridge and remediates them.
+// compliance change events and "AWS API Call via CloudTrail" events from
+// EventBridge and remediates them.
 package main
 
 import (
@@ -27,6 +28,6 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	lambda.Start(h.Handle)
+	lambda.Start(h.Invoke)
 	return nil
 }
