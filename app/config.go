@@ -26,13 +26,13 @@ const (
 // defaults (docs/configuration.md's table is checked against it).
 type Config struct {
 	// Definitions are the remediators this build knows.
-	Definitions      []remediators.Definition
-	Mode             remediation.Mode
-	RemediatorModes  map[string]remediation.Mode
-	Enabled          []string
-	RuleMap          map[string]string
-	Remediators      remediators.Options
-	SNSTopicARN      string
+	Definitions     []remediators.Definition
+	Mode            remediation.Mode
+	RemediatorModes map[string]remediation.Mode
+	Enabled         []string
+	RuleMap         map[string]string
+	Remediators     remediators.Options
+	SNSTopicARN     string
 	// IgnoreActorARNs are the principals whose CloudTrail calls are ignored.
 	IgnoreActorARNs []string
 	// StateTable is the DynamoDB state table; "" runs stateless.
