@@ -19,8 +19,9 @@ import (
 
 const invokeHelp = `Usage: remediate invoke --event FILE [--dry-run]
 
-Runs AWS Config "Config Rules Compliance Change" events through exactly the
-handler code the remediate Lambda function runs, against the account of your
+Runs AWS Config "Config Rules Compliance Change" events and "AWS API Call
+via CloudTrail" events (aws.s3, aws.ec2) through exactly the handler code the
+remediate Lambda function runs, against the account of your
 AWS credentials (AWS_PROFILE or the usual credential variables) in AWS_REGION,
 or against an emulator with AWS_ENDPOINT_URL (S3 then uses path-style
 addressing).
@@ -29,16 +30,20 @@ It reads the same settings as the Lambda function from the environment:
 MODE (enforce | dry-run), REMEDIATOR_MODES, ENABLED_REMEDIATORS, RULE_MAP
 (rule-name=remediator,...), EXEMPT_TAG_KEY, S3_WEBSITE_GUARD,
 S3_SSE_ALGORITHM, S3_KMS_KEY_ARN, EBS_KMS_KEY_ID, IMDS_LOOKBACK_DAYS,
-SG_BLOCKED_PORTS, SNS_TOPIC_ARN, METRICS_NAMESPACE, METRICS_MODE (emf | api |
-both | off) and LOG_LEVEL; docs/configuration.md lists every setting with its
-default.
+SG_BLOCKED_PORTS, IGNORE_ACTOR_ARNS, STATE_TABLE, FLAP_LIMIT, FLAP_WINDOW,
+SNS_TOPIC_ARN, METRICS_NAMESPACE, METRICS_MODE (emf | api | both | off) and
+LOG_LEVEL; docs/configuration.md lists every setting with its default.
 
 FILE holds one event, a JSON array of events, or one event per line
 (JSON lines); "-" reads standard input. Every event is checked before any is
-run: if one is not a valid compliance change event, nothing runs.
+run: if one is not a valid compliance change or CloudTrail event, nothing
+runs.
 
-Output: one outcome JSON object per event on standard output, in input
-order; structured logs on standard error.
+Output: one outcome JSON object per line on standard output, in input order:
+one per compliance change event, and one per resource and remediator for a
+CloudTrail event (a RunInstances call that started three instances yields
+three; a failed or unknown call one ignored outcome); structured logs on
+standard error.
 
 Ctrl-C stops after the event being handled: the events not yet started
 are not attempted (no outcome), and standard error says how many.
@@ -104,7 +109,7 @@ const eventTimeout = 60 * time.Second
 // invokeAll runs the events in order. Once ctx ends (Ctrl-C), the events
 // not yet started are not attempted: they get no outcome, and one line on
 // standard error says which.
-func invokeAll(ctx context.Context, c *cli, h *remediation.Handler, evs []*events.ComplianceChangeEvent) int {
+func invokeAll(ctx context.Context, c *cli, h *remediation.Handler, evs []events.Event) int {
 	code := exitOK
 	enc := json.NewEncoder(c.stdout)
 	for i, ev := range evs {
@@ -121,22 +126,55 @@ func invokeAll(ctx context.Context, c *cli, h *remediation.Handler, evs []*event
 		// half-done remediation would be reported as failed (or leave a
 		// fix unverified and unpublished).
 		evCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
-		o, err := h.HandleEvent(evCtx, ev)
+		outs, err := handleOne(evCtx, h, ev)
 		cancel()
-		if encErr := enc.Encode(o); encErr != nil {
-			fmt.Fprintf(c.stderr, "remediate invoke: writing outcome: %v\n", encErr)
-			return exitFailed
+		for _, o := range outs {
+			if encErr := enc.Encode(o); encErr != nil {
+				fmt.Fprintf(c.stderr, "remediate invoke: writing outcome: %v\n", encErr)
+				return exitFailed
+			}
 		}
-		var failed *remediation.OutcomeError
-		switch {
-		case errors.As(err, &failed):
+		if err != nil {
 			code = exitFailed
-		case err != nil:
-			fmt.Fprintf(c.stderr, "remediate invoke: %v\n", err)
-			code = exitFailed
+			if msg := unreportedErrors(err); msg != "" {
+				fmt.Fprintf(c.stderr, "remediate invoke: %s\n", msg)
+			}
 		}
 	}
 	return code
+}
+
+// handleOne runs one event of either kind.
+func handleOne(ctx context.Context, h *remediation.Handler, ev events.Event) ([]remediation.Outcome, error) {
+	switch ev := ev.(type) {
+	case *events.CloudTrailEvent:
+		return h.HandleCloudTrail(ctx, ev)
+	case *events.ComplianceChangeEvent:
+		o, err := h.HandleEvent(ctx, ev)
+		return []remediation.Outcome{o}, err
+	}
+	return nil, fmt.Errorf("event %q: unexpected kind %T", ev.EventID(), ev)
+}
+
+// unreportedErrors returns the errors the outcome lines do not already
+// show: a failed outcome is on standard output, a publishing error is not.
+func unreportedErrors(err error) string {
+	var msgs []string
+	var visit func(error)
+	visit = func(err error) {
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap() {
+				visit(e)
+			}
+			return
+		}
+		var failed *remediation.OutcomeError
+		if err != nil && !errors.As(err, &failed) {
+			msgs = append(msgs, err.Error())
+		}
+	}
+	visit(err)
+	return strings.Join(msgs, "; ")
 }
 
 func readInput(c *cli, path string) ([]byte, error) {
@@ -156,7 +194,7 @@ func readInput(c *cli, path string) ([]byte, error) {
 
 // parseEvents accepts one event, a JSON array of events, or JSON lines, and
 // validates every event before returning any.
-func parseEvents(data []byte) ([]*events.ComplianceChangeEvent, error) {
+func parseEvents(data []byte) ([]events.Event, error) {
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
 		return nil, errors.New("no events in input")
@@ -184,9 +222,9 @@ func parseEvents(data []byte) ([]*events.ComplianceChangeEvent, error) {
 		return nil, errors.New("no events in input")
 	}
 	var problems []string
-	evs := make([]*events.ComplianceChangeEvent, 0, len(raws))
+	evs := make([]events.Event, 0, len(raws))
 	for i, raw := range raws {
-		ev, err := events.ParseComplianceChange(raw)
+		ev, err := events.Parse(raw)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("event %d: %v", i+1, err))
 			continue

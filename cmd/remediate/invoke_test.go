@@ -56,7 +56,7 @@ func TestInvokeHelp(t *testing.T) {
 		for _, s := range []string{
 			"--event FILE", "--dry-run",
 			"one event, a JSON array of events, or one event per line", `"-" reads standard input`,
-			"if one is not a valid compliance change event, nothing runs",
+			"if one is not a valid compliance change or CloudTrail event, nothing\nruns",
 			"Exit status: 0 when no outcome is failed; 1 when an outcome is failed", "when interrupted before the last event",
 			"2 for\nbad flags, bad settings (a missing region too) or input that is not a valid\nevent",
 		} {
@@ -177,7 +177,7 @@ func TestParseEvents(t *testing.T) {
 			}
 			var ids []string
 			for _, ev := range evs {
-				ids = append(ids, ev.Change.ResourceID)
+				ids = append(ids, ev.(*events.ComplianceChangeEvent).Change.ResourceID)
 			}
 			if strings.Join(ids, ",") != strings.Join(tc.ids, ",") {
 				t.Errorf("resource IDs %v, want %v (in input order)", ids, tc.ids)
@@ -204,7 +204,7 @@ func TestReadInputStdin(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs, err := parseEvents(b)
-	if err != nil || len(evs) != 1 || evs[0].Change.ConfigRuleName != "s3-bucket-server-side-encryption-enabled" {
+	if err != nil || len(evs) != 1 || evs[0].(*events.ComplianceChangeEvent).Change.ConfigRuleName != "s3-bucket-server-side-encryption-enabled" {
 		t.Errorf("stdin: %v, %v", evs, err)
 	}
 	c.stdin = errReader{}
@@ -253,7 +253,7 @@ func TestInvokeAllExitCodes(t *testing.T) {
 	}
 	h := &remediation.Handler{Registry: reg, Rules: remediation.NewRuleResolver(remediators.Catalog(remediators.Definitions()), nil), Publisher: stubPublisher{}}
 
-	run := func(evs []*events.ComplianceChangeEvent) (int, []remediation.Outcome, string) {
+	run := func(evs []events.Event) (int, []remediation.Outcome, string) {
 		c, out, errOut := testCLI("", nil)
 		code := invokeAll(context.Background(), c, h, evs)
 		var outcomes []remediation.Outcome
@@ -268,7 +268,7 @@ func TestInvokeAllExitCodes(t *testing.T) {
 		return code, outcomes, errOut.String()
 	}
 
-	code, outs, _ := run([]*events.ComplianceChangeEvent{evs[0], evs[2]})
+	code, outs, _ := run([]events.Event{evs[0], evs[2]})
 	if code != exitOK || len(outs) != 2 || outs[0].Action != remediation.ActionRemediated || outs[1].Action != remediation.ActionCompliant {
 		t.Errorf("all good: exit %d, outcomes %+v", code, outs)
 	}
@@ -284,8 +284,25 @@ func TestInvokeAllExitCodes(t *testing.T) {
 		t.Error("events after a failure were not run")
 	}
 
+	// CloudTrail events mix with Config events: a call yields one outcome
+	// per remediator that checks it (only s3-public-access-block is
+	// registered here), a failed call one ignored outcome.
+	ct := strings.ReplaceAll(compact(t, fixture(t, "cloudtrail/s3-put-bucket-acl.json")), "example-public-site", "bad-bucket")
+	ctEvs, err := parseEvents([]byte(mk("ok-bucket") + "\n" + ct + "\n" + compact(t, fixture(t, "cloudtrail/s3-put-bucket-policy-access-denied.json"))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, outs, stderr := run(ctEvs)
+	if code != exitFailed || len(outs) != 3 || stderr != "" {
+		t.Fatalf("mixed events: exit %d, %d outcomes, stderr %q; want 1, 3 outcomes, no message beyond them", code, len(outs), stderr)
+	}
+	if outs[0].Trigger != remediation.TriggerConfig || outs[1].Trigger != remediation.TriggerCloudTrail || outs[1].Action != remediation.ActionFailed ||
+		outs[1].ResourceID != "bad-bucket" || outs[1].Actor == "" || outs[2].Action != remediation.ActionIgnored {
+		t.Errorf("mixed events: outcomes %+v", outs)
+	}
+
 	h.Publisher = stubPublisher{err: errors.New("SNS unreachable")}
-	code, outs, stderr := run(evs[:1])
+	code, outs, stderr = run(evs[:1])
 	if code != exitFailed || len(outs) != 1 || !strings.Contains(stderr, "SNS unreachable") {
 		t.Errorf("publish failure: exit %d, outcomes %d, stderr %q", code, len(outs), stderr)
 	}
