@@ -157,7 +157,10 @@ func secs(t time.Time) string { return fmt.Sprint(t.Unix()) }
 func TestClaimWritesAConditionalPut(t *testing.T) {
 	f, s := newFake(t)
 	var put *dynamodb.PutItemInput
-	f.put = func(in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) { put = in; return &dynamodb.PutItemOutput{}, nil }
+	f.put = func(in *dynamodb.PutItemInput) (*dynamodb.PutItemOutput, error) {
+		put = in
+		return &dynamodb.PutItemOutput{}, nil
+	}
 	c, err := s.Claim(context.Background(), "k1", "me", 90*time.Second)
 	if err != nil || !c.Owned {
 		t.Fatalf("Claim = %+v, %v; want owned", c, err)
@@ -198,7 +201,7 @@ func TestClaimRefusedReadsWhatIsRecorded(t *testing.T) {
 		{"our own claim", map[string]types.AttributeValue{"status": str("claimed"), "owner": str("me"), "leaseUntil": num(t0.Add(time.Minute).UnixMilli())},
 			remediation.Claim{Owned: true}},
 		{"a recorded outcome", map[string]types.AttributeValue{"status": str("done"), "owner": str("other"), "outcome": str(body), "action": str("remediated"),
-			"published": &types.AttributeValueMemberBOOL{Value: true},
+			"published":  &types.AttributeValueMemberBOOL{Value: true},
 			"detectedAt": str("2026-03-01T12:00:00.123456789Z"), "completedAt": str("2026-03-01T12:00:04.987654321Z")},
 			remediation.Claim{Done: true, Published: true, Outcome: remediation.Outcome{Remediator: "s3-public-access-block", Action: "remediated",
 				Actor: recorded.Actor, Before: map[string]any{}, After: map[string]any{}, DetectedAt: recorded.DetectedAt, CompletedAt: recorded.CompletedAt}}},
@@ -290,7 +293,10 @@ func TestClaimErrorsNameTheEventAndTable(t *testing.T) {
 func TestRecord(t *testing.T) {
 	f, s := newFake(t)
 	var up *dynamodb.UpdateItemInput
-	f.update = func(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) { up = in; return &dynamodb.UpdateItemOutput{}, nil }
+	f.update = func(in *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+		up = in
+		return &dynamodb.UpdateItemOutput{}, nil
+	}
 	o := sampleOutcome(remediation.ActionRemediated)
 	if err := s.Record(context.Background(), "k1", "me", o); err != nil {
 		t.Fatal(err)
@@ -443,7 +449,9 @@ func TestWrites(t *testing.T) {
 	a := remediation.Write{At: t0.Add(-time.Minute), Actor: "x", EventID: "1"}
 	b := remediation.Write{At: t0.Add(-2 * time.Minute), Actor: "y", EventID: "2"}
 	item := writesItem(2, t0.Add(time.Hour), a, b)
-	f.get = func(*dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) { return &dynamodb.GetItemOutput{Item: item}, nil }
+	f.get = func(*dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
+		return &dynamodb.GetItemOutput{Item: item}, nil
+	}
 	ws, err := s.Writes(context.Background(), "r")
 	if err != nil || fmt.Sprint(ws) != fmt.Sprint([]remediation.Write{b, a}) {
 		t.Errorf("Writes = %v, %v; want oldest first", ws, err)
