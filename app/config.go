@@ -67,7 +67,7 @@ func Settings() []Setting {
 		{"IGNORE_ACTOR_ARNS", "", "Comma-separated IAM role (or user) ARNs whose CloudTrail calls are `ignored` (reason \"caused by this pipeline\"): the pipeline's own roles, so that its fixes do not trigger it (Terraform sets them), and any other automation you add. An assumed role is matched by its role ARN (`arn:aws:iam::ACCOUNT:role/NAME`, with its path), not by the session ARN."},
 		{"STATE_TABLE", "", "DynamoDB table of the state store (Terraform creates it; `remediate state init` for local runs). Empty runs stateless: a redelivered event may act and notify again, a failed notification is retried with a fresh outcome, and the flap limit does not apply."},
 		{"FLAP_LIMIT", strconv.Itoa(remediation.DefaultFlapLimit), "Writes one remediator may make on one resource within FLAP_WINDOW; past that its outcomes are `escalated` and nothing is written (needs STATE_TABLE)."},
-		{"FLAP_WINDOW", remediation.DefaultFlapWindow.String(), "The flap limit's window, a duration like `30m` or `1h` (needs STATE_TABLE)."},
+		{"FLAP_WINDOW", "1h", "The flap limit's window, a duration like `30m` or `1h` (needs STATE_TABLE)."},
 		{"METRICS_NAMESPACE", publish.DefaultNamespace, "CloudWatch namespace of the outcome metrics."},
 		{"METRICS_MODE", MetricsEMF, "`emf` (metrics embedded in the log line), `api` (PutMetricData, for emulators), `both` or `off`. When `AWS_ENDPOINT_URL` is set the default is `api`: an emulator reads no log lines, so EMF metrics would never reach its CloudWatch."},
 		{"LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`."},
