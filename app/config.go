@@ -194,6 +194,7 @@ func NewHandler(cfg Config, c *Clients, logger *slog.Logger) (*remediation.Handl
 		IgnoreActors: cfg.IgnoreActorARNs,
 		FlapLimit:    cfg.FlapLimit,
 		FlapWindow:   cfg.FlapWindow,
+		Store:        NewStateStore(c, cfg.StateTable),
 	}
 	return h, nil
 }

@@ -223,6 +223,15 @@ func TestNewHandler(t *testing.T) {
 	if rem, _, ok := h.Rules.Resolve("iam-password-policy"); !ok || rem != "s3-public-access-block" {
 		t.Errorf("RULE_MAP not applied: %q %t", rem, ok)
 	}
+	if h.Store != nil || h.IgnoreActors != nil || h.FlapLimit != 3 || h.FlapWindow != time.Hour {
+		t.Errorf("without STATE_TABLE: store %v, ignore %v, flap %d per %v; want stateless, none, 3 per 1h", h.Store, h.IgnoreActors, h.FlapLimit, h.FlapWindow)
+	}
+	withState := cfg
+	withState.StateTable, withState.IgnoreActorARNs, withState.FlapLimit = "autoremediate-state", []string{"arn:aws:iam::123456789012:role/x"}, 5
+	hs, err := NewHandler(withState, NewClients(aws.Config{Region: "us-east-1"}), NewLogger(&logs, slog.LevelInfo))
+	if err != nil || hs.Store == nil || !reflect.DeepEqual(hs.IgnoreActors, withState.IgnoreActorARNs) || hs.FlapLimit != 5 {
+		t.Errorf("with STATE_TABLE: %v, store %v, ignore %v, limit %d", err, hs.Store, hs.IgnoreActors, hs.FlapLimit)
+	}
 	// an event for a disabled remediator is ignored without any AWS call
 	raw := []byte(`{"id":"e","source":"aws.config","detail-type":"Config Rules Compliance Change","region":"us-east-1","detail":{
 	  "resourceId":"i-1","resourceType":"AWS::EC2::Instance","configRuleName":"ec2-imdsv2-check","awsRegion":"us-east-1",
