@@ -19,6 +19,7 @@ func TestEveryCommandChecksTheSettings(t *testing.T) {
 		"demo":      {"demo", "--dashboard", ""},
 		"dashboard": {"dashboard", "--out", filepath.Join(t.TempDir(), "d.html")},
 		"report":    {"report", "credentials"},
+		"state":     {"state", "init", "--table", "t"},
 	}
 	for _, cmd := range commands() {
 		if !cmd.settings {
@@ -65,6 +66,7 @@ func TestMissingRegionExits2(t *testing.T) {
 		{"dashboard", "--out", filepath.Join(t.TempDir(), "d.html")},
 		{"report", "soc2", "--out", t.TempDir()},
 		{"report", "credentials"},
+		{"state", "init", "--table", "t"},
 	} {
 		c, _, stderr := testCLI(event, nil)
 		if code := run(context.Background(), a, c); code != exitBadArgs {
@@ -105,7 +107,7 @@ func TestVersion(t *testing.T) {
 
 // Every command's help says what its exit statuses mean.
 func TestHelpDocumentsExitStatus(t *testing.T) {
-	for _, a := range [][]string{{"invoke"}, {"sweep"}, {"demo"}, {"dashboard"}, {"deploy"}, {"destroy"}, {"report", "soc2"}, {"report", "credentials"}} {
+	for _, a := range [][]string{{"invoke"}, {"sweep"}, {"demo"}, {"dashboard"}, {"deploy"}, {"destroy"}, {"report", "soc2"}, {"report", "credentials"}, {"state", "init"}} {
 		c, stdout, _ := testCLI("", nil)
 		if code := run(context.Background(), append(a, "--help"), c); code != exitOK {
 			t.Errorf("%v --help: exit %d", a, code)
