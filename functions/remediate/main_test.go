@@ -26,8 +26,8 @@ const (
 )
 
 // The outcome JSON has exactly these fields (remediation.Outcome).
-var outcomeFields = []string{"account", "action", "after", "before", "durationMs", "error", "eventId",
-	"reason", "region", "remediator", "resourceId", "resourceType", "rule"}
+var outcomeFields = []string{"account", "action", "actor", "after", "before", "durationMs", "error", "eventId",
+	"reason", "region", "remediator", "resourceId", "resourceType", "rule", "trigger"}
 
 func decodeOutcome(t *testing.T, body []byte) map[string]any {
 	t.Helper()
