@@ -119,7 +119,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Outcome, err
 func (h *Handler) HandleEvent(ctx context.Context, ev *events.ComplianceChangeEvent) (Outcome, error) {
 	o, job := h.plan(ctx, ev)
 	if job == nil {
-		return h.Deliver(ctx, o)
+		return h.deliverDecided(ctx, o)
 	}
 	return h.Process(ctx, *job)
 }
@@ -240,7 +240,7 @@ func (h *Handler) HandleCloudTrail(ctx context.Context, ev *events.CloudTrailEve
 	var errs []error
 	for i, o := range outs {
 		var err error
-		outs[i], err = h.Deliver(ctx, o)
+		outs[i], err = h.deliverDecided(ctx, o)
 		errs = append(errs, err)
 	}
 	for _, j := range jobs {
@@ -320,37 +320,48 @@ func (h *Handler) Process(ctx context.Context, j Job) (Outcome, error) {
 	if h.Store == nil || j.EventID == "" || j.Trigger == TriggerSweep {
 		return h.Deliver(ctx, h.runJob(ctx, j))
 	}
-	key := eventKey(j)
+	return h.once(ctx, eventKey(j.EventID, j.Remediator.Name(), j.Request), func() Outcome { return h.runJob(ctx, j) })
+}
+
+// deliverDecided publishes an outcome decided without a remediator (an
+// ignored event), once per event when there is a Store, like Process.
+func (h *Handler) deliverDecided(ctx context.Context, o Outcome) (Outcome, error) {
+	if h.Store == nil || o.EventID == "" || o.Trigger == TriggerSweep {
+		return h.Deliver(ctx, o)
+	}
+	req := Request{Account: o.Account, Region: o.Region, ResourceType: o.ResourceType, ResourceID: o.ResourceID}
+	return h.once(ctx, eventKey(o.EventID, o.Remediator, req), func() Outcome { return o })
+}
+
+// once decides (with decide) and publishes the outcome of one event key at
+// most once across processes, through the Store's claims.
+func (h *Handler) once(ctx context.Context, key string, decide func() Outcome) (Outcome, error) {
 	owner := newOwner()
 	lease := leaseFor(ctx)
 	for {
 		c, err := h.Store.Claim(ctx, key, owner, lease)
 		if err != nil {
-			o := h.runJob(ctx, j)
+			o := decide()
 			o.Warning = fmt.Sprintf("state store unavailable, handled without it (a duplicate may act or notify again): %v", err)
 			return h.Deliver(ctx, o)
 		}
 		switch {
 		case c.Owned:
-			return h.processOwned(ctx, j, key, owner, lease)
+			o := decide()
+			if err := h.Store.Record(ctx, key, owner, o); err != nil {
+				o.Warning = fmt.Sprintf("recording the outcome in the state store: %v (a redelivery may act or notify again)", err)
+				return h.Deliver(ctx, o)
+			}
+			return h.publishRecorded(ctx, o, key, owner, lease)
 		case c.Done:
 			return h.redelivered(ctx, c, key, owner, lease)
 		}
 		// Another process is handling this event now: wait for its outcome
 		// (or for its lease to lapse) rather than act a second time.
 		if err := sleepUntil(ctx, c.LeaseUntil); err != nil {
-			return Outcome{}, fmt.Errorf("waiting for another run of event %q on %q to finish: %w", j.EventID, j.Request.ResourceID, err)
+			return Outcome{}, fmt.Errorf("waiting for another run of the event (%s) to finish: %w", key, err)
 		}
 	}
-}
-
-func (h *Handler) processOwned(ctx context.Context, j Job, key, owner string, lease time.Duration) (Outcome, error) {
-	o := h.runJob(ctx, j)
-	if err := h.Store.Record(ctx, key, owner, o); err != nil {
-		o.Warning = fmt.Sprintf("recording the outcome in the state store: %v (a redelivery may act or notify again)", err)
-		return h.Deliver(ctx, o)
-	}
-	return h.publishRecorded(ctx, o, key, owner, lease)
 }
 
 // redelivered answers a delivery of an event whose outcome is recorded.
@@ -481,10 +492,10 @@ func (h *Handler) flapWindow() time.Duration {
 }
 
 // eventKey names one outcome of one event in the state store; resourceKey
-// names one resource for one remediator. Fields are joined with a byte that
-// none of them contains.
-func eventKey(j Job) string {
-	return strings.Join([]string{j.EventID, j.Remediator.Name(), j.Request.Account, j.Request.Region, j.Request.ResourceType, j.Request.ResourceID}, "|")
+// names one resource for one remediator. Fields are joined with "|", which
+// none of them contains (IDs, names of buckets, regions, account numbers).
+func eventKey(eventID, remediator string, req Request) string {
+	return strings.Join([]string{eventID, remediator, req.Account, req.Region, req.ResourceType, req.ResourceID}, "|")
 }
 
 func resourceKey(j Job) string {

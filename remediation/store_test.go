@@ -327,3 +327,18 @@ func TestStoreErrorsLoseNoOutcome(t *testing.T) {
 		t.Errorf("published %d, want 1", len(pub.published()))
 	}
 }
+
+func TestIgnoredRedeliveryNotifiesOnce(t *testing.T) {
+	store, rem, pub := newMemStore(), &statefulRemediator{broken: true}, &countingPublisher{}
+	h := storeHandler(t, store, rem, pub, nil)
+	raw := cloudTrailFixture(t, "s3-put-bucket-policy-access-denied.json")
+	for range 3 {
+		outs, err := invokeCloudTrail(t, h, raw)
+		if err != nil || len(outs) != 1 || outs[0].Action != ActionIgnored {
+			t.Fatalf("%+v, %v; want one ignored outcome", outs, err)
+		}
+	}
+	if n := len(pub.published()); n != 1 {
+		t.Errorf("%d notifications for three deliveries of one ignored event, want 1", n)
+	}
+}
