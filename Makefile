@@ -166,6 +166,8 @@ benchstat:
 FUZZTIME ?= 30s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseComplianceChange -fuzztime $(FUZZTIME) ./events
+	$(GO) test -run '^$$' -fuzz FuzzParseCloudTrail -fuzztime $(FUZZTIME) ./events
+	$(GO) test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime $(FUZZTIME) ./events
 
 ## demo: the whole pipeline on the local emulator (ARGS=--watch keeps it running)
 demo: tools $(BIN)/remediate

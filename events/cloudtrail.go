@@ -401,8 +401,18 @@ func Parse(data []byte) (Event, error) {
 	}
 	// A document that does not decode here fails in ParseComplianceChange
 	// with the precise error.
+	// Each branch returns nil itself on error: a nil *CloudTrailEvent in
+	// the interface would not be a nil Event.
 	if json.Unmarshal(bytes.TrimSpace(data), &head) == nil && head.DetailType == DetailTypeCloudTrailCall {
-		return ParseCloudTrail(data)
+		ev, err := ParseCloudTrail(data)
+		if err != nil {
+			return nil, err
+		}
+		return ev, nil
 	}
-	return ParseComplianceChange(data)
+	ev, err := ParseComplianceChange(data)
+	if err != nil {
+		return nil, err
+	}
+	return ev, nil
 }
