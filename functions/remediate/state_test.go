@@ -32,9 +32,13 @@ import (
 
 // countingProxy forwards to the emulator, counts the public access block
 // writes, and refuses the first failPublishes SNS Publish calls with a
-// non-retryable error, as a topic policy that denies would.
+// non-retryable error, as a topic policy that denies would. It passes
+// DynamoDB requests one at a time: moto checks a write's condition and
+// writes in two steps on many threads, so two racing conditional writes can
+// both succeed there, which DynamoDB never allows.
 type countingProxy struct {
 	*httptest.Server
+	dynamo        sync.Mutex
 	writes        atomic.Int64
 	publishes     atomic.Int64
 	failPublishes atomic.Int64
@@ -64,6 +68,10 @@ func newCountingProxy(t *testing.T, srv *emulator.Server) *countingProxy {
 					return
 				}
 			}
+		}
+		if strings.Contains(r.Header.Get("Authorization"), "/dynamodb/aws4_request") {
+			p.dynamo.Lock()
+			defer p.dynamo.Unlock()
 		}
 		rp.ServeHTTP(w, r)
 	}))
