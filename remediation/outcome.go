@@ -1,9 +1,11 @@
 // Package remediation is the core of the pipeline: it turns a Config
 // compliance change event into exactly one Outcome by dispatching it to the
-// Remediator registered for the event's rule, and hands the outcome to a
-// Publisher (package publish: log line with EMF, metrics, SNS). It knows no
-// concrete remediator: each declares its Spec, and the list of them is
-// given.
+// Remediator registered for the event's rule, and a CloudTrail API call
+// event into one Outcome per resource and remediator that checks the call,
+// and hands each outcome to a Publisher (package publish: log line with EMF,
+// metrics, SNS). With a StateStore it does so once per event and stops
+// fighting another automation (escalated). It knows no concrete remediator:
+// each declares its Spec, and the list of them is given.
 package remediation
 
 import (
