@@ -29,9 +29,9 @@ func mustJSON(t testing.TB, v any) string {
 }
 
 // TestRemediatorsJSONIsCurrent: terraform/remediators.json is what the
-// remediator definitions generate.
+// remediator definitions and the state store's schema generate.
 func TestRemediatorsJSONIsCurrent(t *testing.T) {
-	want, err := remediators.TerraformInputs(remediators.Definitions())
+	want, err := ModuleInputs(remediators.Definitions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestRemediatorsJSONIsCurrent(t *testing.T) {
 func TestModuleReadsRemediatorsJSON(t *testing.T) {
 	m := loadModule(t, moduleDir(t))
 	e := newEval(t, m, nil)
-	want, err := remediators.TerraformInputs(remediators.Definitions())
+	want, err := ModuleInputs(remediators.Definitions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +214,7 @@ func TestThrowawayRemediatorNeedsNoTerraformChange(t *testing.T) {
 		},
 	}, Sweep: []remediators.SweepCheck{{Rule: rule.Name, Lister: remediators.BucketLister()}}}
 	defs := append(remediators.Definitions(), extra)
-	b, err := remediators.TerraformInputs(defs)
+	b, err := ModuleInputs(defs)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,6 @@
 // Command genremediators writes terraform/remediators.json from the
-// remediator definitions (go generate ./terraform runs it).
+// remediator definitions and the state store's schema
+// (terraform.ModuleInputs; go generate ./terraform runs it).
 package main
 
 import (
@@ -7,6 +8,7 @@ import (
 	"os"
 
 	"github.com/autoremediate/autoremediate/remediators"
+	"github.com/autoremediate/autoremediate/terraform"
 )
 
 func main() {
@@ -14,9 +16,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: genremediators OUTPUT.json")
 		os.Exit(2)
 	}
-	b, err := remediators.TerraformInputs(remediators.Definitions())
+	b, err := terraform.ModuleInputs(remediators.Definitions())
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "genremediators: rendering the remediator definitions: %v\n", err)
+		fmt.Fprintf(os.Stderr, "genremediators: rendering the module's inputs: %v\n", err)
 		os.Exit(1)
 	}
 	if err := os.WriteFile(os.Args[1], b, 0o644); err != nil {
