@@ -380,3 +380,145 @@ func ModuleInputs(defs []remediators.Definition) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// CloudTrailPatternTemplate is the EventBridge event pattern of the rules
+// that invoke the remediate function on "AWS API Call via CloudTrail"
+// events, one rule per AWS service; ${sources}, ${event_sources},
+// ${event_names} and ${ignore_actor_arns} are JSON arrays of strings.
+//
+//go:embed templates/cloudtrail_pattern.json.tftpl
+var CloudTrailPatternTemplate string
+
+// TriggerCalls returns the API calls the named remediators declare as
+// their triggers (every remediator's when names is empty), without repeats,
+// sorted by event source and name: what the CloudTrail rules match, as the
+// module computes it (local.trigger_calls).
+func TriggerCalls(names []string) []remediation.APICall {
+	var out []remediation.APICall
+	for _, s := range remediators.Catalog(remediators.Definitions()) {
+		if len(names) == 0 || slices.Contains(names, s.Name) {
+			out = append(out, s.Triggers...)
+		}
+	}
+	slices.SortFunc(out, func(a, b remediation.APICall) int {
+		if c := strings.Compare(a.Source, b.Source); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return slices.Compact(out)
+}
+
+// CloudTrailService is the key of an event source's CloudTrail rule (and
+// the end of its EventBridge source, aws.<service>): the first label of
+// the eventSource, "s3" for "s3.amazonaws.com".
+func CloudTrailService(eventSource string) (string, error) {
+	svc, rest, ok := strings.Cut(eventSource, ".")
+	if !ok || svc == "" || rest != "amazonaws.com" {
+		return "", fmt.Errorf("event source %q is not <service>.amazonaws.com", eventSource)
+	}
+	return svc, nil
+}
+
+// CloudTrailPatterns returns the production event pattern (compact JSON, as
+// Terraform stores it) of each of the module's CloudTrail rules, by service
+// (see CloudTrailService): the "AWS API Call via CloudTrail" events of the
+// calls that succeeded (no errorCode) and that no principal of ignoreActors
+// made. The principal is sessionContext.sessionIssuer.arn when the record
+// has one (an assumed role), else userIdentity.arn; an event with neither
+// (an AWS service's call) is delivered. It fails without calls or actors to
+// ignore (the pipeline's own roles at least), and when a pattern exceeds
+// MaxEventPatternSize.
+func CloudTrailPatterns(calls []remediation.APICall, ignoreActors []string) (map[string][]byte, error) {
+	if len(calls) == 0 {
+		return nil, fmt.Errorf("rendering CloudTrail event patterns: no API call to match")
+	}
+	byService := map[string][]remediation.APICall{}
+	for _, c := range calls {
+		svc, err := CloudTrailService(c.Source)
+		if err != nil {
+			return nil, fmt.Errorf("rendering CloudTrail event patterns: %w", err)
+		}
+		byService[svc] = append(byService[svc], c)
+	}
+	out := map[string][]byte{}
+	for svc, cs := range byService {
+		p, err := renderCloudTrailPattern(cs, ignoreActors)
+		if err != nil {
+			return nil, fmt.Errorf("rendering the CloudTrail event pattern of %s: %w", svc, err)
+		}
+		if len(p) > MaxEventPatternSize {
+			return nil, fmt.Errorf("rendering the CloudTrail event pattern of %s: %d characters, more than EventBridge's %d (ignore_actor_arns lists %d ARNs; each appears twice in the pattern)", svc, len(p), MaxEventPatternSize, len(ignoreActors))
+		}
+		out[svc] = p
+	}
+	return out, nil
+}
+
+// CloudTrailPattern returns one pattern that matches what the patterns of
+// CloudTrailPatterns(calls, ignoreActors) match together, for emulators
+// without EventBridge's size quota (the local demo); it may exceed
+// MaxEventPatternSize. It matches any of the sources with any of the
+// names, which is the same since no two services share an API name here.
+func CloudTrailPattern(calls []remediation.APICall, ignoreActors []string) ([]byte, error) {
+	if len(calls) == 0 {
+		return nil, fmt.Errorf("rendering CloudTrail event pattern: no API call to match")
+	}
+	for _, c := range calls {
+		if _, err := CloudTrailService(c.Source); err != nil {
+			return nil, fmt.Errorf("rendering CloudTrail event pattern: %w", err)
+		}
+	}
+	p, err := renderCloudTrailPattern(calls, ignoreActors)
+	if err != nil {
+		return nil, fmt.Errorf("rendering CloudTrail event pattern: %w", err)
+	}
+	return p, nil
+}
+
+// renderCloudTrailPattern fills the CloudTrail template with the calls'
+// sources, event sources and names (sorted, without repeats) and the
+// actors, and compacts it as Terraform's jsonencode(jsondecode(...)) does.
+func renderCloudTrailPattern(calls []remediation.APICall, ignoreActors []string) ([]byte, error) {
+	return renderCloudTrailTemplate(CloudTrailPatternTemplate, calls, ignoreActors)
+}
+
+// renderCloudTrailTemplate is renderCloudTrailPattern with another
+// template (tests render mutations of the production one).
+func renderCloudTrailTemplate(tpl string, calls []remediation.APICall, ignoreActors []string) ([]byte, error) {
+	if len(ignoreActors) == 0 {
+		// EventBridge rejects an empty anything-but list; and a pipeline
+		// that does not know its own roles would react to its own fixes.
+		return nil, fmt.Errorf("no actor to ignore: the pipeline's own roles at least")
+	}
+	var sources, eventSources, names []string
+	for _, c := range calls {
+		svc, _ := CloudTrailService(c.Source)
+		sources = append(sources, "aws."+svc)
+		eventSources = append(eventSources, c.Source)
+		names = append(names, c.Name)
+	}
+	vars := map[string]string{}
+	for k, v := range map[string][]string{"sources": sources, "event_sources": eventSources, "event_names": names} {
+		sort.Strings(v)
+		b, err := json.Marshal(slices.Compact(v))
+		if err != nil {
+			return nil, err
+		}
+		vars[k] = string(b)
+	}
+	b, err := json.Marshal(ignoreActors)
+	if err != nil {
+		return nil, err
+	}
+	vars["ignore_actor_arns"] = string(b)
+	out, err := Render(tpl, vars)
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	if err := json.Unmarshal(out, &v); err != nil {
+		return nil, fmt.Errorf("the result is not valid JSON: %w", err)
+	}
+	return json.Marshal(v)
+}

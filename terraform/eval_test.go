@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
@@ -197,7 +198,71 @@ func (e *tfEval) functions() map[string]function.Function {
 		Type:   function.StaticReturnType(cty.String),
 		Impl:   func(args []cty.Value, _ cty.Type) (cty.Value, error) { return convert.Convert(args[0], cty.String) },
 	})
+	toset := function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
+		Type: func(args []cty.Value) (cty.Type, error) {
+			ty := args[0].Type()
+			switch {
+			case ty.IsListType() || ty.IsSetType():
+				return cty.Set(ty.ElementType()), nil
+			case ty.IsTupleType() && len(ty.TupleElementTypes()) > 0:
+				return cty.Set(ty.TupleElementTypes()[0]), nil
+			}
+			return cty.Set(cty.String), nil
+		},
+		Impl: func(args []cty.Value, ret cty.Type) (cty.Value, error) { return convert.Convert(args[0], ret) },
+	})
+	startswith := function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "s", Type: cty.String}, {Name: "prefix", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.Bool),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			return cty.BoolVal(strings.HasPrefix(args[0].AsString(), args[1].AsString())), nil
+		},
+	})
+	// Terraform's sum fails on an empty list, as here.
+	sum := function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "list", Type: cty.List(cty.Number)}},
+		Type:   function.StaticReturnType(cty.Number),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			if args[0].LengthInt() == 0 {
+				return cty.NilVal, fmt.Errorf("cannot sum an empty list")
+			}
+			total := cty.Zero
+			for it := args[0].ElementIterator(); it.Next(); {
+				_, v := it.Element()
+				total = total.Add(v)
+			}
+			return total, nil
+		},
+	})
+	tonumber := function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType}},
+		Type:   function.StaticReturnType(cty.Number),
+		Impl:   func(args []cty.Value, _ cty.Type) (cty.Value, error) { return convert.Convert(args[0], cty.Number) },
+	})
+	alltrue := function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "list", Type: cty.List(cty.Bool)}},
+		Type:   function.StaticReturnType(cty.Bool),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			for it := args[0].ElementIterator(); it.Next(); {
+				if _, v := it.Element(); v.False() {
+					return cty.False, nil
+				}
+			}
+			return cty.True, nil
+		},
+	})
 	return map[string]function.Function{
+		"toset":        toset,
+		"startswith":   startswith,
+		"sum":          sum,
+		"tonumber":     tonumber,
+		"alltrue":      alltrue,
+		"can":          tryfunc.CanFunc,
+		"regex":        stdlib.RegexFunc,
+		"split":        stdlib.SplitFunc,
+		"trimprefix":   stdlib.TrimPrefixFunc,
+		"floor":        stdlib.FloorFunc,
 		"file":         file,
 		"templatefile": templatefile,
 		"length":       length,
@@ -226,8 +291,8 @@ func (e *tfEval) functions() map[string]function.Function {
 	}
 }
 
-// forEach evaluates a resource's for_each and returns each.key/each.value
-// of every instance, sorted by key.
+// forEach evaluates a resource's for_each (a map, an object or a set of
+// strings) and returns each.key/each.value of every instance, sorted by key.
 func (e *tfEval) forEach(b *hclsyntax.Block) []map[string]cty.Value {
 	e.t.Helper()
 	a, ok := b.Body.Attributes["for_each"]
@@ -238,8 +303,20 @@ func (e *tfEval) forEach(b *hclsyntax.Block) []map[string]cty.Value {
 	if diags.HasErrors() {
 		e.t.Fatalf("%s %v: for_each: %s", b.Type, b.Labels, diags.Error())
 	}
+	if v.IsWhollyKnown() && v.Type().IsSetType() && v.Type().ElementType() == cty.String {
+		// A set of strings: each.key and each.value are the element.
+		m := map[string]cty.Value{}
+		for it := v.ElementIterator(); it.Next(); {
+			_, el := it.Element()
+			m[el.AsString()] = el
+		}
+		v = cty.MapVal(m)
+		if len(m) == 0 {
+			v = cty.MapValEmpty(cty.String)
+		}
+	}
 	if !v.IsWhollyKnown() || !(v.Type().IsMapType() || v.Type().IsObjectType()) {
-		e.t.Fatalf("%s %v: for_each is not a known map: %s", b.Type, b.Labels, v.GoString())
+		e.t.Fatalf("%s %v: for_each is not a known map or set of strings: %s", b.Type, b.Labels, v.GoString())
 	}
 	var keys []string
 	m := v.AsValueMap()

@@ -1,5 +1,6 @@
-# AWS Config compliance changes -> EventBridge -> the remediate function, with
-# retries and a dead-letter queue at every asynchronous hop.
+# AWS Config compliance changes and CloudTrail API calls -> EventBridge -> the
+# remediate function, with retries and a dead-letter queue at every
+# asynchronous hop.
 
 # One rule per kind of Config rule name (local.rule_name_matchers): the
 # rules this module deployed, and those Security Hub, conformance packs and
@@ -30,8 +31,41 @@ moved {
   to   = aws_cloudwatch_event_rule.compliance_change["deployed"]
 }
 
+# The CloudTrail fast path (enable_cloudtrail_path): the API calls that can
+# break what a remediator fixes reach EventBridge seconds after they are
+# made, where Config's evaluation takes minutes. One rule per service
+# (local.cloudtrail_patterns, from templates/cloudtrail_pattern.json.tftpl,
+# which Go renders and tests against moto too: terraform.CloudTrailPatterns).
+# EventBridge receives these events only while a trail logs the calls
+# (create_trail, or an existing trail). The rules stay in the ENABLED state,
+# which leaves out most read-only management events (Describe*, Get*,
+# List*); the pattern names write calls only anyway.
+resource "aws_cloudwatch_event_rule" "cloudtrail" {
+  for_each = local.cloudtrail_patterns
+
+  name          = "${var.name}-cloudtrail-${each.key}"
+  description   = "Successful ${each.key} API calls that can break what a remediator fixes, by anyone but the pipeline's roles and ignore_actor_arns."
+  event_pattern = each.value
+  tags          = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(each.value) <= 2048
+      error_message = "The event pattern of the ${each.key} CloudTrail rule has ${length(each.value)} characters, more than EventBridge's default quota of 2048: each ARN of ignore_actor_arns appears twice in it, list fewer (or raise the quota and the module's limit)."
+    }
+  }
+}
+
+locals {
+  # Every rule that invokes the remediate function: the Config rules by
+  # kind and the CloudTrail rules as cloudtrail-<service>. Each gets one
+  # target and one Lambda permission below, so that both paths have the
+  # same retries and dead-letter queue.
+  event_rules = merge(aws_cloudwatch_event_rule.compliance_change, { for svc, r in aws_cloudwatch_event_rule.cloudtrail : "cloudtrail-${svc}" => r })
+}
+
 resource "aws_cloudwatch_event_target" "remediate" {
-  for_each = aws_cloudwatch_event_rule.compliance_change
+  for_each = local.event_rules
 
   rule      = each.value.name
   target_id = "remediate"
@@ -54,9 +88,9 @@ moved {
 }
 
 resource "aws_lambda_permission" "events" {
-  for_each = aws_cloudwatch_event_rule.compliance_change
+  for_each = local.event_rules
 
-  statement_id  = each.key == "deployed" ? "AllowComplianceChangeRule" : "AllowComplianceChangeRule-${each.key}"
+  statement_id  = each.key == "deployed" ? "AllowComplianceChangeRule" : startswith(each.key, "cloudtrail-") ? "AllowCloudTrailRule-${trimprefix(each.key, "cloudtrail-")}" : "AllowComplianceChangeRule-${each.key}"
   action        = "lambda:InvokeFunction"
   function_name = aws_lambda_function.function["remediate"].function_name
   principal     = "events.amazonaws.com"
@@ -90,7 +124,7 @@ data "aws_iam_policy_document" "dead_letters" {
     condition {
       test     = "ArnEquals"
       variable = "aws:SourceArn"
-      values   = [for r in aws_cloudwatch_event_rule.compliance_change : r.arn]
+      values   = [for r in local.event_rules : r.arn]
     }
   }
 

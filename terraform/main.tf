@@ -1,6 +1,8 @@
-# Shared facts and names. The pipeline: AWS Config rules -> EventBridge rules
-# (pattern in templates/event_pattern.json.tftpl) -> the remediate function ->
-# outcomes as metrics (dashboard, alarms) and SNS notifications.
+# Shared facts and names. The pipeline: AWS Config rules (pattern in
+# templates/event_pattern.json.tftpl) and CloudTrail API calls (pattern in
+# templates/cloudtrail_pattern.json.tftpl) -> EventBridge rules -> the
+# remediate function -> outcomes as metrics (dashboard, alarms) and SNS
+# notifications.
 
 data "aws_caller_identity" "current" {}
 
@@ -67,6 +69,31 @@ locals {
     config_rule_names = jsonencode(matchers)
   }))) if length(matchers) > 0 }
 
+  # The CloudTrail fast path: the API calls the enabled remediators declare
+  # as their triggers (remediators.json), one EventBridge rule per service
+  # (s3, ec2: the first label of the event source). The pattern,
+  # templates/cloudtrail_pattern.json.tftpl (Go renders the same file:
+  # terraform.CloudTrailPatterns), drops failed calls and the calls of the
+  # ignored actors. The Go function terraform.TriggerCalls lists the same
+  # calls.
+  trigger_calls   = distinct(flatten([for name, r in local.catalog.remediators : r.triggers if contains(local.enabled_remediators, name)]))
+  trigger_sources = { for src in distinct([for c in local.trigger_calls : c.source]) : split(".", src)[0] => src }
+  cloudtrail_patterns = { for svc, src in local.trigger_sources : svc => jsonencode(jsondecode(templatefile("${path.module}/templates/cloudtrail_pattern.json.tftpl", {
+    sources           = jsonencode(["aws.${svc}"])
+    event_sources     = jsonencode([src])
+    event_names       = jsonencode(sort(distinct([for c in local.trigger_calls : c.name if c.source == src])))
+    ignore_actor_arns = jsonencode(local.ignore_actor_arns)
+  }))) if var.enable_cloudtrail_path }
+
+  # Loop prevention: the calls of the pipeline's own roles, those of the
+  # functions (aws_iam_role.function, named <name>-<function> without a
+  # path; spelt here so that the patterns are known at plan time), and of
+  # the user's other automation are ignored, by the patterns and by the
+  # function (IGNORE_ACTOR_ARNS). The other roles of the module (Config
+  # recorder, scheduler) make no call a remediator is triggered by.
+  function_role_arns = [for fn in sort(local.functions) : "arn:${local.partition}:iam::${local.account}:role/${var.name}-${fn}"]
+  ignore_actor_arns  = distinct(concat(local.function_role_arns, var.ignore_actor_arns))
+
   # Settings shared by the functions that remediate (app.Settings() in Go; a
   # test checks every name is one the code reads).
   remediation_environment = {
@@ -82,6 +109,7 @@ locals {
     IMDS_LOOKBACK_DAYS  = tostring(var.imds_lookback_days)
     SG_BLOCKED_PORTS    = join(",", var.sg_blocked_ports)
     SNS_TOPIC_ARN       = var.notify_outcomes ? aws_sns_topic.notifications.arn : ""
+    IGNORE_ACTOR_ARNS   = join(",", local.ignore_actor_arns)
     METRICS_NAMESPACE   = var.metrics_namespace
     METRICS_MODE        = var.metrics_mode
     LOG_LEVEL           = var.log_level

@@ -29,8 +29,13 @@ output "dead_letter_queue_url" {
 }
 
 output "event_rule_names" {
-  description = "Names of the EventBridge rules that invoke the remediate function, by kind of Config rule name they match (deployed, securityhub, conformance-pack, control-tower)."
+  description = "Names of the EventBridge rules that invoke the remediate function on AWS Config compliance changes, by kind of Config rule name they match (deployed, securityhub, conformance-pack, control-tower)."
   value       = { for kind, r in aws_cloudwatch_event_rule.compliance_change : kind => r.name }
+}
+
+output "cloudtrail_rule_names" {
+  description = "Names of the EventBridge rules that invoke the remediate function on CloudTrail API calls, by service (s3, ec2); empty when enable_cloudtrail_path is false."
+  value       = { for svc, r in aws_cloudwatch_event_rule.cloudtrail : svc => r.name }
 }
 
 output "config_rule_names" {

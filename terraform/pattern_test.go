@@ -345,19 +345,39 @@ func TestTerraformUsesPatternFile(t *testing.T) {
 	// The patterns themselves: TestTerraformPatternsEqualGo.
 }
 
-// TestEventRulesShareTheirTarget: every EventBridge rule invokes the
-// remediate function through a target and a Lambda permission of its own,
-// and the dead-letter queue accepts the events of every rule.
+// TestEventRulesShareTheirTarget: every EventBridge rule of the module
+// (Config's and CloudTrail's) is in local.event_rules, and each of those
+// invokes the remediate function through a target and a Lambda permission
+// of its own (the same target resource for all, so the same retries and
+// dead-letter queue), and the dead-letter queue accepts the events of every
+// rule.
 func TestEventRulesShareTheirTarget(t *testing.T) {
 	m := loadModule(t, moduleDir(t))
+	var rules []string
+	for _, b := range m.blocks("resource", "aws_cloudwatch_event_rule") {
+		rules = append(rules, b.Labels[1])
+	}
+	var merged []string
+	for _, tr := range m.local(t, "event_rules").Variables() {
+		if a, ok := tr[1].(hcl.TraverseAttr); ok && tr.RootName() == "aws_cloudwatch_event_rule" {
+			merged = append(merged, a.Name)
+		}
+	}
+	if len(rules) < 2 {
+		t.Fatalf("EventBridge rule resources %v: want Config's and CloudTrail's", rules)
+	}
+	if d := sameSet(merged, rules); d != "" {
+		t.Errorf("local.event_rules vs the aws_cloudwatch_event_rule resources (\"in Terraform\" = merged into local.event_rules): %s", d)
+	}
 	for _, typ := range []string{"aws_cloudwatch_event_target", "aws_lambda_permission"} {
-		for _, b := range m.blocks("resource", typ) {
+		bs := m.blocks("resource", typ)
+		if len(bs) != 1 {
+			t.Errorf("%d %s resources, want one for every rule", len(bs), typ)
+		}
+		for _, b := range bs {
 			fe, ok := b.Body.Attributes["for_each"]
-			if !ok || !slices.ContainsFunc(fe.Expr.Variables(), func(tr hcl.Traversal) bool {
-				a, _ := tr[1].(hcl.TraverseAttr)
-				return tr.RootName() == "aws_cloudwatch_event_rule" && a.Name == "compliance_change"
-			}) {
-				t.Errorf("%s.%s is not one per aws_cloudwatch_event_rule.compliance_change", typ, b.Labels[1])
+			if !ok || !slices.Equal(referencedLocals(fe.Expr), []string{"event_rules"}) {
+				t.Errorf("%s.%s is not one per local.event_rules", typ, b.Labels[1])
 			}
 		}
 	}
@@ -372,8 +392,8 @@ func TestEventRulesShareTheirTarget(t *testing.T) {
 			found = true
 			fe, ok := c.Body.Attributes["values"].Expr.(*hclsyntax.ForExpr)
 			if !ok || fe.ValExpr == nil || !strings.HasSuffix(m.source(t, fe.ValExpr.Range()), ".arn") ||
-				!strings.HasPrefix(m.source(t, fe.CollExpr.Range()), "aws_cloudwatch_event_rule.compliance_change") {
-				t.Errorf("the dead-letter queue accepts %s, want [for r in aws_cloudwatch_event_rule.compliance_change : r.arn]", m.source(t, c.Body.Attributes["values"].Expr.Range()))
+				m.source(t, fe.CollExpr.Range()) != "local.event_rules" {
+				t.Errorf("the dead-letter queue accepts %s, want [for r in local.event_rules : r.arn]", m.source(t, c.Body.Attributes["values"].Expr.Range()))
 			}
 		}
 	}

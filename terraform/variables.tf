@@ -319,6 +319,26 @@ variable "dlq_retention_seconds" {
 }
 
 # ----------------------------------------------------------------------------
+# The CloudTrail fast path and loop prevention
+
+variable "enable_cloudtrail_path" {
+  description = "Also remediate from the \"AWS API Call via CloudTrail\" events of the calls that can break what a remediator fixes (seconds after the call, where AWS Config takes minutes): one EventBridge rule per service (S3, EC2) invoking the remediate function with the same retries and dead-letter queue. EventBridge receives these events only while a trail logs the account's write management events in the region (see the README). false removes the rules; IGNORE_ACTOR_ARNS stays set."
+  type        = bool
+  default     = true
+}
+
+variable "ignore_actor_arns" {
+  description = "IAM role or user ARNs of your other automation whose API calls must not trigger a remediation, e.g. the role a deployment pipeline applies with; the module's own function roles are always ignored. A role is named by its role ARN (arn:aws:iam::ACCOUNT:role/PATH/NAME), which every session of it shares, not by an assumed-role session ARN. The CloudTrail rules drop these calls before invoking the function, which ignores them too (environment IGNORE_ACTOR_ARNS). Each ARN appears twice in each CloudTrail rule's pattern, whose size EventBridge limits to 2048 characters: about ten ARNs fit."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.ignore_actor_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]+$", a))])
+    error_message = "ignore_actor_arns must be IAM role or user ARNs, like arn:aws:iam::123456789012:role/NAME; for an assumed role give the role's ARN, not the arn:aws:sts::...:assumed-role/... session ARN."
+  }
+}
+
+# ----------------------------------------------------------------------------
 # Notifications, dashboard and alarms
 
 variable "notification_emails" {
