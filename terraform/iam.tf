@@ -121,6 +121,17 @@ data "aws_iam_policy_document" "publisher" {
   }
 }
 
+# The state table: exactly the actions the store calls on it
+# (state.Actions(), through remediators.json), for the functions whose
+# environment names it (STATE_TABLE).
+data "aws_iam_policy_document" "state" {
+  statement {
+    sid       = "StateTable"
+    actions   = local.catalog.state.actions
+    resources = [aws_dynamodb_table.state.arn]
+  }
+}
+
 # The sweep's own calls (it remediates with the remediators' and the
 # publisher's statements): the listings of remediators.json, which support
 # no resource-level permissions, and GetCallerIdentity.
@@ -199,7 +210,7 @@ resource "aws_iam_role" "function" {
 # role policy (it skips data sources with for_each or count). Each is the
 # basics (its log group, X-Ray, the dead-letter queue) plus its permissions.
 data "aws_iam_policy_document" "remediate" {
-  source_policy_documents = [data.aws_iam_policy_document.remediators.json, data.aws_iam_policy_document.publisher.json]
+  source_policy_documents = [data.aws_iam_policy_document.remediators.json, data.aws_iam_policy_document.publisher.json, data.aws_iam_policy_document.state.json]
 
   statement {
     sid       = "LogStreams"
@@ -231,7 +242,7 @@ data "aws_iam_policy_document" "remediate" {
 }
 
 data "aws_iam_policy_document" "sweep" {
-  source_policy_documents = [data.aws_iam_policy_document.sweep_permissions.json, data.aws_iam_policy_document.remediators.json, data.aws_iam_policy_document.publisher.json]
+  source_policy_documents = [data.aws_iam_policy_document.sweep_permissions.json, data.aws_iam_policy_document.remediators.json, data.aws_iam_policy_document.publisher.json, data.aws_iam_policy_document.state.json]
 
   statement {
     sid       = "LogStreams"

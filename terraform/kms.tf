@@ -1,5 +1,5 @@
 # One customer-managed key for the pipeline's data at rest: the SNS topic, the
-# dead-letter queue, the log groups and the buckets.
+# dead-letter queue, the log groups, the buckets and the state table.
 
 data "aws_iam_policy_document" "kms" {
   # The account administers the key through IAM (the AWS default).
@@ -61,6 +61,36 @@ data "aws_iam_policy_document" "kms" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = ["sns.${local.region}.amazonaws.com", "sqs.${local.region}.amazonaws.com", "s3.${local.region}.amazonaws.com"]
+    }
+  }
+
+  # The functions that remediate read and write the state table, encrypted
+  # with this key, only through DynamoDB (the actions DynamoDB's
+  # documentation and the AWS CDK's grantReadWriteData give a table's users).
+  statement {
+    sid       = "StateTableUsesKey"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [for k, r in aws_iam_role.function : r.arn if contains(local.state_functions, k)]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+  }
+
+  # DynamoDB reads the key's metadata to keep the table usable (the key
+  # policy AWS documents for tables with a customer managed key).
+  statement {
+    sid       = "DynamoDBDescribesKey"
+    actions   = ["kms:Describe*", "kms:Get*", "kms:List*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["dynamodb.amazonaws.com"]
     }
   }
 

@@ -1,8 +1,8 @@
 # Shared facts and names. The pipeline: AWS Config rules (pattern in
 # templates/event_pattern.json.tftpl) and CloudTrail API calls (pattern in
 # templates/cloudtrail_pattern.json.tftpl) -> EventBridge rules -> the
-# remediate function -> outcomes as metrics (dashboard, alarms) and SNS
-# notifications.
+# remediate function, with its state table -> outcomes as metrics
+# (dashboard, alarms) and SNS notifications.
 
 data "aws_caller_identity" "current" {}
 
@@ -110,6 +110,9 @@ locals {
     SG_BLOCKED_PORTS    = join(",", var.sg_blocked_ports)
     SNS_TOPIC_ARN       = var.notify_outcomes ? aws_sns_topic.notifications.arn : ""
     IGNORE_ACTOR_ARNS   = join(",", local.ignore_actor_arns)
+    STATE_TABLE         = aws_dynamodb_table.state.name
+    FLAP_LIMIT          = tostring(var.flap_limit)
+    FLAP_WINDOW         = var.flap_window
     METRICS_NAMESPACE   = var.metrics_namespace
     METRICS_MODE        = var.metrics_mode
     LOG_LEVEL           = var.log_level

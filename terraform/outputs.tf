@@ -38,6 +38,11 @@ output "cloudtrail_rule_names" {
   value       = { for svc, r in aws_cloudwatch_event_rule.cloudtrail : svc => r.name }
 }
 
+output "state_table_name" {
+  description = "Name of the DynamoDB state table (environment STATE_TABLE of the remediate and sweep functions)."
+  value       = aws_dynamodb_table.state.name
+}
+
 output "config_rule_names" {
   description = "Names of the AWS Config rules the module deployed."
   value       = sort(keys(aws_config_config_rule.managed))

@@ -316,8 +316,8 @@ func TestFunctionPolicyGrantsOnlyThese(t *testing.T) {
 	// Everything on, so that every statement is there.
 	e := newEval(t, m, map[string]cty.Value{"metrics_mode": cty.StringVal("both"), "notify_outcomes": cty.True})
 	want := map[string][]string{
-		"remediate": {"publisher", "remediators"},
-		"sweep":     {"publisher", "remediators", "sweep_permissions"},
+		"remediate": {"publisher", "remediators", "state"},
+		"sweep":     {"publisher", "remediators", "state", "sweep_permissions"},
 		"report":    {"report_permissions"},
 	}
 	for fn, sources := range want {

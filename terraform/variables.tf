@@ -319,7 +319,7 @@ variable "dlq_retention_seconds" {
 }
 
 # ----------------------------------------------------------------------------
-# The CloudTrail fast path and loop prevention
+# The CloudTrail fast path, loop prevention and the state store
 
 variable "enable_cloudtrail_path" {
   description = "Also remediate from the \"AWS API Call via CloudTrail\" events of the calls that can break what a remediator fixes (seconds after the call, where AWS Config takes minutes): one EventBridge rule per service (S3, EC2) invoking the remediate function with the same retries and dead-letter queue. EventBridge receives these events only while a trail logs the account's write management events in the region (see the README). false removes the rules; IGNORE_ACTOR_ARNS stays set."
@@ -335,6 +335,33 @@ variable "ignore_actor_arns" {
   validation {
     condition     = alltrue([for a in var.ignore_actor_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)/([A-Za-z0-9+=,.@_-]+/)*[A-Za-z0-9+=,.@_-]+$", a))])
     error_message = "ignore_actor_arns must be IAM role or user ARNs, like arn:aws:iam::123456789012:role/NAME; for an assumed role give the role's ARN, not the arn:aws:sts::...:assumed-role/... session ARN."
+  }
+}
+
+variable "flap_limit" {
+  description = "Writes one remediator may make on one resource within flap_window; past that its outcomes are `escalated` (severity high) and nothing is written, so that a human settles the fight with the automation that keeps undoing the fix. Environment FLAP_LIMIT."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.flap_limit >= 1 && floor(var.flap_limit) == var.flap_limit
+    error_message = "flap_limit must be a whole number of writes, 1 or more."
+  }
+}
+
+variable "flap_window" {
+  description = "The window of flap_limit, a Go duration such as 30m, 1h or 2h30m, at least a minute. Environment FLAP_WINDOW."
+  type        = string
+  default     = "1h"
+
+  validation {
+    # Go's time.ParseDuration syntax (numbers with units, summed), and the
+    # function's minimum of one minute.
+    condition = can(regex("^([0-9]+(\\.[0-9]+)?(ns|us|µs|μs|ms|s|m|h))+$", var.flap_window)) && try(sum([
+      for d in regexall("([0-9]+(?:\\.[0-9]+)?)(ns|us|µs|μs|ms|s|m|h)", var.flap_window) :
+      tonumber(d[0]) * { ns = 1e-9, us = 1e-6, "µs" = 1e-6, "μs" = 1e-6, ms = 1e-3, s = 1, m = 60, h = 3600 }[d[1]]
+    ]) >= 60, false)
+    error_message = "flap_window must be a Go duration of at least one minute, such as 30m, 1h or 2h30m."
   }
 }
 
