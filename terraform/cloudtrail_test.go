@@ -194,3 +194,111 @@ func TestCloudTrailPatternsFitEventBridge(t *testing.T) {
 		t.Errorf("the ARNs that fit: failed preconditions %q", failed)
 	}
 }
+
+// policyStatements evaluates the statement blocks (static and dynamic) of
+// a policy document with vars, for one instance (each) when it has
+// for_each: sid => the statement's body and its iteration variables.
+func policyStatements(t *testing.T, e *tfEval, doc *hclsyntax.Block, each map[string]cty.Value) map[string]map[string]cty.Value {
+	t.Helper()
+	out := map[string]map[string]cty.Value{}
+	add := func(body *hclsyntax.Body, vars map[string]cty.Value) {
+		sid, _ := e.attr(body, "sid", vars)
+		st := map[string]cty.Value{}
+		for _, a := range []string{"actions", "resources"} {
+			v, _ := e.attr(body, a, vars)
+			st[a] = v
+		}
+		for _, b := range body.Blocks {
+			switch b.Type {
+			case "principals":
+				v, _ := e.attr(b.Body, "identifiers", vars)
+				st["principals"] = v
+			case "condition":
+				name, _ := e.attr(b.Body, "variable", vars)
+				v, _ := e.attr(b.Body, "values", vars)
+				st[name.AsString()] = v
+			}
+		}
+		out[sid.AsString()] = st
+	}
+	for _, b := range doc.Body.Blocks {
+		switch {
+		case b.Type == "statement":
+			add(b.Body, each)
+		case b.Type == "dynamic" && b.Labels[0] == "statement":
+			for _, it := range e.dynamicIterations(b, each) {
+				add(findBlock(b.Body, "content").Body, it)
+			}
+		}
+	}
+	return out
+}
+
+// TestTrailDeliversToItsBucketAndKey: with create_trail, a multi-region
+// trail of write management events with log file validation, encrypted
+// with the module's key, in the module's trail bucket; the bucket policy
+// lets CloudTrail write and the key policy lets it encrypt for that trail's
+// ARN only (aws:SourceArn); without it, none of these.
+func TestTrailDeliversToItsBucketAndKey(t *testing.T) {
+	m := loadModule(t, moduleDir(t))
+	trail := m.block(t, "resource", "aws_cloudtrail", "this")
+	for _, create := range []bool{true, false} {
+		e := newEval(t, m, map[string]cty.Value{"create_trail": cty.BoolVal(create), "name": cty.StringVal("ar")})
+		count, _ := e.attr(trail.Body, "count", nil)
+		if n, _ := count.AsBigFloat().Int64(); (n == 1) != create {
+			t.Errorf("create_trail = %v: %d trails", create, n)
+		}
+		name, _ := e.attr(trail.Body, "name", nil)
+		arn := fmt.Sprintf("arn:%s:cloudtrail:%s:%s:trail/%s", testPartition, testRegion, testAccount, name.AsString())
+		for attr, want := range map[string]bool{"is_multi_region_trail": true, "enable_log_file_validation": true, "include_global_service_events": true, "enable_logging": true} {
+			if v, ok := e.attr(trail.Body, attr, nil); !ok || v.True() != want {
+				t.Errorf("aws_cloudtrail.this.%s = %#v, want %v", attr, v, want)
+			}
+		}
+		sel := findBlock(trail.Body, "event_selector")
+		rw, _ := e.attr(sel.Body, "read_write_type", nil)
+		mgmt, _ := e.attr(sel.Body, "include_management_events", nil)
+		if sel == nil || rw.AsString() != "WriteOnly" || !mgmt.True() || len(sel.Body.Blocks) > 0 {
+			t.Errorf("the trail's event selector: %s with management events %v, want write-only management events and no data events", rw.AsString(), mgmt)
+		}
+		if !refersTo(trail.Body.Attributes["kms_key_id"].Expr, "aws_kms_key", "main", "arn") {
+			t.Error("the trail's logs are not encrypted with the module's key")
+		}
+
+		keySts := policyStatements(t, e, m.block(t, "data", "aws_iam_policy_document", "kms"), nil)
+		for _, sid := range []string{"CloudTrailEncryptsLogs", "CloudTrailDescribesKey"} {
+			st, ok := keySts[sid]
+			if ok != create {
+				t.Errorf("create_trail = %v: key policy statement %s present = %v", create, sid, ok)
+				continue
+			}
+			principals, source := ctyStrings(t, "principals", st["principals"]), ctyStrings(t, "aws:SourceArn", st["aws:SourceArn"])
+			if ok && (!slices.Equal(principals, []string{"cloudtrail.amazonaws.com"}) || !slices.Equal(source, []string{arn})) {
+				t.Errorf("key policy statement %s: for %v with aws:SourceArn %v, want for cloudtrail.amazonaws.com with aws:SourceArn %s", sid, principals, source, arn)
+			}
+		}
+
+		doc := m.block(t, "data", "aws_iam_policy_document", "data_bucket")
+		var trailBucket map[string]cty.Value
+		for _, each := range e.forEach(doc) {
+			sts := policyStatements(t, e, doc, each)
+			key := each["each"].GetAttr("key").AsString()
+			if key == "trail" {
+				trailBucket = each
+			}
+			for _, sid := range []string{"CloudTrailAclCheck", "CloudTrailWrite"} {
+				st, ok := sts[sid]
+				if ok != (key == "trail") {
+					t.Errorf("bucket %s: statement %s present = %v", key, sid, ok)
+					continue
+				}
+				if source := ctyStrings(t, "aws:SourceArn", st["aws:SourceArn"]); ok && !slices.Equal(source, []string{arn}) {
+					t.Errorf("bucket %s: statement %s for aws:SourceArn %v, want %s", key, sid, source, arn)
+				}
+			}
+		}
+		if (trailBucket != nil) != create {
+			t.Errorf("create_trail = %v: trail bucket present = %v", create, trailBucket != nil)
+		}
+	}
+}

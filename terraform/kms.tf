@@ -1,5 +1,6 @@
 # One customer-managed key for the pipeline's data at rest: the SNS topic, the
-# dead-letter queue, the log groups, the buckets and the state table.
+# dead-letter queue, the log groups, the buckets, the state table and the
+# trail's logs.
 
 data "aws_iam_policy_document" "kms" {
   # The account administers the key through IAM (the AWS default).
@@ -91,6 +92,50 @@ data "aws_iam_policy_document" "kms" {
     principals {
       type        = "Service"
       identifiers = ["dynamodb.amazonaws.com"]
+    }
+  }
+
+  # CloudTrail encrypts the trail's log and digest files (create_trail), for
+  # this trail only (aws:SourceArn, as CloudTrail's documentation
+  # recommends) and under its encryption context.
+  dynamic "statement" {
+    for_each = var.create_trail ? [1] : []
+    content {
+      sid       = "CloudTrailEncryptsLogs"
+      actions   = ["kms:GenerateDataKey*"]
+      resources = ["*"]
+      principals {
+        type        = "Service"
+        identifiers = ["cloudtrail.amazonaws.com"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceArn"
+        values   = [local.trail_arn]
+      }
+      condition {
+        test     = "StringLike"
+        variable = "kms:EncryptionContext:aws:cloudtrail:arn"
+        values   = ["arn:${local.partition}:cloudtrail:*:${local.account}:trail/*"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.create_trail ? [1] : []
+    content {
+      sid       = "CloudTrailDescribesKey"
+      actions   = ["kms:DescribeKey"]
+      resources = ["*"]
+      principals {
+        type        = "Service"
+        identifiers = ["cloudtrail.amazonaws.com"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceArn"
+        values   = [local.trail_arn]
+      }
     }
   }
 

@@ -43,6 +43,11 @@ output "state_table_name" {
   value       = aws_dynamodb_table.state.name
 }
 
+output "trail_arn" {
+  description = "ARN of the trail the module created (null when create_trail is false)."
+  value       = var.create_trail ? aws_cloudtrail.this[0].arn : null
+}
+
 output "config_rule_names" {
   description = "Names of the AWS Config rules the module deployed."
   value       = sort(keys(aws_config_config_rule.managed))

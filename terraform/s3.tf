@@ -1,16 +1,18 @@
-# The module's buckets: the compliance reports and (create_config_recorder)
-# AWS Config's delivery bucket, both private, versioned, encrypted with the
-# module's key and reachable only over TLS; their server access logs go to a
-# third bucket.
+# The module's buckets: the compliance reports, (create_config_recorder) AWS
+# Config's delivery bucket and (create_trail) the trail's, all private,
+# versioned, encrypted with the module's key and reachable only over TLS;
+# their server access logs go to another bucket.
 
 locals {
   report_bucket = "${var.name}-reports-${local.account}-${local.region}"
   config_bucket = "${var.name}-config-${local.account}-${local.region}"
+  trail_bucket  = "${var.name}-trail-${local.account}-${local.region}"
   logs_bucket   = "${var.name}-access-logs-${local.account}-${local.region}"
 
   data_buckets_all = {
     reports = { name = local.report_bucket, enabled = var.enable_report, expire_days = var.report_retention_days }
     config  = { name = local.config_bucket, enabled = var.create_config_recorder, expire_days = 0 }
+    trail   = { name = local.trail_bucket, enabled = var.create_trail, expire_days = 0 }
   }
   data_buckets = { for k, b in local.data_buckets_all : k => b if b.enabled }
   access_logs  = length(local.data_buckets) > 0 ? { logs = local.logs_bucket } : {}
@@ -61,7 +63,14 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "data" {
       sse_algorithm     = "aws:kms"
       kms_master_key_id = aws_kms_key.main.arn
     }
-    bucket_key_enabled = true
+    # Not for the trail's bucket: without a Bucket Key, each log file is
+    # encrypted with a data key CloudTrail asks for under the trail's
+    # encryption context (aws:cloudtrail:arn), which the key policy's
+    # CloudTrail statement checks; with one, S3 derives the keys from a
+    # bucket-level key instead, and AWS documents that the trail then needs
+    # kms:Decrypt as well. CloudTrail writes a few files per region every
+    # few minutes: the KMS calls a Bucket Key would save are few.
+    bucket_key_enabled = each.key != "trail"
   }
 }
 
@@ -110,6 +119,50 @@ resource "aws_s3_bucket_lifecycle_configuration" "data" {
 
 data "aws_iam_policy_document" "data_bucket" {
   for_each = local.data_buckets
+
+  # CloudTrail delivers to the trail's bucket, for this trail only
+  # (aws:SourceArn), with the bucket-owner-full-control ACL CloudTrail sets
+  # (which BucketOwnerEnforced accepts).
+  dynamic "statement" {
+    for_each = each.key == "trail" ? [1] : []
+    content {
+      sid       = "CloudTrailAclCheck"
+      actions   = ["s3:GetBucketAcl"]
+      resources = ["arn:${local.partition}:s3:::${each.value.name}"]
+      principals {
+        type        = "Service"
+        identifiers = ["cloudtrail.amazonaws.com"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceArn"
+        values   = [local.trail_arn]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "trail" ? [1] : []
+    content {
+      sid       = "CloudTrailWrite"
+      actions   = ["s3:PutObject"]
+      resources = ["arn:${local.partition}:s3:::${each.value.name}/AWSLogs/${local.account}/*"]
+      principals {
+        type        = "Service"
+        identifiers = ["cloudtrail.amazonaws.com"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "s3:x-amz-acl"
+        values   = ["bucket-owner-full-control"]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceArn"
+        values   = [local.trail_arn]
+      }
+    }
+  }
 
   statement {
     sid     = "DenyInsecureTransport"

@@ -118,3 +118,63 @@ func TestTfsecChecksGeneratedStatements(t *testing.T) {
 		t.Errorf("tfsec on a remediators.json with bad statements found\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
 }
+
+// tfsecAll runs tfsec on dir with the variables of tfvars (HCL) and
+// returns the long IDs of all its findings.
+func tfsecAll(t *testing.T, tfsec, dir, tfvars string) []string {
+	t.Helper()
+	vars := filepath.Join(t.TempDir(), "test.tfvars")
+	if err := os.WriteFile(vars, []byte(tfvars), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(tfsec, dir, "--no-colour", "--format", "json", "--minimum-severity", "LOW", "--tfvars-file", vars).Output()
+	var exit *exec.ExitError
+	if err != nil && !(errors.As(err, &exit) && exit.ExitCode() == 1) {
+		t.Fatalf("running tfsec: %v", err)
+	}
+	var res struct {
+		Results []struct {
+			LongID string `json:"long_id"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("reading tfsec's JSON: %v\n%s", err, out)
+	}
+	var found []string
+	for _, r := range res.Results {
+		found = append(found, r.LongID)
+	}
+	slices.Sort(found)
+	return found
+}
+
+// TestTfsecChecksTheTrail: make tf-sec checks the defaults, where no trail
+// is created; with create_trail (and the Config recorder), tfsec's checks
+// of the trail, the state table and the buckets pass too, and they can
+// fail: a trail without log file validation is flagged.
+func TestTfsecChecksTheTrail(t *testing.T) {
+	tfsec, err := exec.LookPath("tfsec")
+	if err != nil {
+		t.Skip("tfsec is not on PATH (make tf-tools installs it)")
+	}
+	vars := "create_trail = true\ncreate_config_recorder = true\n"
+	dir := copyModule(t)
+	if got := tfsecAll(t, tfsec, dir, vars); len(got) > 0 {
+		t.Fatalf("tfsec flags the module with create_trail: %q", got)
+	}
+	path := filepath.Join(dir, "cloudtrail.tf")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doctored := strings.Replace(string(b), "enable_log_file_validation    = true", "enable_log_file_validation    = false", 1)
+	if doctored == string(b) {
+		t.Fatal("cloudtrail.tf no longer sets enable_log_file_validation as the test expects: update the mutation")
+	}
+	if err := os.WriteFile(path, []byte(doctored), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := tfsecAll(t, tfsec, dir, vars); !slices.Contains(got, "aws-cloudtrail-enable-log-validation") {
+		t.Errorf("tfsec on a trail without log file validation found %q", got)
+	}
+}

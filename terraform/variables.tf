@@ -322,9 +322,15 @@ variable "dlq_retention_seconds" {
 # The CloudTrail fast path, loop prevention and the state store
 
 variable "enable_cloudtrail_path" {
-  description = "Also remediate from the \"AWS API Call via CloudTrail\" events of the calls that can break what a remediator fixes (seconds after the call, where AWS Config takes minutes): one EventBridge rule per service (S3, EC2) invoking the remediate function with the same retries and dead-letter queue. EventBridge receives these events only while a trail logs the account's write management events in the region (see the README). false removes the rules; IGNORE_ACTOR_ARNS stays set."
+  description = "Also remediate from the \"AWS API Call via CloudTrail\" events of the calls that can break what a remediator fixes (seconds after the call, where AWS Config takes minutes): one EventBridge rule per service (S3, EC2) invoking the remediate function with the same retries and dead-letter queue. EventBridge receives these events only while a trail logs the account's write management events in the region (create_trail, or an existing trail). false removes the rules; IGNORE_ACTOR_ARNS stays set."
   type        = bool
   default     = true
+}
+
+variable "create_trail" {
+  description = "Create a multi-region CloudTrail trail logging write management events, with log file validation, into a private bucket encrypted with the module's key, for accounts without a trail (most have one: see the README for how to check it suffices)."
+  type        = bool
+  default     = false
 }
 
 variable "ignore_actor_arns" {
@@ -423,7 +429,7 @@ variable "config_recorder_resource_types" {
 }
 
 variable "bucket_force_destroy" {
-  description = "Let `terraform destroy` delete the module's buckets with their objects: the report bucket, the Config bucket and the access-log bucket, which receives the server access logs of the other two and so is never empty. Without it, empty them first."
+  description = "Let `terraform destroy` delete the module's buckets with their objects: the report bucket, the Config bucket, the trail bucket (create_trail) and the access-log bucket, which receives the server access logs of the others and so is never empty. Without it, empty them first."
   type        = bool
   default     = false
 }
