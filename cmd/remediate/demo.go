@@ -15,25 +15,42 @@ import (
 const demoHelp = `Usage: remediate demo [--watch] [--interval 5s] [--dashboard demo/dashboard.html] [--log FILE] [--simulate-failure]
 
 Runs the whole production pipeline on a local AWS emulator, without an AWS
-account: starts moto_server on a free loopback port (stopped at the end, also
-on Ctrl-C), builds an insecure account (public and unencrypted buckets, a
-website bucket, an exempt bucket, IMDSv1 instances, unencrypted volumes, EBS
-encryption by default off), stands in for AWS Config by evaluating the
-resources and putting a "Config Rules Compliance Change" event on the
-EventBridge bus for each non-compliant one, routes them with the event
-pattern terraform/ deploys to a queue in place of the Lambda function, runs
-them through the function's own handler code, prints the SNS notifications,
-the outcomes, the time to fix (from Config's notification to the verified
-fix, as the dashboard's TimeToRemediate measures it), the compliance score
-before and after, and writes the dashboard page.
+account, along both of its paths. It starts moto_server on a free loopback
+port (stopped at the end, also on Ctrl-C) and, in front of it, a stand-in
+for CloudTrail: a recording proxy that turns every S3 and EC2 change made
+through it into an "AWS API Call via CloudTrail" event on the EventBridge
+bus, naming the principal who signed the call (moto records no calls).
 
---watch keeps running: the Config stand-in re-evaluates every --interval and
-the command printed lets you misconfigure a bucket from another terminal and
-see it fixed within seconds.
+It builds an insecure account (public and unencrypted buckets, a website
+bucket, an exempt bucket, IMDSv1 instances, unencrypted volumes, EBS
+encryption by default off), then deploys the pipeline as terraform/ wires
+it: the Config rule's and the CloudTrail rules' event patterns routing to a
+queue in place of the Lambda function, the DynamoDB state table, and the
+function's own handler code with IGNORE_ACTOR_ARNS listing the pipeline's
+roles and FLAP_LIMIT=3.
+
+The Config path: a stand-in for AWS Config evaluates the resources and puts
+a "Config Rules Compliance Change" event on the bus for each non-compliant
+one. The CloudTrail path: a developer's new misconfigurations, made through
+the proxy, are fixed from their API call events; another automation that
+re-opens a bucket after each fix ends escalated once the flap limit is
+reached. The pipeline's own fixes go through the proxy too and are dropped
+by the CloudTrail rules' pattern (counted). The demo prints the SNS
+notifications, the outcomes with their trigger and time to fix (from the
+API call, or from Config's notification, to the verified fix, as the
+dashboard's TimeToRemediate measures it), the compliance score before and
+after, and writes the dashboard page.
+
+--watch keeps running: the command printed lets you misconfigure a bucket
+through the CloudTrail stand-in from another terminal and see it fixed from
+its event within the second; the Config stand-in re-evaluates every
+--interval and catches changes made straight to the emulator.
 
 By default nothing fails: the account ends compliant except the website
 bucket's public access, the bucket tagged auto-remediation=off, the instance
-whose IMDSv1 use defers the fix and the volume that needs a manual migration.
+whose IMDSv1 use defers the fix, the volume that needs a manual migration and
+the bucket the other automation keeps re-opening (escalated: a human settles
+it).
 --simulate-failure adds the failure path: a bucket demo-restricted-data whose
 encryption a service control policy denies. The policy is SIMULATED (the
 emulator has no Organizations SCPs): an SDK middleware in the demo makes
@@ -44,7 +61,7 @@ summary counts that failed check once; the dashboard counts failed outcomes,
 one per attempt.
 
 The demo runs with its own settings (enforce mode, METRICS_MODE=api, its own
-topic); the pipeline's settings in the environment are checked like for the
+topic and state table, IGNORE_ACTOR_ARNS, FLAP_LIMIT=3); the pipeline's settings in the environment are checked like for the
 other commands (exit 2 when one is bad) but not used.
 
 Exit status: 0 when the demo ran to the end (also with --simulate-failure,
@@ -90,7 +107,7 @@ func runDemo(ctx context.Context, c *cli, args []string) int {
 func parseDemo(c *cli, args []string) (opts demo.Options, logPath string, code int, ok bool) {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(c.stderr)
-	watch := fs.Bool("watch", false, "keep running and re-evaluate like Config does, until Ctrl-C")
+	watch := fs.Bool("watch", false, "keep running (calls through the CloudTrail stand-in are fixed at once; the Config stand-in re-evaluates) until Ctrl-C")
 	interval := fs.Duration("interval", 5*time.Second, "how often the Config stand-in re-evaluates in --watch mode")
 	dashboard := fs.String("dashboard", filepath.Join("demo", "dashboard.html"), "where to write the dashboard page (empty: none)")
 	fs.StringVar(&logPath, "log", "", "write the handler's structured outcome log lines to `FILE`")

@@ -28,6 +28,12 @@ const (
 	BucketExempt  = "demo-legacy-exports"   // tagged auto-remediation=off
 	BucketSecure  = "demo-audit-logs"       // already compliant
 	BucketPartner = "demo-partner-exchange" // a partner account's access in its policy, no TLS-only deny
+	// BucketFlapping starts compliant; another automation keeps re-opening
+	// it (step 6) until the flap limit escalates.
+	BucketFlapping = "demo-shared-artifacts"
+	// BucketScratch is created public by the developer once the pipeline is
+	// deployed (step 5): the CloudTrail fast path fixes it.
+	BucketScratch = "demo-scratch-space"
 	// BucketRestricted exists only with Options.SimulateFailure: it is
 	// unencrypted, and a (simulated) service control policy denies changing
 	// its encryption: the failure path.
@@ -46,6 +52,9 @@ type Baseline struct {
 	// internet (revoked), SSH from 10.0.0.0/8 and HTTPS from anywhere
 	// (kept).
 	WebSG string
+	// Launched are the instances the developer starts with IMDSv1 once the
+	// pipeline is deployed (step 5).
+	Launched []string
 }
 
 // buildBaseline creates the insecure account; simulateFailure adds
@@ -84,15 +93,13 @@ func buildBaseline(ctx context.Context, c *app.Clients, simulateFailure bool, pr
 	if err := bucket(BucketSecure, "", "public access blocked, SSE-S3, TLS-only bucket policy (compliant)"); err != nil {
 		return nil, err
 	}
-	if _, err := s3c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(BucketSecure), PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
-		BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true), BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true)}}); err != nil {
-		return nil, fmt.Errorf("blocking public access on bucket %q: %w", BucketSecure, err)
+	if err := secure(ctx, s3c, BucketSecure); err != nil {
+		return nil, err
 	}
-	if _, err := s3c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: aws.String(BucketSecure), ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{
-		Rules: []s3types.ServerSideEncryptionRule{{ApplyServerSideEncryptionByDefault: &s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryptionAes256}}}}}); err != nil {
-		return nil, fmt.Errorf("encrypting bucket %q: %w", BucketSecure, err)
+	if err := bucket(BucketFlapping, "", "public access blocked, SSE-S3, TLS-only bucket policy (compliant; another automation will fight over it)"); err != nil {
+		return nil, err
 	}
-	if err := putPolicy(ctx, s3c, BucketSecure, tlsOnlyPolicy(BucketSecure)); err != nil {
+	if err := secure(ctx, s3c, BucketFlapping); err != nil {
 		return nil, err
 	}
 	if err := partnerBucket(ctx, s3c, bucket); err != nil {
@@ -171,6 +178,20 @@ func buildBaseline(ctx context.Context, c *app.Clients, simulateFailure bool, pr
 		return nil, err
 	}
 	return b, nil
+}
+
+// secure makes a bucket compliant: public access blocked, SSE-S3 and the
+// TLS-only policy.
+func secure(ctx context.Context, s3c *s3.Client, name string) error {
+	if _, err := s3c.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(name), PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
+		BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true), BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true)}}); err != nil {
+		return fmt.Errorf("blocking public access on bucket %q: %w", name, err)
+	}
+	if _, err := s3c.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{Bucket: aws.String(name), ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{
+		Rules: []s3types.ServerSideEncryptionRule{{ApplyServerSideEncryptionByDefault: &s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryptionAes256}}}}}); err != nil {
+		return fmt.Errorf("encrypting bucket %q: %w", name, err)
+	}
+	return putPolicy(ctx, s3c, name, tlsOnlyPolicy(name))
 }
 
 // SGWebServers names the demo's security group.

@@ -1,9 +1,11 @@
 // Package demo runs the whole production pipeline against a local
 // moto_server: an insecure account, a stand-in for AWS Config that reports
-// the non-compliant resources to EventBridge, the production event pattern
-// routing them to a queue, the very handler code of the Lambda function
-// remediating them, the SNS notifications, the compliance scores and the
-// dashboard.
+// the non-compliant resources to EventBridge, a stand-in for CloudTrail (a
+// recording proxy in front of the emulator) that turns API calls into
+// "AWS API Call via CloudTrail" events, the production event patterns
+// routing both to a queue, the very handler code of the Lambda function
+// remediating them with its DynamoDB state store, the SNS notifications,
+// the compliance scores and the dashboard.
 package demo
 
 import (
@@ -14,6 +16,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -29,8 +32,10 @@ import (
 
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/events"
+	"github.com/autoremediate/autoremediate/internal/cloudtrailproxy"
 	"github.com/autoremediate/autoremediate/internal/emulator"
 	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/state"
 	"github.com/autoremediate/autoremediate/sweep"
 	"github.com/autoremediate/autoremediate/terraform"
 )
@@ -61,9 +66,9 @@ type Options struct {
 	Watch    bool
 	Interval time.Duration // 5s when 0
 	// WatchReady, when set, is called once watch mode is waiting for
-	// changes, with the bucket the printed command misconfigures.
-	WatchReady func(bucket string)
-	// Timeout bounds the wait for the pipeline to handle the events (60s
+	// changes, with what the printed command uses.
+	WatchReady func(Watching)
+	// Timeout bounds each wait for the pipeline to handle the events (60s
 	// when 0).
 	Timeout time.Duration
 	// SimulateFailure adds BucketRestricted, unencrypted, and an SDK
@@ -74,15 +79,31 @@ type Options struct {
 	SimulateFailure bool
 }
 
+// Watching is what watch mode's printed command uses.
+type Watching struct {
+	Bucket      string // the bucket it misconfigures
+	EndpointURL string // the CloudTrail stand-in's URL
+	AccessKeyID string // the developer's key: the call is recorded as hers
+}
+
 // Result is what a run did, for tests and callers.
 type Result struct {
-	Baseline      *Baseline
-	Events        int                   // compliance change events put on the bus
+	Baseline *Baseline
+	Events   int // compliance change events the Config stand-in had routed to the function
+	// CloudTrailCalls is the number of API calls the demo made through the
+	// CloudTrail stand-in once the pipeline was deployed (steps 5 and 6),
+	// each of which the function handled as one event.
+	CloudTrailCalls int
+	// PipelineCalls is the number of events the CloudTrail stand-in
+	// recorded for the pipeline's own calls (its fixes); the rules' pattern
+	// drops them before the function.
+	PipelineCalls int
 	Outcomes      []remediation.Outcome // as the handler produced them from the queue
 	Notifications []Notification
 	Before, After sweep.Score
 	DashboardPath string
 	ServerURL     string
+	ProxyURL      string // the CloudTrail stand-in's
 }
 
 // Notification is one SNS message received through the SQS subscription.
@@ -94,24 +115,28 @@ type Notification struct {
 }
 
 type demo struct {
-	opts    Options
-	srv     *emulator.Server
-	clients *app.Clients
-	cfg     app.Config
-	h       *remediation.Handler
-	eb      *eventbridge.Client
-	sqs     *sqs.Client
-	cw      *cloudwatch.Client
+	opts     Options
+	srv      *emulator.Server
+	proxy    *cloudtrailproxy.Server
+	recorded *recorded
+	clients  *app.Clients // the pipeline's, signed as PipelineRole, through the proxy
+	cfg      app.Config
+	h        *remediation.Handler
+	eb       *eventbridge.Client
+	sqs      *sqs.Client
+	cw       *cloudwatch.Client
 
 	topicARN, eventsURL, notifyURL, dlqURL string
 
-	mu            sync.Mutex
-	out           io.Writer
-	outcomes      []remediation.Outcome
-	notifications []Notification
-	handled       chan remediation.Outcome
-	baseline      *Baseline
-	lastDLQMetric time.Time
+	mu                sync.Mutex
+	out               io.Writer
+	outcomes          []remediation.Outcome
+	notifications     []Notification
+	cloudTrailHandled int // CloudTrail events the function handled
+	cloudTrailCalls   int // calls made through the proxy after the rules were in place
+	handled           chan remediation.Outcome
+	baseline          *Baseline
+	lastDLQMetric     time.Time
 	// liveNotifications prints notifications as they arrive (watch mode);
 	// before, the report lists them.
 	liveNotifications bool
@@ -153,36 +178,70 @@ func (d *demo) printf(format string, args ...any) {
 	fmt.Fprintf(d.out, format, args...)
 }
 
-func (d *demo) run(ctx context.Context) (*Result, error) {
-	awsCfg := d.srv.AWSConfig()
-	awsCfg.RetryMaxAttempts = 5
-	if d.opts.SimulateFailure {
-		awsCfg.APIOptions = append(awsCfg.APIOptions, denyRestricted)
+// setup starts the CloudTrail stand-in and builds the clients: the
+// stand-ins' own (bus, queues) straight to the emulator, the pipeline's
+// through the proxy, signed as its role.
+func (d *demo) setup() error {
+	direct := d.srv.AWSConfig()
+	direct.RetryMaxAttempts = 5
+	d.eb = eventbridge.NewFromConfig(direct)
+	d.sqs = sqs.NewFromConfig(direct)
+	if err := d.startProxy(); err != nil {
+		return err
 	}
-	d.clients = app.NewClients(awsCfg)
+	pipeline := d.signedAs(PipelineKey)
+	if d.opts.SimulateFailure {
+		pipeline.APIOptions = append(pipeline.APIOptions, denyRestricted)
+	}
+	d.clients = app.NewClients(pipeline)
 	d.clients.PathStyleS3 = true
-	d.eb = eventbridge.NewFromConfig(awsCfg)
-	d.sqs = sqs.NewFromConfig(awsCfg)
 	d.cw = d.clients.CloudWatch()
-	d.printf("\n== autoremediate demo: the production pipeline on a local AWS emulator ==\n")
-	d.printf("emulator: moto_server at %s (region %s, account %s)\n", d.srv.URL, emulator.Region, emulator.Account)
+	return nil
+}
 
+// deploy wires the pipeline (step 2) and builds the function's handler
+// with the settings Terraform gives it.
+func (d *demo) deploy(ctx context.Context) error {
 	if err := d.wire(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	cfg, err := app.Load(func(k string) string {
-		return map[string]string{"METRICS_MODE": app.MetricsAPI, "SNS_TOPIC_ARN": d.topicARN}[k]
+		return map[string]string{"METRICS_MODE": app.MetricsAPI, "SNS_TOPIC_ARN": d.topicARN,
+			"IGNORE_ACTOR_ARNS": strings.Join(pipelineRoles(), ","), "STATE_TABLE": StateTable, "FLAP_LIMIT": strconv.Itoa(FlapLimit)}[k]
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	d.cfg = cfg
 	if d.h, err = app.NewHandler(cfg, d.clients, app.NewLogger(d.opts.Log, cfg.LogLevel)); err != nil {
+		return err
+	}
+	if d.h.Store == nil {
+		return fmt.Errorf("the handler built with STATE_TABLE=%s has no state store", StateTable)
+	}
+	return nil
+}
+
+func (d *demo) run(ctx context.Context) (*Result, error) {
+	if err := d.setup(); err != nil {
 		return nil, err
 	}
+	defer d.proxy.Close()
+	d.printf("\n== autoremediate demo: the production pipeline on a local AWS emulator ==\n")
+	d.printf("emulator: moto_server at %s (region %s, account %s)\n", d.srv.URL, emulator.Region, emulator.Account)
+	d.printf("CloudTrail (stand-in): a recording proxy at %s in front of the emulator, which records no API calls of its own.\n", d.proxy.URL)
+	d.printf("   Every S3 and EC2 change that succeeds through it becomes an \"AWS API Call via CloudTrail\" event on the bus,\n")
+	d.printf("   naming the principal who signed it. It stands in for CloudTrail as the evaluator below stands in for AWS Config.\n")
 
-	d.printf("\n2. An insecure account\n")
-	if d.baseline, err = buildBaseline(ctx, d.clients, d.opts.SimulateFailure, d.printf); err != nil {
+	d.printf("\n1. An insecure account, as it was before the pipeline was deployed (changed by %s/%s through the CloudTrail stand-in)\n",
+		shortActor(DeveloperRole), DeveloperSession)
+	var err error
+	if d.baseline, err = buildBaseline(ctx, d.clientsAs(DeveloperKey), d.opts.SimulateFailure, d.printf); err != nil {
+		return nil, err
+	}
+	d.printf("   CloudTrail recorded these %d changes, but no rule listened yet: CloudTrail reports changes as they happen,\n", d.recorded.total())
+	d.printf("   not the state they leave. Finding what is already wrong is AWS Config's job.\n")
+	if err := d.deploy(ctx); err != nil {
 		return nil, err
 	}
 	res := &Result{Baseline: d.baseline}
@@ -193,12 +252,9 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 	res.Before = sweep.ScoreOf(before)
 	d.printf("   compliance score before: %s\n", res.Before)
 
-	d.printf("\n3. AWS Config (stand-in) reports each change of compliance to EventBridge\n")
+	d.printf("\n3. AWS Config (stand-in) evaluates every resource and reports each change of compliance to EventBridge\n")
 	cfgState := newConfigState()
-	sent, err := d.emit(ctx, cfgState, before, true)
-	if err != nil {
-		return nil, err
-	}
+	changes, sent := d.evaluate(cfgState, before, true)
 	res.Events = sent
 	d.printf("   the rule's pattern lets the %d NON_COMPLIANT ones through to the function's queue\n", sent)
 
@@ -211,9 +267,19 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 	go func() { defer wg.Done(); d.receiveNotifications(workers) }()
 	defer wg.Wait()
 	defer stop()
+	if err := d.notify(ctx, changes); err != nil {
+		return nil, err
+	}
 	if err := d.waitOutcomes(ctx, sent); err != nil {
 		return nil, err
 	}
+	if err := d.fastPath(ctx); err != nil {
+		return nil, err
+	}
+	if err := d.flapping(ctx); err != nil {
+		return nil, err
+	}
+	res.CloudTrailCalls = d.cloudTrailCalls
 	d.mu.Lock()
 	handled := len(d.outcomes)
 	d.mu.Unlock()
@@ -224,6 +290,7 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	res.After = sweep.ScoreOf(after)
+	res.PipelineCalls = d.recorded.count(pipelineRoles()...)
 	d.report(after, res, d.dlqDepth(ctx))
 
 	if d.opts.DashboardPath != "" {
@@ -231,8 +298,9 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 			return nil, err
 		}
 		res.DashboardPath = d.opts.DashboardPath
-		d.printf("\n6. Dashboard: the one terraform/ deploys, rendered from CloudWatch: %s\n", d.opts.DashboardPath)
+		d.printf("\n8. Dashboard: the one terraform/ deploys, rendered from CloudWatch: %s\n", d.opts.DashboardPath)
 	}
+	res.ProxyURL = d.proxy.URL
 	if d.opts.Watch {
 		_ = cfgState.observe(after) // the after-state is Config's view now
 		if err := d.watch(ctx, cfgState); err != nil && !errors.Is(err, context.Canceled) {
@@ -247,11 +315,12 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 }
 
 // wire creates what terraform/ deploys, with an SQS queue in place of the
-// Lambda function: the topic, the notification subscription, the rule with
-// the production event pattern, the dead-letter queue.
+// Lambda function: the topic, the notification subscription, the rules with
+// the production event patterns (Config's and CloudTrail's), the
+// dead-letter queue and the state table.
 func (d *demo) wire(ctx context.Context) error {
-	d.printf("\n1. The production wiring, as terraform/ deploys it\n")
-	snsc := sns.NewFromConfig(d.clients.Config())
+	d.printf("\n2. The pipeline is deployed, wired as terraform/ wires it\n")
+	snsc := sns.NewFromConfig(d.srv.AWSConfig())
 	topic, err := snsc.CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(TopicName)})
 	if err != nil {
 		return fmt.Errorf("creating SNS topic %s: %w", TopicName, err)
@@ -262,7 +331,11 @@ func (d *demo) wire(ctx context.Context) error {
 	}
 	dlqARN := fmt.Sprintf("arn:aws:sqs:%s:%s:%s", emulator.Region, emulator.Account, DLQName)
 	redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": dlqARN, "maxReceiveCount": 2})
-	if d.eventsURL, err = d.queue(ctx, EventsQueue, map[string]string{"VisibilityTimeout": "2", "RedrivePolicy": string(redrive)}); err != nil {
+	// A delivery is retried only when the invocation failed (invoke makes
+	// the message visible again after a second), as Lambda retries an
+	// asynchronous invocation that failed; never because the handler took
+	// its time on a busy emulator.
+	if d.eventsURL, err = d.queue(ctx, EventsQueue, map[string]string{"VisibilityTimeout": "60", "RedrivePolicy": string(redrive)}); err != nil {
 		return err
 	}
 	if d.notifyURL, err = d.queue(ctx, NotifiesQueue, nil); err != nil {
@@ -277,16 +350,46 @@ func (d *demo) wire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := d.eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(RuleName), EventPattern: aws.String(string(pattern))}); err != nil {
-		return fmt.Errorf("creating EventBridge rule %s: %w", RuleName, err)
-	}
-	if _, err := d.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(RuleName), Targets: []ebtypes.Target{{
-		Id: aws.String("remediate"), Arn: aws.String(fmt.Sprintf("arn:aws:sqs:%s:%s:%s", emulator.Region, emulator.Account, EventsQueue))}}}); err != nil {
-		return fmt.Errorf("adding the target of EventBridge rule %s: %w", RuleName, err)
+	if err := d.rule(ctx, RuleName, pattern); err != nil {
+		return err
 	}
 	d.printf("   EventBridge rule %s with the event pattern of terraform/templates/event_pattern.json.tftpl\n", RuleName)
+	patterns, err := terraform.CloudTrailPatterns(terraform.TriggerCalls(nil), pipelineRoles())
+	if err != nil {
+		return err
+	}
+	var services []string
+	for svc := range patterns {
+		services = append(services, svc)
+	}
+	sort.Strings(services)
+	for _, svc := range services {
+		if err := d.rule(ctx, CloudTrailRulePrefix+svc, patterns[svc]); err != nil {
+			return err
+		}
+	}
+	d.printf("   EventBridge rules %s{%s} with the pattern of terraform/templates/cloudtrail_pattern.json.tftpl:\n",
+		CloudTrailRulePrefix, strings.Join(services, ","))
+	d.printf("     the calls the remediators' triggers list, that succeeded, and that none of the pipeline's roles made\n")
 	d.printf("     -> SQS queue %s in place of the Lambda target; a runner calls the function's handler code on each event\n", EventsQueue)
 	d.printf("   dead-letter queue %s; outcome metrics go to CloudWatch with PutMetricData (METRICS_MODE=api)\n", DLQName)
+	if _, err := state.Init(ctx, d.clients.DynamoDB(), StateTable); err != nil {
+		return err
+	}
+	d.printf("   DynamoDB table %s, the state store (created as `remediate state init` does): each event handled and notified once,\n", StateTable)
+	d.printf("     at most FLAP_LIMIT=%d fixes per resource within FLAP_WINDOW; IGNORE_ACTOR_ARNS lists the pipeline's roles\n", FlapLimit)
+	return nil
+}
+
+// rule puts an EventBridge rule with the functions' queue as its target.
+func (d *demo) rule(ctx context.Context, name string, pattern []byte) error {
+	if _, err := d.eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(name), EventPattern: aws.String(string(pattern))}); err != nil {
+		return fmt.Errorf("creating EventBridge rule %s: %w", name, err)
+	}
+	if _, err := d.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(name), Targets: []ebtypes.Target{{
+		Id: aws.String("remediate"), Arn: aws.String(fmt.Sprintf("arn:aws:sqs:%s:%s:%s", emulator.Region, emulator.Account, EventsQueue))}}}); err != nil {
+		return fmt.Errorf("adding the target of EventBridge rule %s: %w", name, err)
+	}
 	return nil
 }
 
@@ -367,44 +470,58 @@ func ruleName(managed string) string {
 
 // emit puts one compliance change event per changed verdict on the bus.
 func (d *demo) emit(ctx context.Context, state *configState, outcomes []remediation.Outcome, print bool) (int, error) {
+	changes, routed := d.evaluate(state, outcomes, print)
+	return routed, d.notify(ctx, changes)
+}
+
+// evaluate returns the compliance changes Config would notify (printing
+// them) and how many the rule routes to the function.
+func (d *demo) evaluate(state *configState, outcomes []remediation.Outcome, print bool) ([]events.ComplianceChange, int) {
 	changes := state.observe(outcomes)
 	routed := 0
-	var entries []ebtypes.PutEventsRequestEntry
+	var out []events.ComplianceChange
 	for _, o := range outcomes {
 		ch, ok := changes[key(o)]
 		if !ok {
 			continue
 		}
-		now := time.Now()
-		detail := events.ComplianceChange{Account: emulator.Account, Region: emulator.Region, RuleName: ruleName(o.Rule),
-			ResourceType: o.ResourceType, ResourceID: o.ResourceID, New: ch[1], Old: ch[0], At: now}.Detail()
-		body, err := json.Marshal(detail)
-		if err != nil {
-			return 0, fmt.Errorf("encoding event detail: %w", err)
-		}
-		// Only AWS Config can put "aws.config" events on a real bus; the
-		// emulator accepts them from us, which is what a stand-in needs.
-		entries = append(entries, ebtypes.PutEventsRequestEntry{Source: aws.String(events.SourceConfig),
-			DetailType: aws.String(events.DetailTypeComplianceChange), Detail: aws.String(string(body)), Time: aws.Time(now), Resources: []string{}})
+		c := events.ComplianceChange{Account: emulator.Account, Region: emulator.Region, RuleName: ruleName(o.Rule),
+			ResourceType: o.ResourceType, ResourceID: o.ResourceID, New: ch[1], Old: ch[0]}
+		out = append(out, c)
 		if ch[1] == events.ComplianceTypeNonCompliant {
 			routed++ // the rule routes NON_COMPLIANT changes only
 		}
 		if print {
-			d.printf("   %-13s %-61s %-18s %s\n", ch[1], detail.ConfigRuleName, o.ResourceType, o.ResourceID)
+			d.printf("   %-13s %-61s %-18s %s\n", ch[1], c.RuleName, o.ResourceType, o.ResourceID)
 		}
 	}
-	for len(entries) > 0 {
-		n := min(10, len(entries)) // PutEvents takes 10 entries at a time
-		out, err := d.eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries[:n]})
+	return out, routed
+}
+
+// notify puts the compliance change events on the bus one by one, each
+// stamped (notificationCreationTime) when it is sent: the emulator's bus
+// takes a tenth of a second or so to deliver one event to a queue, so a
+// burst stamped at once would charge each event the wait for the ones
+// before it.
+func (d *demo) notify(ctx context.Context, changes []events.ComplianceChange) error {
+	for _, c := range changes {
+		c.At = time.Now()
+		body, err := json.Marshal(c.Detail())
 		if err != nil {
-			return 0, fmt.Errorf("putting compliance change events: %w", err)
+			return fmt.Errorf("encoding the compliance change of %s %s: %w", c.ResourceType, c.ResourceID, err)
+		}
+		// Only AWS Config can put "aws.config" events on a real bus; the
+		// emulator accepts them from us, which is what a stand-in needs.
+		out, err := d.eb.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{Source: aws.String(events.SourceConfig),
+			DetailType: aws.String(events.DetailTypeComplianceChange), Detail: aws.String(string(body)), Time: aws.Time(c.At), Resources: []string{}}}})
+		if err != nil {
+			return fmt.Errorf("putting the compliance change event of %s %s: %w", c.ResourceType, c.ResourceID, err)
 		}
 		if out.FailedEntryCount > 0 {
-			return 0, fmt.Errorf("putting compliance change events: %d of %d failed", out.FailedEntryCount, n)
+			return fmt.Errorf("putting the compliance change event of %s %s: rejected", c.ResourceType, c.ResourceID)
 		}
-		entries = entries[n:]
 	}
-	return routed, nil
+	return nil
 }
 
 // runFunction is the stand-in for the Lambda service: it receives the
@@ -413,8 +530,19 @@ func (d *demo) emit(ctx context.Context, state *configState, outcomes []remediat
 // fails is received again, then lands in the dead-letter queue), and
 // records the AWS/Lambda and AWS/SQS metrics those services would.
 func (d *demo) runFunction(ctx context.Context) {
+	// Lambda invokes the function for each event as it comes, up to its
+	// concurrency: an invocation does not wait for the others of a burst.
+	const concurrency = 10
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for ctx.Err() == nil {
-		out, err := d.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(d.eventsURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		free := int32(concurrency - len(sem))
+		if free == 0 {
+			sleep(ctx, 20*time.Millisecond)
+			continue
+		}
+		out, err := d.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(d.eventsURL), MaxNumberOfMessages: free, WaitTimeSeconds: 1})
 		if err != nil {
 			if ctx.Err() == nil {
 				d.printf("   ! receiving events: %v\n", err)
@@ -422,52 +550,79 @@ func (d *demo) runFunction(ctx context.Context) {
 			}
 			continue
 		}
-		// Lambda runs concurrent invocations for a burst of events.
-		var wg sync.WaitGroup
 		for _, m := range out.Messages {
+			sem <- struct{}{}
 			wg.Add(1)
-			go func() { defer wg.Done(); d.invoke(ctx, m) }()
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				d.invoke(ctx, m)
+			}()
 		}
-		wg.Wait()
 		d.dlqMetric(ctx, false)
 	}
 }
 
-// invoke is one Lambda invocation on one delivered event.
+// invoke is one Lambda invocation on one delivered event: the function's
+// entry point (Handler.Invoke) takes both kinds of events.
 func (d *demo) invoke(ctx context.Context, m sqstypes.Message) {
-	{
-		{
-			start := time.Now()
-			o, herr := d.h.Handle(ctx, json.RawMessage(aws.ToString(m.Body)))
-			elapsed := time.Since(start)
-			d.lambdaMetrics(ctx, elapsed, herr != nil)
-			if herr == nil {
-				if _, err := d.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(d.eventsURL), ReceiptHandle: m.ReceiptHandle}); err != nil && ctx.Err() == nil {
-					d.printf("   ! deleting a handled event: %v\n", err)
-				}
-			}
-			var pe *events.ParseError
-			if errors.As(herr, &pe) {
-				d.printf("   ! the function rejected an event: %v\n", herr)
-				return
-			}
-			d.mu.Lock()
-			d.outcomes = append(d.outcomes, o)
-			took := fmt.Sprintf("%dms", o.DurationMs)
-			if o.Action == remediation.ActionFailed {
-				took += ": " + short(o.Error, 110)
-			}
-			if ttf := timeToFix(o); ttf != "-" {
-				took = "fixed and verified " + ttf + " after Config's notification"
-			}
-			fmt.Fprintf(d.out, "   function: %-12s %-22s %-18s %s (%s)\n", o.Action, o.Remediator, o.ResourceType, o.ResourceID, took)
-			d.mu.Unlock()
-			select {
-			case d.handled <- o:
-			default:
-			}
+	start := time.Now()
+	res, herr := d.h.Invoke(ctx, json.RawMessage(aws.ToString(m.Body)))
+	elapsed := time.Since(start)
+	if herr == nil {
+		if _, err := d.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(d.eventsURL), ReceiptHandle: m.ReceiptHandle}); err != nil && ctx.Err() == nil {
+			d.printf("   ! deleting a handled event: %v\n", err)
+		}
+	} else if _, err := d.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(d.eventsURL),
+		ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 1}); err != nil && ctx.Err() == nil {
+		d.printf("   ! scheduling the retry of a failed event: %v\n", err)
+	}
+	d.lambdaMetrics(ctx, elapsed, herr != nil)
+	var pe *events.ParseError
+	if errors.As(herr, &pe) {
+		d.printf("   ! the function rejected an event: %v\n", herr)
+		return
+	}
+	var outs []remediation.Outcome
+	cloudTrail := false
+	switch v := res.(type) {
+	case remediation.Outcome:
+		outs = []remediation.Outcome{v}
+	case []remediation.Outcome:
+		outs, cloudTrail = v, true
+	}
+	d.mu.Lock()
+	for _, o := range outs {
+		d.outcomes = append(d.outcomes, o)
+		took := fmt.Sprintf("%dms", o.DurationMs)
+		if o.Action == remediation.ActionFailed {
+			took += ": " + short(o.Error, 110)
+		}
+		if ttf := timeToFix(o); ttf != "-" {
+			took = "fixed and verified " + ttf + " after " + fixedAfter(o)
+		}
+		if o.Trigger == remediation.TriggerCloudTrail {
+			took = "call by " + shortActor(o.Actor) + "; " + took
+		}
+		fmt.Fprintf(d.out, "   function: %-12s %-22s %-18s %s (%s)\n", o.Action, o.Remediator, o.ResourceType, o.ResourceID, took)
+	}
+	if cloudTrail {
+		d.cloudTrailHandled++
+	}
+	d.mu.Unlock()
+	for _, o := range outs {
+		select {
+		case d.handled <- o:
+		default:
 		}
 	}
+}
+
+// fixedAfter names what an outcome's time to fix runs from.
+func fixedAfter(o remediation.Outcome) string {
+	if o.Trigger == remediation.TriggerCloudTrail {
+		return "the API call"
+	}
+	return "Config's notification"
 }
 
 func (d *demo) lambdaMetrics(ctx context.Context, elapsed time.Duration, failed bool) {
@@ -602,7 +757,8 @@ func (d *demo) waitNotifications(ctx context.Context, n int, timeout time.Durati
 	}
 }
 
-// report prints the outcome table, the time to fix and the score after.
+// report prints the outcome table, the time to fix by trigger, what the
+// loop prevention dropped and the score after.
 func (d *demo) report(after []remediation.Outcome, res *Result, deadLetters int) {
 	d.mu.Lock()
 	outcomes := append([]remediation.Outcome(nil), d.outcomes...)
@@ -622,27 +778,59 @@ func (d *demo) report(after []remediation.Outcome, res *Result, deadLetters int)
 		fmt.Fprintf(d.out, "   sns:      severity=%-6s %s\n", n.Severity, n.Subject)
 	}
 	d.mu.Unlock()
-	retries := ""
-	if len(outcomes) > res.Events {
-		retries = fmt.Sprintf(" for %d events: Lambda's retries are outcomes too", res.Events)
-	}
-	d.printf("\n5. Outcomes (%d outcomes%s; %d SNS notifications received)\n", len(outcomes), retries, notes)
+	events := res.Events + res.CloudTrailCalls
+	retries := fmt.Sprintf(" for %d events: %d from Config, %d from CloudTrail", events, res.Events, res.CloudTrailCalls)
+	d.printf("\n7. Outcomes (%d outcomes%s; %d SNS notifications received)\n", len(outcomes), retries, notes)
 	d.mu.Lock()
 	tw := tabwriter.NewWriter(d.out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "   RESOURCE\tREMEDIATOR\tACTION\tTIME TO FIX\tWHY")
+	fmt.Fprintln(tw, "   RESOURCE\tREMEDIATOR\tTRIGGER\tACTION\tTIME TO FIX\tWHY")
 	for _, o := range outcomes {
-		fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\t%s\n", label(o), o.Remediator, o.Action, timeToFix(o), short(o.Reason, 70))
+		fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\t%s\t%s\n", label(o), o.Remediator, o.Trigger, o.Action, timeToFix(o), short(o.Reason, 64))
 	}
 	tw.Flush()
 	fmt.Fprintf(d.out, "   %s\n", TimeToFixDefinition)
 	d.mu.Unlock()
+	for _, trigger := range []remediation.Trigger{remediation.TriggerConfig, remediation.TriggerCloudTrail} {
+		if times := fixTimes(outcomes, trigger); len(times) > 0 {
+			d.printf("   time to fix, %-10s %d fixes, median %s, slowest %s (from %s)\n", string(trigger)+":", len(times),
+				percentile(times, 50).Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond),
+				fixedAfter(remediation.Outcome{Trigger: trigger}))
+		}
+	}
+	d.printf("   Locally both paths take the same route (bus, queue, function). On AWS what differs is the delivery: Config evaluates\n")
+	d.printf("   a change minutes after it (1-15), CloudTrail delivers the call's event to EventBridge within seconds.\n")
+	ownDropped, ownIgnored := res.PipelineCalls, 0
+	for _, o := range outcomes {
+		if o.Trigger == remediation.TriggerCloudTrail && strings.HasPrefix(o.Actor, PipelineRole+"/") {
+			ownIgnored++
+		}
+	}
+	d.printf("   loop prevention: the pipeline's own %d changes were recorded by the CloudTrail stand-in as %s; the CloudTrail\n", ownDropped, shortActor(PipelineRole))
+	d.printf("   rules' pattern dropped all of them before the function (%d reached it; IGNORE_ACTOR_ARNS would ignore them there)\n", ownIgnored)
+	if esc, ok := d.lastOutcome(BucketFlapping); ok && esc.Action == remediation.ActionEscalated {
+		fixes := 0
+		for _, o := range outcomes {
+			if o.ResourceID == BucketFlapping && o.Action == remediation.ActionRemediated {
+				fixes++
+			}
+		}
+		d.printf("   flapping: bucket %s fixed %d times, then escalated (severity high): %s undoes the fix; a human settles it\n",
+			BucketFlapping, fixes, shortActor(esc.Actor))
+	}
 	d.printf("\n   compliance score before: %s\n", res.Before)
 	d.printf("   compliance score after:  %s\n", res.After)
+	// The function's last word on each check; CloudTrail outcomes name no
+	// rule, so they stand for every check of their remediator on the
+	// resource.
 	latest := map[string]remediation.Outcome{}
+	latestCloudTrail := map[string]remediation.Outcome{}
 	attempts := map[string]int{}
 	for _, o := range outcomes {
 		latest[d.check(o)] = o
 		attempts[d.check(o)]++
+		if o.Rule == "" {
+			latestCloudTrail[o.Remediator+"|"+o.ResourceID] = o
+		}
 	}
 	d.printf("   still not compliant:\n")
 	for _, o := range after {
@@ -650,7 +838,11 @@ func (d *demo) report(after []remediation.Outcome, res *Result, deadLetters int)
 			continue
 		}
 		why := string(o.Action)
-		if ev, ok := latest[d.check(o)]; ok {
+		ev, ok := latest[d.check(o)]
+		if ct, found := latestCloudTrail[o.Remediator+"|"+o.ResourceID]; found && (!ok || ct.CompletedAt.After(ev.CompletedAt)) {
+			ev, ok = ct, true
+		}
+		if ok {
 			why = string(ev.Action)
 			if ev.Action == remediation.ActionFailed {
 				why = fmt.Sprintf("failed %d times (Lambda's retries), then the event went to the dead-letter queue %s; the errors alarm fires", attempts[d.check(o)], DLQName)
@@ -682,16 +874,38 @@ func (d *demo) report(after []remediation.Outcome, res *Result, deadLetters int)
 
 // TimeToFixDefinition is what the demo's time to fix measures: the same
 // span as the TimeToRemediate metric the dashboard draws.
-const TimeToFixDefinition = "TIME TO FIX: from Config's notification (the event's notificationCreationTime) to the verified fix, " +
-	"as the TimeToRemediate metric and the dashboard measure it"
+const TimeToFixDefinition = "TIME TO FIX: from the API call (trigger cloudtrail: the call's eventTime) or from Config's notification " +
+	"(trigger config: notificationCreationTime) to the verified fix, as the TimeToRemediate metric and the dashboard measure it"
 
-// timeToFix is an outcome's time from Config's notification to the
-// verified fix, or "-" when it fixed nothing.
+// timeToFix is an outcome's time from the API call or Config's
+// notification to the verified fix, or "-" when it fixed nothing.
 func timeToFix(o remediation.Outcome) string {
 	if o.Action != remediation.ActionRemediated || o.DetectedAt.IsZero() || o.CompletedAt.Before(o.DetectedAt) {
 		return "-"
 	}
 	return o.CompletedAt.Sub(o.DetectedAt).Round(time.Millisecond).String()
+}
+
+// fixTimes are the times to fix of the remediated outcomes of a trigger,
+// sorted.
+func fixTimes(outcomes []remediation.Outcome, trigger remediation.Trigger) []time.Duration {
+	var out []time.Duration
+	for _, o := range outcomes {
+		if o.Trigger == trigger && timeToFix(o) != "-" {
+			out = append(out, o.CompletedAt.Sub(o.DetectedAt))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// percentile is the nearest-rank percentile p of sorted durations.
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	rank := (p*len(sorted) + 99) / 100 // ceil(p/100 * n)
+	return sorted[max(rank, 1)-1]
 }
 
 // check identifies the check an outcome is for: one remediator can check a

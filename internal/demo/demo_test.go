@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -31,6 +33,8 @@ import (
 	"github.com/autoremediate/autoremediate/internal/syncbuf"
 	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
+	"github.com/autoremediate/autoremediate/state"
 	"github.com/autoremediate/autoremediate/sweep"
 )
 
@@ -144,6 +148,26 @@ func expectedNonCompliant(b *Baseline, o remediation.Outcome) bool {
 		return o.ResourceID == b.DataVolume
 	}
 	return false
+}
+
+// knownChecks is how many checks the known remediators make on the
+// demo's account: 3 per bucket, 1 per instance, the data volume, the
+// account, and 2 per security group (the default VPC's and the web
+// servers').
+func knownChecks(b *Baseline) int {
+	return 3*len(b.Buckets) + 3 + len(b.Launched) + 1 + 1 + 2*2
+}
+
+// addedChecks counts the checks of the resources the developer made once
+// the pipeline was deployed (step 5): not there for the score before.
+func addedChecks(b *Baseline, outcomes []remediation.Outcome) int {
+	n := 0
+	for _, o := range outcomes {
+		if o.ResourceID == BucketScratch || slices.Contains(b.Launched, o.ResourceID) {
+			n++
+		}
+	}
+	return n
 }
 
 // checkOthers checks the outcomes of the remediators the tests do not know:
@@ -266,7 +290,11 @@ func (r reader) checkBuckets(want []bucketState) {
 
 func (r reader) checkEC2(b *Baseline) {
 	r.t.Helper()
-	for id, want := range map[string]string{b.Web: "required", b.Batch: "optional", b.API: "required"} {
+	want := map[string]string{b.Web: "required", b.Batch: "optional", b.API: "required"}
+	for _, id := range b.Launched {
+		want[id] = "required" // started with IMDSv1 in step 5, fixed from the CloudTrail event
+	}
+	for id, want := range want {
 		if got := r.tokens(id); got != want {
 			r.t.Errorf("instance %s: HttpTokens %s, want %s", id, got, want)
 		}
@@ -333,7 +361,7 @@ func (r reader) checkPolicies() {
 	if got := stmts(BucketPartner); len(got) != 2 || got[0] != string(partner.Statement[0]) || got[1] != tlsDeny(BucketPartner) {
 		r.t.Errorf("bucket %s: policy statements %q, want the partner's kept and the TLS-only deny added", BucketPartner, got)
 	}
-	for _, b := range []string{BucketPublic, BucketUploads, BucketSecure} {
+	for _, b := range []string{BucketPublic, BucketUploads, BucketSecure, BucketFlapping, BucketScratch} {
 		if got := stmts(b); len(got) != 1 || got[0] != tlsDeny(b) {
 			r.t.Errorf("bucket %s: policy statements %q, want only the TLS-only deny", b, got)
 		}
@@ -359,15 +387,18 @@ func TestDemoEndToEnd(t *testing.T) {
 	r := newReader(t, srv)
 	b := res.Baseline
 	// No restricted bucket: without --simulate-failure it is not created.
+	// The flapping bucket stays open: the fourth fix was escalated, not
+	// made. The developer's bucket was fixed from its CloudTrail event.
 	r.checkBuckets([]bucketState{{BucketPublic, true, true}, {BucketUploads, true, true}, {BucketWebsite, false, true},
-		{BucketExempt, false, false}, {BucketSecure, true, true}, {BucketPartner, true, true}})
+		{BucketExempt, false, false}, {BucketSecure, true, true}, {BucketPartner, true, true},
+		{BucketFlapping, false, true}, {BucketScratch, true, true}})
 	r.checkEC2(b)
 	r.checkPolicies()
 
 	// The final state, evaluated afresh from the emulator: for the known
-	// remediators, 6 buckets x 3 checks, 3 instances, 1 volume, the
-	// account, 2 security groups (the default VPC's and the web servers')
-	// x 2 checks = 27 checks, of which exactly these 7 are not compliant.
+	// remediators, knownChecks, of which exactly these are not compliant:
+	// what the demo means to leave, and the bucket the other automation
+	// won (escalated).
 	outcomes, after := evaluate(t, srv)
 	known, others := split(outcomes)
 	want := []string{
@@ -378,6 +409,7 @@ func TestDemoEndToEnd(t *testing.T) {
 		"s3-public-access-block " + BucketWebsite + " exempt",
 		"s3-ssl-requests-only " + BucketExempt + " exempt",
 		"s3-ssl-requests-only " + BucketWebsite + " exempt",
+		"s3-public-access-block " + BucketFlapping + " dry-run",
 	}
 	sort.Strings(want)
 	if got := notCompliant(known); !slices.Equal(got, want) {
@@ -389,8 +421,8 @@ func TestDemoEndToEnd(t *testing.T) {
 			t.Errorf("evaluating %s %s failed: %s", o.Remediator, o.ResourceID, o.Error)
 		}
 	}
-	if s := sweep.ScoreOf(known); s.Total != 27 || s.Compliant != 20 {
-		t.Errorf("score of the known remediators from the emulator %v, want 20 of 27", s)
+	if s, n := sweep.ScoreOf(known), knownChecks(b); s.Total != n || s.Compliant != n-len(want) {
+		t.Errorf("score of the known remediators from the emulator %v, want %d of %d", s, n-len(want), n)
 	}
 	if nc := len(notCompliant(outcomes)); after.Total != len(outcomes) || after.Compliant != after.Total-nc {
 		t.Errorf("score from the emulator %v, want %d of %d (every check but the %d not compliant)", after, len(outcomes)-nc, len(outcomes), nc)
@@ -398,10 +430,11 @@ func TestDemoEndToEnd(t *testing.T) {
 	if res.After != after {
 		t.Errorf("the demo reported %v, the emulator says %v", res.After, after)
 	}
-	// Before: the same checks; each non-compliant one sent one event.
-	if res.Before.Total != after.Total || res.Before.Total-res.Before.Compliant != res.Events || res.Before.Compliant >= after.Compliant {
-		t.Errorf("score before %v, after %v, %d events: want as many checks, one event per non-compliant one, fewer compliant before",
-			res.Before, after, res.Events)
+	// Before: the same checks but those of the resources made in step 5;
+	// each non-compliant one sent one event.
+	if added := addedChecks(b, outcomes); res.Before.Total+added != after.Total || res.Before.Total-res.Before.Compliant != res.Events || res.Before.Compliant >= after.Compliant {
+		t.Errorf("score before %v, after %v, %d events: want as many checks (but the %d of the resources made in step 5), one event per non-compliant one, fewer compliant before",
+			res.Before, after, res.Events, added)
 	}
 
 	// What the function did: one outcome per routed event, nothing failed.
@@ -417,6 +450,12 @@ func TestDemoEndToEnd(t *testing.T) {
 		"s3-ssl-requests-only " + BucketPartner: "remediated",
 		// two events, restricted-ssh and restricted-common-ports
 		"ec2-security-group-ingress " + b.WebSG: "remediated",
+		// from CloudTrail events (steps 5 and 6)
+		"s3-public-access-block " + BucketScratch: "remediated", "s3-encryption " + BucketScratch: "remediated",
+		"s3-ssl-requests-only " + BucketScratch: "remediated", "s3-public-access-block " + BucketFlapping: "escalated",
+	}
+	for _, id := range b.Launched {
+		wantActions["ec2-imdsv2 "+id] = "remediated"
 	}
 	knownOutcomes, otherOutcomes := split(res.Outcomes)
 	if got := latestActions(knownOutcomes); !maps.Equal(got, wantActions) {
@@ -428,10 +467,19 @@ func TestDemoEndToEnd(t *testing.T) {
 				o.Remediator, o.ResourceID, o.Rule, o.Action, o.Reason, o.Error)
 		}
 	}
-	if len(knownOutcomes) != 19 || res.Events != len(res.Outcomes) {
-		t.Errorf("%d events routed, %d outcomes (%d of the known remediators), want one outcome per event (one delivery each: nothing failed) and 19 of the known remediators",
-			res.Events, len(res.Outcomes), len(knownOutcomes))
+	byTrigger := map[remediation.Trigger][]remediation.Outcome{}
+	for _, o := range res.Outcomes {
+		byTrigger[o.Trigger] = append(byTrigger[o.Trigger], o)
 	}
+	configKnown, _ := split(byTrigger[remediation.TriggerConfig])
+	if len(configKnown) != 19 || res.Events != len(byTrigger[remediation.TriggerConfig]) {
+		t.Errorf("%d Config events routed, %d outcomes from them (%d of the known remediators), want one outcome per event (one delivery each: nothing failed) and 19 of the known remediators",
+			res.Events, len(byTrigger[remediation.TriggerConfig]), len(configKnown))
+	}
+	if n := len(res.Outcomes) - len(byTrigger[remediation.TriggerConfig]) - len(byTrigger[remediation.TriggerCloudTrail]); n != 0 {
+		t.Errorf("%d outcomes with a trigger other than config and cloudtrail", n)
+	}
+	checkCloudTrailPath(t, srv, b, res, byTrigger[remediation.TriggerCloudTrail], out.String())
 	remediated := 0
 	for _, o := range res.Outcomes {
 		if o.Action == remediation.ActionRemediated {
@@ -447,11 +495,19 @@ func TestDemoEndToEnd(t *testing.T) {
 	if n, _ := remediations(t, srv, remediation.ActionRemediated); n != float64(remediated) {
 		t.Errorf("Remediations{Action=remediated} sums to %v in CloudWatch, want %d (the remediated outcomes)", n, remediated)
 	}
-	// Every outcome was notified through SNS -> SQS; none is high.
+	// Every outcome was notified through SNS -> SQS; the only high one is
+	// the escalation.
+	high := 0
 	for _, n := range res.Notifications {
-		if n.Severity == "high" || n.Action == "failed" {
+		switch {
+		case n.Action == "escalated" && n.Severity == "high" && n.Outcome.ResourceID == BucketFlapping:
+			high++
+		case n.Severity == "high" || n.Action == "failed":
 			t.Errorf("notification %q with severity %s", n.Subject, n.Severity)
 		}
+	}
+	if high != 1 {
+		t.Errorf("%d high-severity escalation notifications for bucket %s, want 1", high, BucketFlapping)
 	}
 	if len(res.Notifications) != len(res.Outcomes) {
 		t.Errorf("%d notifications for %d outcomes", len(res.Notifications), len(res.Outcomes))
@@ -496,21 +552,22 @@ func TestDemoSimulatedFailure(t *testing.T) {
 	}
 	r := newReader(t, srv)
 	r.checkBuckets([]bucketState{{BucketPublic, true, true}, {BucketUploads, true, true}, {BucketWebsite, false, true},
-		{BucketExempt, false, false}, {BucketSecure, true, true}, {BucketPartner, true, true}, {BucketRestricted, true, false}})
+		{BucketExempt, false, false}, {BucketSecure, true, true}, {BucketPartner, true, true}, {BucketRestricted, true, false},
+		{BucketFlapping, false, true}, {BucketScratch, true, true}})
 	r.checkEC2(res.Baseline)
 	r.checkPolicies()
-	// 30 checks of the known remediators; not compliant: the 7 of the
-	// default demo and the restricted bucket's encryption (denied).
+	// Not compliant: the 8 of the default demo and the restricted bucket's
+	// encryption (denied).
 	outcomes, after := evaluate(t, srv)
 	known, others := split(outcomes)
-	if got := notCompliant(known); len(got) != 8 || !slices.Contains(got, "s3-encryption "+BucketRestricted+" dry-run") {
-		t.Errorf("not compliant in the emulator: %v, want 8 with the restricted bucket's encryption", got)
+	if got := notCompliant(known); len(got) != 9 || !slices.Contains(got, "s3-encryption "+BucketRestricted+" dry-run") {
+		t.Errorf("not compliant in the emulator: %v, want 9 with the restricted bucket's encryption", got)
 	}
 	checkOthers(t, res.Baseline, "in the emulator", others)
-	if s := sweep.ScoreOf(known); s.Total != 30 || s.Compliant != 22 {
-		t.Errorf("score of the known remediators from the emulator %v, want 22 of 30", s)
+	if s, n := sweep.ScoreOf(known), knownChecks(res.Baseline); s.Total != n || s.Compliant != n-9 {
+		t.Errorf("score of the known remediators from the emulator %v, want %d of %d", s, n-9, n)
 	}
-	if res.After != after || res.Before.Total != after.Total || res.Before.Total-res.Before.Compliant != res.Events {
+	if res.After != after || res.Before.Total+addedChecks(res.Baseline, outcomes) != after.Total || res.Before.Total-res.Before.Compliant != res.Events {
 		t.Errorf("the demo reported %v before, %v after, %d events; the emulator says %v after, want as many checks before and one event per non-compliant one",
 			res.Before, res.After, res.Events, after)
 	}
@@ -553,24 +610,126 @@ func TestDemoSimulatedFailure(t *testing.T) {
 	})
 }
 
+// checkCloudTrailPath checks the outcomes of the CloudTrail events (steps
+// 5 and 6): one event per call made through the stand-in, each outcome
+// naming the principal who made the call, RunInstances fixed per instance,
+// CreateBucket checked by every remediator it triggers, the flapping bucket
+// fixed FlapLimit times then escalated, none of the pipeline's own calls
+// reaching the function, and the state store holding items with their TTL.
+func checkCloudTrailPath(t *testing.T, srv *emulator.Server, b *Baseline, res *Result, outcomes []remediation.Outcome, out string) {
+	t.Helper()
+	byEvent := map[string][]remediation.Outcome{}
+	for _, o := range outcomes {
+		byEvent[o.EventID] = append(byEvent[o.EventID], o)
+		developer, other := DeveloperRole+"/"+DeveloperSession, OtherAutomationRole+"/"+OtherAutomationSession
+		if o.Actor != developer && o.Actor != other {
+			t.Errorf("%s %s from a CloudTrail event by %q, want %s or %s", o.Remediator, o.ResourceID, o.Actor, developer, other)
+		}
+		if o.Action == remediation.ActionIgnored || o.DetectedAt.IsZero() {
+			t.Errorf("%s %s: %s (%s), detected at %v", o.Remediator, o.ResourceID, o.Action, o.Reason, o.DetectedAt)
+		}
+	}
+	if len(byEvent) != res.CloudTrailCalls || res.CloudTrailCalls == 0 {
+		t.Errorf("outcomes for %d CloudTrail events, want one event per call made through the stand-in (%d)", len(byEvent), res.CloudTrailCalls)
+	}
+	var triggered []string
+	for _, spec := range remediators.Catalog(remediators.Definitions()) {
+		if slices.Contains(spec.Triggers, remediation.APICall{Source: "s3.amazonaws.com", Name: "CreateBucket"}) {
+			triggered = append(triggered, spec.Name)
+		}
+	}
+	sort.Strings(triggered)
+	for _, evOutcomes := range byEvent {
+		var ids, rems []string
+		for _, o := range evOutcomes {
+			ids = append(ids, o.ResourceID)
+			rems = append(rems, o.Remediator)
+		}
+		sort.Strings(ids)
+		sort.Strings(rems)
+		switch {
+		case len(b.Launched) > 0 && slices.Contains(ids, b.Launched[0]):
+			want := slices.Sorted(slices.Values(b.Launched))
+			if !slices.Equal(ids, want) || len(b.Launched) < 2 {
+				t.Errorf("RunInstances: outcomes for %v, want one per started instance %v", ids, want)
+			}
+		case slices.Contains(ids, BucketScratch):
+			if !slices.Equal(rems, triggered) {
+				t.Errorf("CreateBucket %s: outcomes of %v, want one per remediator it triggers %v", BucketScratch, rems, triggered)
+			}
+		}
+	}
+	var flaps []remediation.Outcome
+	for _, o := range outcomes {
+		if o.ResourceID == BucketFlapping {
+			flaps = append(flaps, o)
+		}
+	}
+	sort.Slice(flaps, func(i, j int) bool { return flaps[i].CompletedAt.Before(flaps[j].CompletedAt) })
+	var actions []remediation.Action
+	for _, o := range flaps {
+		actions = append(actions, o.Action)
+	}
+	wantFlaps := append(slices.Repeat([]remediation.Action{remediation.ActionRemediated}, FlapLimit), remediation.ActionEscalated)
+	if !slices.Equal(actions, wantFlaps) {
+		t.Errorf("bucket %s: %v, want %d fixes and then escalated", BucketFlapping, actions, FlapLimit)
+	} else if reason := flaps[FlapLimit].Reason; !strings.Contains(reason, OtherAutomationRole+"/"+OtherAutomationSession) {
+		t.Errorf("the escalation does not name the other automation: %s", reason)
+	}
+	remediated := 0
+	for _, o := range outcomes {
+		if o.Action == remediation.ActionRemediated {
+			remediated++
+		}
+	}
+	// Each fix is at least one write by the pipeline; their events were
+	// recorded but never reached the function (checked above: no outcome
+	// names the pipeline).
+	if res.PipelineCalls < remediated {
+		t.Errorf("the stand-in recorded %d calls of the pipeline, fewer than its %d fixes from CloudTrail events alone", res.PipelineCalls, remediated)
+	}
+	for _, want := range []string{"It stands in for CloudTrail as the evaluator below stands in for AWS Config",
+		fmt.Sprintf("the pipeline's own %d changes", res.PipelineCalls), "(0 reached it", "escalated: ",
+		"   RESOURCE  ", " TRIGGER "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("printout lacks %q:\n%s", want, out)
+		}
+	}
+	ddb := dynamodb.NewFromConfig(srv.AWSConfig())
+	items, err := ddb.Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(StateTable)})
+	if err != nil {
+		t.Fatalf("reading the state table: %v", err)
+	}
+	if len(items.Items) == 0 {
+		t.Errorf("the state table %s is empty", StateTable)
+	}
+	for _, it := range items.Items {
+		if _, ok := it[state.TTLAttribute]; !ok {
+			t.Errorf("state item %v has no %s", it[state.KeyAttribute], state.TTLAttribute)
+		}
+	}
+}
+
 // checkOneTimeToFix checks that the demo reports one time to fix: for
 // every remediated check, step 4's line and the outcome table give the
 // same time, and the longest is the Maximum of the TimeToRemediate metric
 // that the dashboard draws.
 func checkOneTimeToFix(t *testing.T, srv *emulator.Server, out string, outcomes []remediation.Outcome) {
 	t.Helper()
-	step4 := regexp.MustCompile(`function: remediated +(\S+) +\S+ +(\S+) \(fixed and verified (\S+) after Config's notification\)`).FindAllStringSubmatch(out, -1)
-	if len(step4) == 0 {
-		t.Fatalf("no fix reported in step 4:\n%s", out)
+	fixes := regexp.MustCompile(`function: remediated +(\S+) +\S+ +(\S+) \((?:call by \S+; )?fixed and verified (\S+) after (Config's notification|the API call)\)`).FindAllStringSubmatch(out, -1)
+	if len(fixes) == 0 {
+		t.Fatalf("no fix reported by the function:\n%s", out)
 	}
 	var longest time.Duration
-	for _, m := range step4 {
-		// one remediator may fix one resource for several rules (a
-		// security group for restricted-ssh and restricted-common-ports):
-		// some row of the resource shows this fix's time
-		rows := regexp.MustCompile(`(?m)^   [a-z ]+ `+regexp.QuoteMeta(m[2])+` +`+regexp.QuoteMeta(m[1])+` +remediated +(\S+) `).FindAllStringSubmatch(out, -1)
+	for _, m := range fixes {
+		trigger := map[string]string{"Config's notification": "config", "the API call": "cloudtrail"}[m[4]]
+		// one remediator may fix one resource for several rules or
+		// events (a security group for restricted-ssh and
+		// restricted-common-ports, then from a CloudTrail event): some row
+		// of the resource shows this fix's time, with its trigger
+		rows := regexp.MustCompile(`(?m)^   [a-z ]+ `+regexp.QuoteMeta(m[2])+` +`+regexp.QuoteMeta(m[1])+` +`+trigger+` +remediated +(\S+) `).FindAllStringSubmatch(out, -1)
 		if !slices.ContainsFunc(rows, func(row []string) bool { return row[1] == m[3] }) {
-			t.Errorf("%s %s: step 4 says %s, the table %v", m[1], m[2], m[3], rows)
+			t.Errorf("%s %s: the function says %s after %s, the table %v", m[1], m[2], m[3], m[4], rows)
 		}
 		d, err := time.ParseDuration(m[3])
 		if err != nil {
@@ -689,51 +848,88 @@ func TestChromiumCatchesPageErrors(t *testing.T) {
 	}
 }
 
-// Watch mode: the Config stand-in notices a bucket misconfigured after the
-// first round, and the pipeline fixes it within seconds.
+// Watch mode: the printed aws command, run through the CloudTrail
+// stand-in, is fixed from its CloudTrail event and the outcome names the
+// developer; a change made straight to the emulator, which CloudTrail does
+// not see, is found by the Config stand-in and fixed too.
 func TestDemoWatchFixesANewMisconfiguration(t *testing.T) {
 	srv := emulator.StartT(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ready := make(chan string, 1)
+	ready := make(chan Watching, 1)
 	done := make(chan error, 1)
 	var out syncbuf.Buffer
 	go func() {
-		_, err := Run(ctx, Options{Out: &out, Server: srv, Watch: true, Interval: time.Second, WatchReady: func(b string) { ready <- b }})
+		_, err := Run(ctx, Options{Out: &out, Server: srv, Watch: true, Interval: time.Second, WatchReady: func(w Watching) { ready <- w }})
 		done <- err
 	}()
-	var bucket string
+	var w Watching
 	select {
-	case bucket = <-ready:
+	case w = <-ready:
 	case err := <-done:
 		t.Fatalf("demo ended before watching: %v\n%s", err, out.String())
 	case <-time.After(90 * time.Second):
 		t.Fatalf("watch mode not ready:\n%s", out.String())
 	}
-	if !strings.Contains(out.String(), "s3api delete-public-access-block --bucket "+bucket) || !strings.Contains(out.String(), srv.URL) {
-		t.Errorf("the command to type is not printed:\n%s", out.String())
+	command := regexp.MustCompile(`(?m)^   (AWS_ACCESS_KEY_ID=(\S+) AWS_SECRET_ACCESS_KEY=\S+ aws --endpoint-url (\S+) .*s3api delete-public-access-block --bucket (\S+))$`).FindStringSubmatch(out.String())
+	if command == nil || command[2] != w.AccessKeyID || command[3] != w.EndpointURL || command[4] != w.Bucket || w.EndpointURL == srv.URL {
+		t.Fatalf("the command to type (through the CloudTrail stand-in %s, as the developer) is not printed: %q\n%s", w.EndpointURL, command, out.String())
 	}
 	r := newReader(t, srv)
-	if !r.blocked(bucket) {
-		t.Fatalf("bucket %s is not blocked before the test misconfigures it", bucket)
+	fixed := func(bucket, what string) {
+		t.Helper()
+		start := time.Now()
+		for !r.blocked(bucket) {
+			if time.Since(start) > 30*time.Second {
+				t.Fatalf("bucket %s not fixed within 30s after %s:\n%s", bucket, what, out.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Logf("bucket %s fixed %s after %s", bucket, time.Since(start).Round(time.Millisecond), what)
 	}
-	// What the printed aws command does.
-	if _, err := r.s3.DeletePublicAccessBlock(ctx, &s3.DeletePublicAccessBlockInput{Bucket: aws.String(bucket)}); err != nil {
+	if !r.blocked(w.Bucket) {
+		t.Fatalf("bucket %s is not blocked before the test misconfigures it", w.Bucket)
+	}
+	// The printed command itself, with the aws CLI when there is one.
+	if _, err := exec.LookPath("aws"); err == nil {
+		cmd := exec.CommandContext(ctx, "bash", "-c", command[1])
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_CONFIG_FILE=" + os.DevNull,
+			"AWS_SHARED_CREDENTIALS_FILE=" + os.DevNull, "AWS_EC2_METADATA_DISABLED=true"}
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", command[1], err, b)
+		}
+	} else {
+		t.Logf("no aws CLI: making the printed call with the SDK")
+		cfg := srv.AWSConfig()
+		cfg.BaseEndpoint = aws.String(w.EndpointURL)
+		cfg.Credentials = credentials.NewStaticCredentialsProvider(w.AccessKeyID, "testing", "")
+		if _, err := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }).DeletePublicAccessBlock(ctx,
+			&s3.DeletePublicAccessBlockInput{Bucket: aws.String(w.Bucket)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fixed(w.Bucket, "the printed command")
+	byDeveloper := regexp.MustCompile(`function: remediated +s3-public-access-block +AWS::S3::Bucket +` + regexp.QuoteMeta(w.Bucket) +
+		` \(call by ` + regexp.QuoteMeta(shortActor(DeveloperRole)+"/"+DeveloperSession) + `; fixed and verified \S+ after the API call\)`)
+	deadline := time.Now().Add(10 * time.Second)
+	for !byDeveloper.MatchString(out.String()) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !byDeveloper.MatchString(out.String()) {
+		t.Errorf("the fix from the command's CloudTrail event is not printed:\n%s", out.String())
+	}
+	// Straight to the emulator: no CloudTrail event; Config finds it.
+	mark := len(out.String())
+	if _, err := r.s3.DeletePublicAccessBlock(ctx, &s3.DeletePublicAccessBlockInput{Bucket: aws.String(BucketUploads)}); err != nil {
 		t.Fatal(err)
 	}
-	deleted := time.Now()
-	for !r.blocked(bucket) {
-		if time.Since(deleted) > 30*time.Second {
-			t.Fatalf("bucket %s not fixed within 30s:\n%s", bucket, out.String())
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	t.Logf("fixed %s after the misconfiguration", time.Since(deleted).Round(time.Millisecond))
+	fixed(BucketUploads, "a change that bypassed the CloudTrail stand-in")
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("demo: %v", err)
 	}
-	if !strings.Contains(out.String(), "NON_COMPLIANT s3-bucket-level-public-access-prohibited") {
-		t.Errorf("no new event printed:\n%s", out.String())
+	if after := out.String()[mark:]; !regexp.MustCompile(`NON_COMPLIANT s3-bucket-level-public-access-prohibited +AWS::S3::Bucket +`+BucketUploads).MatchString(after) ||
+		strings.Contains(after, "(call by") {
+		t.Errorf("the change that bypassed the CloudTrail stand-in was not reported by the Config stand-in alone:\n%s", after)
 	}
 }

@@ -5,15 +5,20 @@ import (
 	"time"
 )
 
-// watch re-evaluates every Interval like Config's periodic and
-// change-triggered evaluations, and puts an event on the bus for every
-// change of verdict, until ctx ends.
+// watch keeps both stand-ins running until ctx ends: every call made
+// through the CloudTrail stand-in reaches the function at once, and the
+// Config stand-in re-evaluates every Interval, like Config's periodic and
+// change-triggered evaluations, putting an event on the bus for every
+// change of verdict (it catches what bypassed the proxy).
 func (d *demo) watch(ctx context.Context, state *configState) error {
-	d.printf("\n7. Watching: AWS Config (stand-in) re-evaluates every %s. In another terminal, misconfigure a bucket:\n\n", d.opts.Interval)
-	d.printf("   aws --endpoint-url %s --region us-east-1 s3api delete-public-access-block --bucket %s\n\n", d.srv.URL, BucketPublic)
-	d.printf("   (AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing if you have no credentials) and watch it being fixed. Ctrl-C stops.\n")
+	d.printf("\n9. Watching. In another terminal, misconfigure a bucket through the CloudTrail stand-in, as %s/%s:\n\n", shortActor(DeveloperRole), DeveloperSession)
+	d.printf("   AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=testing aws --endpoint-url %s --region us-east-1 s3api delete-public-access-block --bucket %s\n\n",
+		DeveloperKey, d.proxy.URL, BucketPublic)
+	d.printf("   and watch it being fixed from its CloudTrail event within the second (another access key is recorded as the IAM user named after it).\n")
+	d.printf("   A change made straight to the emulator (%s) bypasses the CloudTrail stand-in: AWS Config (stand-in), re-evaluating\n", d.srv.URL)
+	d.printf("   every %s, finds it. Ctrl-C stops.\n", d.opts.Interval)
 	if d.opts.WatchReady != nil {
-		d.opts.WatchReady(BucketPublic)
+		d.opts.WatchReady(Watching{Bucket: BucketPublic, EndpointURL: d.proxy.URL, AccessKeyID: DeveloperKey})
 	}
 	t := time.NewTicker(d.opts.Interval)
 	defer t.Stop()
