@@ -797,8 +797,9 @@ func (d *demo) report(after []remediation.Outcome, res *Result, deadLetters int)
 				fixedAfter(remediation.Outcome{Trigger: trigger}))
 		}
 	}
-	d.printf("   Locally both paths take the same route (bus, queue, function). On AWS what differs is the delivery: Config evaluates\n")
-	d.printf("   a change minutes after it (1-15), CloudTrail delivers the call's event to EventBridge within seconds.\n")
+	d.printf("   Locally both paths take the same route (bus, queue, function); Config's events came here as one burst, which the\n")
+	d.printf("   emulator serves one call at a time (`make bench` compares the paths one change at a time). On AWS what differs is the\n")
+	d.printf("   delivery: Config evaluates a change minutes after it (1-15), CloudTrail delivers the call's event within seconds.\n")
 	ownDropped, ownIgnored := res.PipelineCalls, 0
 	for _, o := range outcomes {
 		if o.Trigger == remediation.TriggerCloudTrail && strings.HasPrefix(o.Actor, PipelineRole+"/") {
