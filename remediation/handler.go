@@ -137,8 +137,8 @@ func (h *Handler) Deliver(ctx context.Context, o Outcome) (Outcome, error) {
 	return o, nil
 }
 
-// Decide runs the event through its remediator without publishing (and
-// without the state store).
+// Decide runs the event through its remediator without publishing and
+// without claiming the event in the state store (the flap limit applies).
 func (h *Handler) Decide(ctx context.Context, ev *events.ComplianceChangeEvent) Outcome {
 	o, job := h.plan(ctx, ev)
 	if job == nil {
@@ -337,8 +337,8 @@ func (h *Handler) deliverDecided(ctx context.Context, o Outcome) (Outcome, error
 // most once across processes, through the Store's claims.
 func (h *Handler) once(ctx context.Context, key string, decide func() Outcome) (Outcome, error) {
 	owner := newOwner()
-	lease := leaseFor(ctx)
 	for {
+		lease := leaseFor(ctx)
 		c, err := h.Store.Claim(ctx, key, owner, lease)
 		if err != nil {
 			o := decide()
@@ -349,6 +349,12 @@ func (h *Handler) once(ctx context.Context, key string, decide func() Outcome) (
 		case c.Owned:
 			o := decide()
 			if err := h.Store.Record(ctx, key, owner, o); err != nil {
+				if errors.Is(err, ErrClaimLost) && o.Action != ActionRemediated && !o.wrote {
+					// Another run took the event over after this one's
+					// lease lapsed; it publishes, and this run changed
+					// nothing to report.
+					return o, nil
+				}
 				o.Warning = fmt.Sprintf("recording the outcome in the state store: %v (a redelivery may act or notify again)", err)
 				return h.Deliver(ctx, o)
 			}
@@ -357,7 +363,9 @@ func (h *Handler) once(ctx context.Context, key string, decide func() Outcome) (
 			return h.redelivered(ctx, c, key, owner, lease)
 		}
 		// Another process is handling this event now: wait for its outcome
-		// (or for its lease to lapse) rather than act a second time.
+		// (or for its lease to lapse) rather than act a second time, but
+		// return before this invocation's own deadline, with an error so
+		// that the event is delivered again later.
 		if err := sleepUntil(ctx, c.LeaseUntil); err != nil {
 			return Outcome{}, fmt.Errorf("waiting for another run of the event (%s) to finish: %w", key, err)
 		}
@@ -393,57 +401,67 @@ func (h *Handler) publishRecorded(ctx context.Context, o Outcome, key, owner str
 		}
 		return o, derr
 	}
-	if err := h.Store.MarkPublished(context.WithoutCancel(ctx), key, owner); err != nil {
-		return o, errors.Join(derr, fmt.Errorf("marking the outcome of event %q published in the state store: %w", o.EventID, err))
-	}
+	// The outcome is delivered: failing to record that is not the
+	// invocation's error, or Lambda's retry would notify again once the
+	// publish claim lapses.
+	_ = h.Store.MarkPublished(context.WithoutCancel(ctx), key, owner)
 	return o, derr
 }
 
-// runJob runs the job's remediator under the flap limit: once a remediator
-// has written FlapLimit times on a resource within FlapWindow, it runs in
-// dry-run, and an outcome that would write becomes escalated.
+// runJob runs the job's remediator under the flap limit: each run that may
+// write first reserves one of the FlapLimit writes allowed on the resource
+// within FlapWindow (in the Store, so that runs in other processes count
+// too); a run that finds them all taken runs in dry-run, and an outcome that
+// would write becomes escalated. A run that did not write gives its
+// reservation back; a failed run that wrote (Result.Wrote) keeps it.
 func (h *Handler) runJob(ctx context.Context, j Job) Outcome {
-	var (
-		resKey  string
-		recent  []Write
-		warning string
-	)
+	if h.Store == nil || j.Request.Mode == ModeDryRun {
+		return h.stamp(h.Run(ctx, j.Remediator, j.Request, j.EventID), j, "")
+	}
+	// Reserving, running and giving back take turns with the other runs on
+	// this resource in the process, like Run alone does.
+	req, start := j.Request, h.now()
+	unlock, err := h.locks.lock(ctx, lockKey(j.Remediator.Name(), req))
+	if err != nil {
+		o := newOutcome(j.Remediator.Name(), req, j.EventID)
+		o.Action, o.Error = ActionFailed, fmt.Sprintf("waiting for another run of %s on %q to finish: %v", j.Remediator.Name(), req.ResourceID, err)
+		o.Reason = o.Error
+		h.finish(&o, start)
+		return h.stamp(o, j, "")
+	}
+	defer unlock()
 	limit, window := h.flapLimit(), h.flapWindow()
-	if h.Store != nil && j.Request.Mode != ModeDryRun {
-		resKey = resourceKey(j)
-		writes, err := h.Store.Writes(ctx, resKey)
-		if err != nil {
-			warning = fmt.Sprintf("reading the write history from the state store: %v (flap limit not applied)", err)
-			resKey = ""
-		}
-		since := h.now().Add(-window)
-		for _, w := range writes {
-			if w.At.After(since) {
-				recent = append(recent, w)
-			}
-		}
+	resKey := resourceKey(j)
+	w := Write{At: start, Actor: j.Actor, EventID: j.EventID}
+	recent, ok, err := h.Store.ReserveWrite(ctx, resKey, w, limit, start.Add(-window), start.Add(window))
+	if err != nil {
+		o := h.runLocked(ctx, j.Remediator, req, j.EventID)
+		return h.stamp(o, j, fmt.Sprintf("reserving a write in the state store: %v (flap limit not applied)", err))
 	}
-	escalate := len(recent) >= limit
-	req := j.Request
-	if escalate {
+	if !ok {
 		req.Mode = ModeDryRun
+		o := h.stamp(h.runLocked(ctx, j.Remediator, req, j.EventID), j, "")
+		if o.Action == ActionDryRun {
+			o.Action = ActionEscalated
+			o.After = o.Before
+			o.Reason = escalationReason(recent, j.Actor, limit, window)
+		}
+		return o
 	}
-	o := h.Run(ctx, j.Remediator, req, j.EventID)
+	o := h.stamp(h.runLocked(ctx, j.Remediator, req, j.EventID), j, "")
+	if o.Action != ActionRemediated && !o.wrote {
+		if err := h.Store.ReleaseWrite(context.WithoutCancel(ctx), resKey, w); err != nil {
+			o.Warning = fmt.Sprintf("giving back the unused write reservation in the state store: %v (the flap limit counts one write too many for %s)", err, window)
+		}
+	}
+	return o
+}
+
+// stamp adds what the job knows about the outcome's cause.
+func (h *Handler) stamp(o Outcome, j Job, warning string) Outcome {
 	o.Trigger, o.Actor, o.Warning = j.Trigger, j.Actor, warning
 	if !j.DetectedAt.IsZero() {
 		o.DetectedAt = j.DetectedAt
-	}
-	switch {
-	case escalate && o.Action == ActionDryRun:
-		o.Action = ActionEscalated
-		o.After = o.Before
-		o.Reason = escalationReason(recent, j.Actor, limit, window)
-	case resKey != "" && o.Action == ActionRemediated:
-		now := h.now()
-		w := Write{At: o.CompletedAt, Actor: j.Actor, EventID: j.EventID}
-		if err := h.Store.AddWrite(ctx, resKey, w, now.Add(-window), now.Add(window)); err != nil {
-			o.Warning = fmt.Sprintf("recording the write in the state store: %v (the flap limit may allow one more)", err)
-		}
 	}
 	return o
 }
@@ -462,11 +480,24 @@ func escalationReason(recent []Write, actor string, limit int, window time.Durat
 		}
 	}
 	if unknown {
-		actors = append(actors, "an unnamed actor (Config events do not say who made a change)")
+		actors = append(actors, "an unnamed actor (Config and sweep findings do not say who made a change)")
 	}
-	first := recent[0].At
+	until := "the window passes"
+	if len(recent) > 0 {
+		until = recent[0].At.Add(window).UTC().Format(time.RFC3339)
+	}
 	return fmt.Sprintf("fixed %d times within %s (FLAP_LIMIT %d, FLAP_WINDOW %s) and undone each time, by %s; not fixed again before %s: settle it with whoever keeps changing it back, or exempt the resource",
-		len(recent), window, limit, window, strings.Join(actors, ", "), first.Add(window).UTC().Format(time.RFC3339))
+		len(recent), shortDuration(window), limit, shortDuration(window), strings.Join(actors, ", "), until)
+}
+
+// shortDuration prints 1h0m0s as 1h and 90m as 1h30m.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	s = strings.Replace(s, "m0s", "m", 1)
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func writeActors(ws []Write) []string {
@@ -524,6 +555,9 @@ func leaseFor(ctx context.Context) time.Duration {
 // ends.
 func sleepUntil(ctx context.Context, t time.Time) error {
 	d := min(max(time.Until(t), 50*time.Millisecond), time.Second)
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl)-d < time.Second {
+		return fmt.Errorf("the invocation's deadline is near (%s)", dl.UTC().Format(time.RFC3339))
+	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
@@ -544,7 +578,22 @@ func (h *Handler) finish(o *Outcome, start time.Time) {
 // the process: a bad resource must not stop the others. Concurrent runs for
 // the same remediator and resource take turns, so that duplicates of one
 // event write at most once (the later ones read the fixed state).
-func (h *Handler) Run(ctx context.Context, rem Remediator, req Request, eventID string) (o Outcome) {
+func (h *Handler) Run(ctx context.Context, rem Remediator, req Request, eventID string) Outcome {
+	start := h.now()
+	unlock, err := h.locks.lock(ctx, lockKey(rem.Name(), req))
+	if err != nil {
+		o := newOutcome(rem.Name(), req, eventID)
+		o.Action, o.Error = ActionFailed, fmt.Sprintf("waiting for another run of %s on %q to finish: %v", rem.Name(), req.ResourceID, err)
+		o.Reason = o.Error
+		h.finish(&o, start)
+		return o
+	}
+	defer unlock()
+	return h.runLocked(ctx, rem, req, eventID)
+}
+
+// runLocked is Run for a caller that holds the resource's lock.
+func (h *Handler) runLocked(ctx context.Context, rem Remediator, req Request, eventID string) (o Outcome) {
 	start := h.now()
 	o = newOutcome(rem.Name(), req, eventID)
 	defer func() {
@@ -554,15 +603,8 @@ func (h *Handler) Run(ctx context.Context, rem Remediator, req Request, eventID 
 		}
 		h.finish(&o, start)
 	}()
-	unlock, err := h.locks.lock(ctx, rem.Name()+"\x00"+req.Account+"\x00"+req.Region+"\x00"+req.ResourceID)
-	if err != nil {
-		o.Action, o.Error = ActionFailed, fmt.Sprintf("waiting for another run of %s on %q to finish: %v", rem.Name(), req.ResourceID, err)
-		o.Reason = o.Error
-		return o
-	}
-	defer unlock()
 	res := rem.Remediate(ctx, req)
-	o.Action, o.Reason, o.Before, o.After = res.Action, res.Reason, res.Before, res.After
+	o.Action, o.Reason, o.Before, o.After, o.wrote = res.Action, res.Reason, res.Before, res.After, res.Wrote
 	if res.Err != nil {
 		o.Action, o.Error = ActionFailed, res.Err.Error()
 	}
@@ -570,6 +612,10 @@ func (h *Handler) Run(ctx context.Context, rem Remediator, req Request, eventID 
 		o.Error = res.Reason
 	}
 	return o
+}
+
+func lockKey(remediator string, req Request) string {
+	return remediator + "\x00" + req.Account + "\x00" + req.Region + "\x00" + req.ResourceID
 }
 
 func newOutcome(remediator string, req Request, eventID string) Outcome {

@@ -95,6 +95,8 @@ type Outcome struct {
 	DetectedAt time.Time `json:"-"`
 	// CompletedAt is when the outcome was decided.
 	CompletedAt time.Time `json:"-"`
+	// wrote is the remediator's Result.Wrote.
+	wrote bool
 }
 
 // MarshalJSON renders nil before/after as {} so that consumers always find

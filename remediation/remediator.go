@@ -48,6 +48,10 @@ type Result struct {
 	Before map[string]any
 	After  map[string]any
 	Err    error // set when Action is ActionFailed, wrapping the API error
+	// Wrote is set when the resource was changed although the outcome is
+	// not remediated (the write succeeded, its verification did not): the
+	// write counts toward the flap limit.
+	Wrote bool
 }
 
 // Remediator fixes one kind of misconfiguration; what the rest of the system
@@ -68,6 +72,15 @@ type Remediator interface {
 // Failed builds a failed result whose error names the action and resource.
 func Failed(before map[string]any, err error) Result {
 	return Result{Action: ActionFailed, Reason: err.Error(), Before: before, Err: err}
+}
+
+// Unverified builds the failed result of a write that succeeded but whose
+// read-back did not show the change (or could not be read): the error names
+// the verification, and the write still counts toward the flap limit.
+func Unverified(before map[string]any, err error) Result {
+	r := Failed(before, err)
+	r.Wrote = true
+	return r
 }
 
 // Lazy returns a Remediator that builds the real one on first use, so that a

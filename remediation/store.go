@@ -34,11 +34,18 @@ type StateStore interface {
 	// ReleasePublish gives the right to publish back after a failed
 	// delivery, so that the next delivery of the event publishes.
 	ReleasePublish(ctx context.Context, key, owner string) error
-	// Writes returns the writes recorded on a resource key, oldest first.
-	Writes(ctx context.Context, resource string) ([]Write, error)
-	// AddWrite records one write on a resource key and drops the recorded
-	// writes older than keepSince; the item expires at expires.
-	AddWrite(ctx context.Context, resource string, w Write, keepSince, expires time.Time) error
+	// ReserveWrite takes one of the limit writes allowed on a resource key
+	// since keepSince, before the remediator runs, so that concurrent runs
+	// in any process cannot exceed the limit together. It drops the writes
+	// older than keepSince and returns the ones left, oldest first, without
+	// w. When limit of them are left it records nothing and ok is false.
+	// The item expires at expires. Reserving the same w again (an SDK retry)
+	// succeeds without a second entry.
+	ReserveWrite(ctx context.Context, resource string, w Write, limit int, keepSince, expires time.Time) (recent []Write, ok bool, err error)
+	// ReleaseWrite gives back a reservation whose run did not write (the
+	// write with w's EventID and At); releasing one that is not there is no
+	// error.
+	ReleaseWrite(ctx context.Context, resource string, w Write) error
 }
 
 // Claim is the answer of StateStore.Claim.
@@ -55,7 +62,8 @@ type Claim struct {
 	LeaseUntil time.Time
 }
 
-// Write is one change a remediator made to a resource.
+// Write is one change a remediator made (or is about to make) to a
+// resource.
 type Write struct {
 	At      time.Time
 	Actor   string // who had changed the resource (the triggering call's actor), "" when unknown

@@ -100,16 +100,30 @@ func (m *memStore) ReleasePublish(_ context.Context, key, owner string) error {
 	return nil
 }
 
-func (m *memStore) Writes(_ context.Context, resource string) ([]Write, error) {
+func (m *memStore) ReserveWrite(_ context.Context, resource string, w Write, limit int, keepSince, _ time.Time) ([]Write, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail != nil {
-		return nil, m.fail
+		return nil, false, m.fail
 	}
-	return append([]Write(nil), m.writes[resource]...), nil
+	var kept []Write
+	for _, old := range m.writes[resource] {
+		if old.EventID == w.EventID && old.At.Equal(w.At) {
+			return kept, true, nil // an SDK retry of a reservation that went through
+		}
+		if old.At.After(keepSince) {
+			kept = append(kept, old)
+		}
+	}
+	if len(kept) >= limit {
+		m.writes[resource] = kept
+		return kept, false, nil
+	}
+	m.writes[resource] = append(append([]Write(nil), kept...), w)
+	return kept, true, nil
 }
 
-func (m *memStore) AddWrite(_ context.Context, resource string, w Write, keepSince, _ time.Time) error {
+func (m *memStore) ReleaseWrite(_ context.Context, resource string, w Write) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.fail != nil {
@@ -117,11 +131,11 @@ func (m *memStore) AddWrite(_ context.Context, resource string, w Write, keepSin
 	}
 	var kept []Write
 	for _, old := range m.writes[resource] {
-		if old.At.After(keepSince) {
+		if old.EventID != w.EventID || !old.At.Equal(w.At) {
 			kept = append(kept, old)
 		}
 	}
-	m.writes[resource] = append(kept, w)
+	m.writes[resource] = kept
 	return nil
 }
 
@@ -340,5 +354,129 @@ func TestIgnoredRedeliveryNotifiesOnce(t *testing.T) {
 	}
 	if n := len(pub.published()); n != 1 {
 		t.Errorf("%d notifications for three deliveries of one ignored event, want 1", n)
+	}
+}
+
+// fightRemediator stands for a resource that another automation reverts at
+// once: every enforce run writes. verifyFails makes the verify read see the
+// revert.
+type fightRemediator struct {
+	writes      atomic.Int32
+	verifyFails bool
+}
+
+func (f *fightRemediator) Name() string            { return S3PublicAccessBlock }
+func (f *fightRemediator) ResourceTypes() []string { return []string{"AWS::S3::Bucket"} }
+func (f *fightRemediator) Remediate(_ context.Context, req Request) Result {
+	before := map[string]any{"blocked": false}
+	if req.Mode == ModeDryRun {
+		return Result{Action: ActionDryRun, Before: before, After: map[string]any{"blocked": true}}
+	}
+	time.Sleep(5 * time.Millisecond)
+	f.writes.Add(1)
+	if f.verifyFails {
+		return Unverified(before, errors.New(`verifying public access block of bucket "b": still off after the write: BlockPublicAcls`))
+	}
+	return Result{Action: ActionRemediated, Before: before, After: map[string]any{"blocked": true}}
+}
+
+func roundEvent(raw []byte, id string) []byte {
+	return []byte(strings.Replace(string(raw), `"id": "`, `"id": "`+id+`-`, 1))
+}
+
+// TestFlapLimitHoldsUnderConcurrentEvents: six events for one resource
+// reach six processes (and then one process) at once; the write budget is
+// reserved before acting, so no more than FLAP_LIMIT of them write.
+func TestFlapLimitHoldsUnderConcurrentEvents(t *testing.T) {
+	raw := cloudTrailFixture(t, "s3-put-bucket-policy.json")
+	for _, processes := range []int{6, 1} {
+		store, rem := newMemStore(), &fightRemediator{}
+		hs := make([]*Handler, processes)
+		for i := range hs {
+			hs[i] = storeHandler(t, store, rem, &countingPublisher{}, nil)
+			hs[i].FlapLimit, hs[i].FlapWindow = 3, time.Hour
+		}
+		var wg sync.WaitGroup
+		var escalated atomic.Int32
+		for i := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				v, _ := hs[i%processes].Invoke(context.Background(), roundEvent(raw, fmt.Sprintf("concurrent-%d", i)))
+				if outs, _ := v.([]Outcome); len(outs) == 1 && outs[0].Action == ActionEscalated {
+					escalated.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if n, e := rem.writes.Load(), escalated.Load(); n != 3 || e != 3 {
+			t.Errorf("%d processes: %d writes and %d escalated of 6 events; want 3 and 3 (FLAP_LIMIT 3)", processes, n, e)
+		}
+	}
+}
+
+// TestWritesThatFailVerifyCountTowardTheFlapLimit: an automation that
+// reverts within milliseconds makes every verify read fail; those writes
+// still count, so the fight escalates.
+func TestWritesThatFailVerifyCountTowardTheFlapLimit(t *testing.T) {
+	clock := &flapClock{t: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}
+	store, rem, pub := newMemStore(), &fightRemediator{verifyFails: true}, &countingPublisher{}
+	h := storeHandler(t, store, rem, pub, clock.now)
+	h.FlapLimit, h.FlapWindow = 3, time.Hour
+	raw := cloudTrailFixture(t, "s3-put-bucket-policy.json")
+	var actions []Action
+	for i := range 5 {
+		clock.t = clock.t.Add(5 * time.Minute)
+		outs, _ := invokeCloudTrail(t, h, roundEvent(raw, fmt.Sprintf("round-%d", i)))
+		actions = append(actions, outs[0].Action)
+	}
+	if n := rem.writes.Load(); n != 3 || actions[3] != ActionEscalated || actions[4] != ActionEscalated {
+		t.Errorf("%d writes, actions %v; want 3 writes, then escalated", n, actions)
+	}
+}
+
+// TestUnusedReservationsAreGivenBack: runs that find nothing to change
+// leave the budget untouched.
+func TestUnusedReservationsAreGivenBack(t *testing.T) {
+	store, rem, pub := newMemStore(), &statefulRemediator{}, &countingPublisher{}
+	h := storeHandler(t, store, rem, pub, nil)
+	h.FlapLimit = 1
+	raw := cloudTrailFixture(t, "s3-put-bucket-policy.json")
+	for i := range 3 {
+		if outs, err := invokeCloudTrail(t, h, roundEvent(raw, fmt.Sprintf("noop-%d", i))); err != nil || outs[0].Action != ActionCompliant {
+			t.Fatalf("round %d: %+v, %v; want compliant", i, outs, err)
+		}
+	}
+	rem.breakIt()
+	if outs, err := invokeCloudTrail(t, h, roundEvent(raw, "fix")); err != nil || outs[0].Action != ActionRemediated {
+		t.Errorf("%+v, %v; want remediated: compliant runs must not use the budget", outs, err)
+	}
+}
+
+// markFailStore fails MarkPublished once.
+type markFailStore struct {
+	*memStore
+	fail atomic.Bool
+}
+
+func (m *markFailStore) MarkPublished(ctx context.Context, key, owner string) error {
+	if m.fail.CompareAndSwap(true, false) {
+		return errors.New("dynamodb: ProvisionedThroughputExceededException")
+	}
+	return m.memStore.MarkPublished(ctx, key, owner)
+}
+
+// TestMarkPublishedErrorIsNotTheInvocationsError: the notification went out;
+// failing to record that must not make Lambda retry (and notify again).
+func TestMarkPublishedErrorIsNotTheInvocationsError(t *testing.T) {
+	store := &markFailStore{memStore: newMemStore()}
+	store.fail.Store(true)
+	rem, pub := &statefulRemediator{broken: true}, &countingPublisher{}
+	h := storeHandler(t, store, rem, pub, nil)
+	if o, err := h.Handle(context.Background(), fixture(t, "s3-public-read-noncompliant.json")); err != nil || o.Action != ActionRemediated {
+		t.Errorf("%s, %v; want remediated without an error: the outcome was delivered", o.Action, err)
+	}
+	if n := len(pub.published()); n != 1 {
+		t.Errorf("%d notifications, want 1", n)
 	}
 }

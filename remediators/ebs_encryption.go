@@ -165,26 +165,29 @@ func (r *EBSEncryption) defaultCompliant(d ebsDefault) bool {
 }
 
 // enableDefault turns the region default on (and sets the key) and reads it
-// back.
-func (r *EBSEncryption) enableDefault(ctx context.Context, region string, cur ebsDefault) (ebsDefault, error) {
+// back; wrote says whether a write went through (it counts toward the flap
+// limit even when the read-back fails).
+func (r *EBSEncryption) enableDefault(ctx context.Context, region string, cur ebsDefault) (got ebsDefault, wrote bool, err error) {
 	if !cur.enabled {
 		if _, err := r.Client.EnableEbsEncryptionByDefault(ctx, &ec2.EnableEbsEncryptionByDefaultInput{}, ec2Region(region)); err != nil {
-			return cur, fmt.Errorf("enabling EBS encryption by default in region %s: %w", region, err)
+			return cur, false, fmt.Errorf("enabling EBS encryption by default in region %s: %w", region, err)
 		}
+		wrote = true
 	}
 	if cur.want != "" && cur.kmsKey != cur.want {
 		if _, err := r.Client.ModifyEbsDefaultKmsKeyId(ctx, &ec2.ModifyEbsDefaultKmsKeyIdInput{KmsKeyId: aws.String(cur.want)}, ec2Region(region)); err != nil {
-			return cur, fmt.Errorf("setting default EBS KMS key %q in region %s: %w", cur.want, region, err)
+			return cur, wrote, fmt.Errorf("setting default EBS KMS key %q in region %s: %w", cur.want, region, err)
 		}
+		wrote = true
 	}
-	got, err := r.readDefault(ctx, region)
+	got, err = r.readDefault(ctx, region)
 	if err != nil {
-		return cur, fmt.Errorf("verifying: %w", err)
+		return cur, wrote, fmt.Errorf("verifying: %w", err)
 	}
 	if !r.defaultCompliant(got) {
-		return got, fmt.Errorf("verifying EBS encryption by default in region %s: read back enabled=%t key=%q", region, got.enabled, got.kmsKey)
+		return got, wrote, fmt.Errorf("verifying EBS encryption by default in region %s: read back enabled=%t key=%q", region, got.enabled, got.kmsKey)
 	}
-	return got, nil
+	return got, wrote, nil
 }
 
 func (r *EBSEncryption) describeDefaultChange() string {
@@ -221,9 +224,11 @@ func (r *EBSEncryption) Remediate(ctx context.Context, req remediation.Request) 
 		return remediation.Result{Action: remediation.ActionDryRun, Before: before, After: want.settings(),
 			Reason: "would turn on " + r.describeDefaultChange() + " in " + req.Region}
 	}
-	got, err := r.enableDefault(ctx, req.Region, cur)
+	got, wrote, err := r.enableDefault(ctx, req.Region, cur)
 	if err != nil {
-		return remediation.Failed(before, err)
+		res := remediation.Failed(before, err)
+		res.Wrote = wrote
+		return res
 	}
 	return remediation.Result{Action: remediation.ActionRemediated, Before: before, After: got.settings(),
 		Reason: "turned on " + r.describeDefaultChange() + " in " + req.Region}
@@ -269,9 +274,11 @@ func (r *EBSEncryption) volume(ctx context.Context, req remediation.Request) rem
 			return remediation.Result{Action: remediation.ActionDryRun, Before: before, After: after,
 				Reason: "would turn on " + r.describeDefaultChange() + " in " + req.Region + " so no new unencrypted volumes appear; this volume cannot be encrypted in place. " + steps}
 		}
-		got, err := r.enableDefault(ctx, req.Region, def)
+		got, wrote, err := r.enableDefault(ctx, req.Region, def)
 		if err != nil {
-			return remediation.Failed(before, err)
+			res := remediation.Failed(before, err)
+			res.Wrote = wrote
+			return res
 		}
 		steps = "Turned on " + r.describeDefaultChange() + " in " + req.Region + ". " + steps
 		def = got

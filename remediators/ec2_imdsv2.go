@@ -185,19 +185,19 @@ func (r *EC2IMDSv2) Remediate(ctx context.Context, req remediation.Request) reme
 	for attempt := 0; ; attempt++ {
 		got, err = r.read(ctx, id, req.Region)
 		if err != nil {
-			return remediation.Failed(before, fmt.Errorf("verifying metadata options of instance %q: %w", id, err))
+			return remediation.Unverified(before, fmt.Errorf("verifying metadata options of instance %q: %w", id, err))
 		}
 		if got.tokens == string(ec2types.HttpTokensStateRequired) || attempt+1 >= max(r.Opts.VerifyAttempts, 1) {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return remediation.Failed(before, fmt.Errorf("verifying metadata options of instance %q: %w", id, ctx.Err()))
+			return remediation.Unverified(before, fmt.Errorf("verifying metadata options of instance %q: %w", id, ctx.Err()))
 		case <-time.After(r.Opts.VerifyInterval):
 		}
 	}
 	if got.tokens != string(ec2types.HttpTokensStateRequired) {
-		return remediation.Failed(before, fmt.Errorf("verifying metadata options of instance %q: HttpTokens is %s after the write", id, orNone(got.tokens)))
+		return remediation.Unverified(before, fmt.Errorf("verifying metadata options of instance %q: HttpTokens is %s after the write", id, orNone(got.tokens)))
 	}
 	return remediation.Result{Action: remediation.ActionRemediated, Before: before, After: got.settings(),
 		Reason: fmt.Sprintf("set HttpTokens from %s to required (endpoint %s, hop limit %d kept)", orNone(cur.tokens), orNone(cur.endpoint), cur.hopLimit)}

@@ -354,12 +354,12 @@ func (r *EC2SecurityGroupIngress) Remediate(ctx context.Context, req remediation
 	}
 	got, err := r.openRules(ctx, id, req.Region, ports)
 	if err != nil {
-		return remediation.Failed(before, fmt.Errorf("verifying the rules of security group %q: %w", id, err))
+		return remediation.Unverified(before, fmt.Errorf("verifying the rules of security group %q: %w", id, err))
 	}
 	after := cur
 	after.open = got
 	if len(got) > 0 {
-		return remediation.Failed(before, fmt.Errorf("verifying the rules of security group %q: still open to the internet after the revoke: %s",
+		return remediation.Unverified(before, fmt.Errorf("verifying the rules of security group %q: still open to the internet after the revoke: %s",
 			id, strings.Join(after.ids(), ", ")))
 	}
 	if len(revoked) == 0 {

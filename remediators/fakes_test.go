@@ -428,6 +428,11 @@ func checkFailed(t *testing.T, res remediation.Result, code string, mustContain 
 			t.Errorf("error %q does not contain %q", res.Err, s)
 		}
 	}
+	// A failed verification follows a write that went through, which
+	// counts toward the flap limit.
+	if strings.Contains(res.Err.Error(), "verifying") && !res.Wrote {
+		t.Errorf("Wrote = false for %q", res.Err)
+	}
 	if res.Reason == "" {
 		t.Error("failed result without a reason")
 	}

@@ -194,10 +194,10 @@ func (r *S3Encryption) Remediate(ctx context.Context, req remediation.Request) r
 	}
 	got, err := r.read(ctx, bucket, req.Region)
 	if err != nil {
-		return remediation.Failed(before, fmt.Errorf("verifying default encryption of bucket %q: %w", bucket, err))
+		return remediation.Unverified(before, fmt.Errorf("verifying default encryption of bucket %q: %w", bucket, err))
 	}
 	if got.algorithm != want.algorithm || (want.kmsKey != "" && got.kmsKey != want.kmsKey) {
-		return remediation.Failed(before, fmt.Errorf("verifying default encryption of bucket %q: read back %s, want %s", bucket, describeSSE(got), describeSSE(want)))
+		return remediation.Unverified(before, fmt.Errorf("verifying default encryption of bucket %q: read back %s, want %s", bucket, describeSSE(got), describeSSE(want)))
 	}
 	return remediation.Result{Action: remediation.ActionRemediated, Before: before, After: got.state(), Reason: "set " + change}
 }

@@ -175,10 +175,10 @@ func (r *S3PublicAccessBlock) Remediate(ctx context.Context, req remediation.Req
 	}
 	got, err := r.read(ctx, bucket, req.Region)
 	if err != nil {
-		return remediation.Failed(before, fmt.Errorf("verifying public access block of bucket %q: %w", bucket, err))
+		return remediation.Unverified(before, fmt.Errorf("verifying public access block of bucket %q: %w", bucket, err))
 	}
 	if !got.all() {
-		return remediation.Failed(before, fmt.Errorf("verifying public access block of bucket %q: still off after the write: %s", bucket, strings.Join(got.off(), ", ")))
+		return remediation.Unverified(before, fmt.Errorf("verifying public access block of bucket %q: still off after the write: %s", bucket, strings.Join(got.off(), ", ")))
 	}
 	return remediation.Result{Action: remediation.ActionRemediated, Before: before, After: got.state(), Reason: "turned on " + off}
 }

@@ -182,23 +182,23 @@ func (r *S3SSLRequestsOnly) Remediate(ctx context.Context, req remediation.Reque
 	for attempt := 0; ; attempt++ {
 		got, err = r.read(ctx, bucket, req.Region)
 		if err != nil {
-			return remediation.Failed(before, fmt.Errorf("verifying bucket policy of bucket %q: %w", bucket, err))
+			return remediation.Unverified(before, fmt.Errorf("verifying bucket policy of bucket %q: %w", bucket, err))
 		}
 		if got.exists {
 			gotStmts, err := policyStatements([]byte(got.doc))
 			if err != nil {
-				return remediation.Failed(before, fmt.Errorf("verifying bucket policy of bucket %q: %w", bucket, err))
+				return remediation.Unverified(before, fmt.Errorf("verifying bucket policy of bucket %q: %w", bucket, err))
 			}
 			if tlsDenies(gotStmts, arns) != nil {
 				break
 			}
 		}
 		if attempt+1 >= max(r.Opts.VerifyAttempts, 1) {
-			return remediation.Failed(before, fmt.Errorf("verifying bucket policy of bucket %q: no statement denies requests without TLS after the write", bucket))
+			return remediation.Unverified(before, fmt.Errorf("verifying bucket policy of bucket %q: no statement denies requests without TLS after the write", bucket))
 		}
 		select {
 		case <-ctx.Done():
-			return remediation.Failed(before, fmt.Errorf("verifying bucket policy of bucket %q: %w", bucket, ctx.Err()))
+			return remediation.Unverified(before, fmt.Errorf("verifying bucket policy of bucket %q: %w", bucket, ctx.Err()))
 		case <-time.After(r.Opts.VerifyInterval):
 		}
 	}

@@ -198,6 +198,7 @@ func TestClaimRecordClaimAgainOnEmulator(t *testing.T) {
 		t.Fatalf("claim under a's lease = %+v, %v; want a's lease, about a minute ahead", c, err)
 	}
 	want := sampleOutcome(remediation.ActionRemediated)
+	want.Warning = "reserving a write in the state store: throttled (flap limit not applied)"
 	if err := a.Record(ctx, key, "a", want); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func TestClaimRecordClaimAgainOnEmulator(t *testing.T) {
 	if !got.DetectedAt.Equal(want.DetectedAt) || !got.CompletedAt.Equal(want.CompletedAt) {
 		t.Errorf("times: detected %v completed %v, want %v %v", got.DetectedAt, got.CompletedAt, want.DetectedAt, want.CompletedAt)
 	}
-	if got.Action != want.Action || got.Actor != want.Actor || got.Trigger != want.Trigger || got.DurationMs != want.DurationMs ||
+	if got.Action != want.Action || got.Actor != want.Actor || got.Trigger != want.Trigger || got.DurationMs != want.DurationMs || got.Warning != want.Warning ||
 		got.ResourceID != want.ResourceID || got.Before["blockPublicAcls"] != false || got.After["blockPublicAcls"] != true {
 		t.Errorf("recorded outcome %+v, want %+v", got, want)
 	}
@@ -482,5 +483,58 @@ func TestAddWriteOnEmulator(t *testing.T) {
 	}
 	if c, err := a.Claim(ctx, res, "x", time.Minute); err != nil || !c.Owned {
 		t.Errorf("claiming an event key equal to a resource key: %+v, %v", c, err)
+	}
+}
+
+// TestReserveWriteLimitOnEmulator: eight runs in two processes reserve one
+// of three writes at once; exactly three get one, the others see the three,
+// and a released reservation frees its place.
+func TestReserveWriteLimitOnEmulator(t *testing.T) {
+	ctx := testCtx(t)
+	_, table := emuTable(t)
+	a, b := twoProcesses(t, table)
+	now := time.Now().Truncate(time.Millisecond)
+	const res = "s3-public-access-block|123456789012|us-east-1|fought-over"
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var got []remediation.Write
+	refused := 0
+	for i := range 8 {
+		st := []*Store{a, b}[i%2]
+		wg.Go(func() {
+			w := remediation.Write{At: now.Add(time.Duration(i) * time.Millisecond), Actor: "other", EventID: fmt.Sprint("ev-", i)}
+			recent, ok, err := st.ReserveWrite(ctx, res, w, 3, now.Add(-time.Hour), now.Add(time.Hour))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				t.Error(err)
+			case ok:
+				got = append(got, w)
+			default:
+				if len(recent) != 3 {
+					t.Errorf("a refused reservation saw %d writes, want the 3 that took the budget", len(recent))
+				}
+				refused++
+			}
+		})
+	}
+	wg.Wait()
+	if len(got) != 3 || refused != 5 {
+		t.Fatalf("%d reservations and %d refusals, want 3 and 5", len(got), refused)
+	}
+	if err := b.ReleaseWrite(ctx, res, got[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ReleaseWrite(ctx, res, got[0]); err != nil {
+		t.Errorf("releasing twice: %v", err)
+	}
+	w := remediation.Write{At: now.Add(time.Second), EventID: "after-release"}
+	if recent, ok, err := a.ReserveWrite(ctx, res, w, 3, now.Add(-time.Hour), now.Add(time.Hour)); err != nil || !ok || len(recent) != 2 {
+		t.Errorf("after a release: ok %t, %d recent, %v; want the freed place", ok, len(recent), err)
+	}
+	// Once the window has passed, the old writes no longer count.
+	if _, ok, err := a.ReserveWrite(ctx, res, remediation.Write{At: now.Add(2 * time.Hour), EventID: "later"}, 3, now.Add(time.Hour+time.Minute), now.Add(3*time.Hour)); err != nil || !ok {
+		t.Errorf("after the window: ok %t, %v", ok, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -49,6 +50,7 @@ const (
 	attrOutcome       = "outcome"       // event: the recorded outcome as JSON
 	attrDetectedAt    = "detectedAt"    // event: Outcome.DetectedAt, RFC 3339 (not in the outcome JSON)
 	attrCompletedAt   = "completedAt"   // event: Outcome.CompletedAt, RFC 3339 (not in the outcome JSON)
+	attrWarning       = "warning"       // event: Outcome.Warning (not in the outcome JSON)
 	attrPublished     = "published"     // event: the outcome was delivered
 	attrPubOwner      = "pubOwner"      // event: who holds the right to publish
 	attrPubLeaseUntil = "pubLeaseUntil" // event: that right's end, epoch ms
@@ -213,6 +215,11 @@ func (s *Store) Record(ctx context.Context, key, owner string, o remediation.Out
 			set = append(set, e.n(t.attr)+" = "+e.v(t.attr, str(t.at.UTC().Format(time.RFC3339Nano))))
 		}
 	}
+	if o.Warning != "" {
+		set = append(set, e.n(attrWarning)+" = "+e.v("warning", str(o.Warning)))
+	} else {
+		remove = append(remove, e.n(attrWarning))
+	}
 	update := "SET " + strings.Join(set, ", ")
 	if len(remove) > 0 {
 		update += " REMOVE " + strings.Join(remove, ", ")
@@ -323,19 +330,81 @@ func (s *Store) Writes(ctx context.Context, resource string) ([]remediation.Writ
 	return ws, nil
 }
 
-// AddWrite implements remediation.StateStore: it reads the item, drops the
-// writes older than keepSince, adds w in time order and writes the list
-// back on the condition that the item's version is still the one read,
-// retrying with a fresh read when another writer came first.
+// ReserveWrite implements remediation.StateStore: it reads the item, drops
+// the writes older than keepSince and, when fewer than limit are left, adds
+// w in time order and writes the list back on the condition that the
+// item's version is still the one read, retrying with a fresh read when
+// another writer came first. Two processes reserving the last write at once
+// cannot both succeed: one of the conditional writes is refused, and its
+// retry finds the limit reached.
+func (s *Store) ReserveWrite(ctx context.Context, resource string, w remediation.Write, limit int, keepSince, expires time.Time) ([]remediation.Write, bool, error) {
+	var recent []remediation.Write
+	var ok bool
+	err := s.modifyWrites(ctx, resource, expires, "reserving a write", func(ws []remediation.Write) ([]remediation.Write, bool) {
+		recent, ok = nil, false
+		var kept []remediation.Write
+		present := false
+		for _, old := range ws {
+			if sameWrite(old, w) {
+				// A conditional write whose answer was lost is retried by
+				// the SDK and then refused: this write is already in.
+				present = true
+				continue
+			}
+			if !old.At.Before(keepSince) {
+				kept = append(kept, old)
+			}
+		}
+		recent = kept
+		if present {
+			ok = true
+			return nil, false
+		}
+		if len(kept) >= limit {
+			return nil, false
+		}
+		ok = true
+		next := append(append([]remediation.Write(nil), kept...), remediation.Write{At: time.UnixMilli(w.At.UnixMilli()), Actor: w.Actor, EventID: w.EventID})
+		slices.SortStableFunc(next, func(a, b remediation.Write) int { return a.At.Compare(b.At) })
+		return next, true
+	})
+	return recent, ok, err
+}
+
+// AddWrite records a write whatever the limit (ReserveWrite without one).
 func (s *Store) AddWrite(ctx context.Context, resource string, w remediation.Write, keepSince, expires time.Time) error {
+	_, _, err := s.ReserveWrite(ctx, resource, w, math.MaxInt, keepSince, expires)
+	return err
+}
+
+// ReleaseWrite implements remediation.StateStore: it removes the write with
+// w's event and time, under the same version condition.
+func (s *Store) ReleaseWrite(ctx context.Context, resource string, w remediation.Write) error {
+	return s.modifyWrites(ctx, resource, time.Time{}, "giving back a write", func(ws []remediation.Write) ([]remediation.Write, bool) {
+		var kept []remediation.Write
+		for _, old := range ws {
+			if !sameWrite(old, w) {
+				kept = append(kept, old)
+			}
+		}
+		return kept, len(kept) != len(ws)
+	})
+}
+
+// sameWrite compares writes as stored (times in milliseconds).
+func sameWrite(a, b remediation.Write) bool {
+	return a.At.UnixMilli() == b.At.UnixMilli() && a.EventID == b.EventID && a.Actor == b.Actor
+}
+
+// modifyWrites reads a resource item's writes, lets change compute the new
+// list (or say there is nothing to write), and writes it back on the
+// condition that the version is unchanged, retrying from the read when it
+// changed. expires zero keeps the item's expiry (or the event TTL for a new
+// item).
+func (s *Store) modifyWrites(ctx context.Context, resource string, expires time.Time, what string,
+	change func([]remediation.Write) ([]remediation.Write, bool)) error {
 	wrap := func(err error) error {
-		return fmt.Errorf("recording a write on resource %q in table %q: %w", resource, s.table, err)
-	}
-	at := w.At.UnixMilli()
-	if expires.IsZero() {
-		// An expiry far in the past would keep the item for ever: TTL skips
-		// items that expired more than five years ago.
-		expires = s.now().Add(s.eventTTL())
+		return fmt.Errorf("%s on resource %q in table %q: %w", what, resource, s.table, err)
 	}
 	for attempt := range addWriteAttempts {
 		if attempt > 0 {
@@ -355,25 +424,25 @@ func (s *Store) AddWrite(ctx context.Context, resource string, w remediation.Wri
 		if err != nil {
 			return wrap(err)
 		}
-		var kept []remediation.Write
-		for _, old := range ws {
-			// A conditional write whose answer was lost is retried by the
-			// SDK and then refused: this write is already in the list.
-			if old.At.UnixMilli() == at && old.Actor == w.Actor && old.EventID == w.EventID {
-				return nil
-			}
-			if !old.At.Before(keepSince) {
-				kept = append(kept, old)
+		next, write := change(ws)
+		if !write {
+			return nil
+		}
+		exp := expires
+		if exp.IsZero() {
+			if old, ok := getNum(item, TTLAttribute); ok && old > s.now().Unix() {
+				exp = time.Unix(old, 0)
+			} else {
+				// An expiry far in the past would keep the item for ever:
+				// TTL skips items that expired more than five years ago.
+				exp = s.now().Add(s.eventTTL())
 			}
 		}
-		kept = append(kept, remediation.Write{At: time.UnixMilli(at), Actor: w.Actor, EventID: w.EventID})
-		slices.SortStableFunc(kept, func(a, b remediation.Write) int { return a.At.Compare(b.At) })
-
 		e := newExpr()
 		update := fmt.Sprintf("SET %s = %s, %s = %s, %s = %s",
-			e.n(attrWrites), e.v("writes", encodeWrites(kept)),
+			e.n(attrWrites), e.v("writes", encodeWrites(next)),
 			e.n(attrVersion), e.v("next", num(version+1)),
-			e.n(TTLAttribute), e.v("expires", num(expires.Unix())))
+			e.n(TTLAttribute), e.v("expires", num(exp.Unix())))
 		var cond string
 		if item == nil {
 			cond = "attribute_not_exists(" + e.n(KeyAttribute) + ")"
@@ -433,6 +502,7 @@ func decodeOutcome(item map[string]types.AttributeValue) (remediation.Outcome, e
 			*t.to = at
 		}
 	}
+	o.Warning = getStr(item, attrWarning)
 	return o, nil
 }
 

@@ -321,9 +321,19 @@ func TestRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = resolve(t, up.ExpressionAttributeNames, up.ExpressionAttributeValues, aws.ToString(up.UpdateExpression), aws.ToString(up.ConditionExpression))
-	if !strings.HasSuffix(r[0], "REMOVE detectedAt, completedAt") {
+	if !strings.HasSuffix(r[0], "REMOVE detectedAt, completedAt, warning") {
 		t.Errorf("update %s", r[0])
 	}
+	// A warning is kept beside the outcome JSON, which leaves it out.
+	o.Warning = "reserving a write in the state store: throttled"
+	if err := s.Record(context.Background(), "k1", "me", o); err != nil {
+		t.Fatal(err)
+	}
+	r = resolve(t, up.ExpressionAttributeNames, up.ExpressionAttributeValues, aws.ToString(up.UpdateExpression), aws.ToString(up.ConditionExpression))
+	if !strings.Contains(r[0], `warning = "reserving a write in the state store: throttled"`) {
+		t.Errorf("update %s lacks the warning", r[0])
+	}
+	o.Warning = ""
 
 	f.update = func(*dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) { return nil, errCCF }
 	if err := s.Record(context.Background(), "k1", "me", o); !errors.Is(err, remediation.ErrClaimLost) || !strings.Contains(err.Error(), `recording the outcome of event "k1" in table "state"`) {
@@ -439,7 +449,7 @@ func TestAddWriteConflicts(t *testing.T) {
 	}
 	f.update = func(*dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) { return nil, errCCF }
 	err := s.AddWrite(context.Background(), "r", w, t0.Add(-time.Hour), t0.Add(time.Hour))
-	if err == nil || !strings.Contains(err.Error(), `recording a write on resource "r" in table "state": `) || len(f.calls) != 2*addWriteAttempts {
+	if err == nil || !strings.Contains(err.Error(), `reserving a write on resource "r" in table "state": `) || len(f.calls) != 2*addWriteAttempts {
 		t.Errorf("endless conflicts: %v after %d calls", err, len(f.calls))
 	}
 }
