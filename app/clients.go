@@ -12,7 +12,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwschemas "github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
@@ -21,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/aws/smithy-go/transport/http/protocol/awsquery"
 )
 
@@ -29,13 +29,15 @@ import (
 var ErrNoRegion = errors.New("no AWS region set: set AWS_REGION (or a region in the AWS_PROFILE's configuration)")
 
 // LoadAWSConfig loads the SDK configuration from the environment (region,
-// credentials, AWS_ENDPOINT_URL) with the adaptive retry mode, which backs
-// off client-side when AWS throttles. Without a region it returns an error
-// wrapping ErrNoRegion.
+// credentials, AWS_ENDPOINT_URL) with the pipeline's retry budget
+// (NewRetryer: more attempts with full-jitter backoff, bounded by the
+// context's deadline, no client-side retry quota; AWS_MAX_ATTEMPTS still
+// overrides the attempts) and the check that a retried revoke whose first
+// answer was lost reports the revoke (addRetriedWriteCheck). Without a
+// region it returns an error wrapping ErrNoRegion.
 func LoadAWSConfig(ctx context.Context) (aws.Config, error) {
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(func() aws.Retryer {
-		return retry.NewAdaptiveMode()
-	}))
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(NewRetryer),
+		awsconfig.WithAPIOptions([]func(*middleware.Stack) error{addRetriedWriteCheck}))
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("loading AWS configuration: %w", err)
 	}
