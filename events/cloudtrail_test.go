@@ -56,6 +56,7 @@ func TestParseCloudTrailFixtures(t *testing.T) {
 		"ec2-modify-instance-metadata-options.json":         {"aws.ec2", "ModifyInstanceMetadataOptions", []Resource{{"AWS::EC2::Instance", "i-0a1b2c3d4e5f60001"}}, mateo, "123456789012", "us-east-1", false},
 		"ec2-disable-ebs-encryption-by-default.json":        {"aws.ec2", "DisableEbsEncryptionByDefault", []Resource{{"AWS::::Account", "123456789012"}}, root, "123456789012", "eu-west-1", false},
 		"ec2-modify-ebs-default-kms-key-id.json":            {"aws.ec2", "ModifyEbsDefaultKmsKeyId", []Resource{{"AWS::::Account", "123456789012"}}, alice, "123456789012", "us-east-1", false},
+		"ec2-reset-ebs-default-kms-key-id.json":             {"aws.ec2", "ResetEbsDefaultKmsKeyId", []Resource{{"AWS::::Account", "123456789012"}}, alice, "123456789012", "us-east-1", false},
 		"ec2-create-volume.json":                            {"aws.ec2", "CreateVolume", []Resource{{"AWS::EC2::Volume", "vol-0a1b2c3d4e5f67890"}}, alice, "123456789012", "us-east-1", false},
 		"ec2-authorize-security-group-ingress.json":         {"aws.ec2", "AuthorizeSecurityGroupIngress", []Resource{{"AWS::EC2::SecurityGroup", "sg-0123456789abcdef0"}}, alice, "123456789012", "us-east-1", false},
 		"ec2-authorize-security-group-ingress-by-name.json": {"aws.ec2", "AuthorizeSecurityGroupIngress", []Resource{{"AWS::EC2::SecurityGroup", "sg-0fedcba9876543210"}}, mateo, "123456789012", "us-east-1", false},
