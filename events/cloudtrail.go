@@ -220,7 +220,7 @@ func (e *CloudTrailEvent) resources() ([]Resource, error) {
 				return nil, err
 			}
 			return one(ResourceTypeEC2Instance, p.Request.InstanceID), nil
-		case "DisableEbsEncryptionByDefault", "ModifyEbsDefaultKmsKeyId", "XResetEbsDefaultKmsKeyId":
+		case "DisableEbsEncryptionByDefault", "ModifyEbsDefaultKmsKeyId", "ResetEbsDefaultKmsKeyId":
 			// Account-level settings (per region): Config records them on
 			// the account resource, whose ID is the account ID.
 			return one(ResourceTypeAccount, e.Account()), nil
