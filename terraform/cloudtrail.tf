@@ -41,7 +41,7 @@ resource "aws_cloudtrail" "this" {
   lifecycle {
     postcondition {
       condition     = self.arn == local.trail_arn
-      error_message = "The trail's ARN is ${self.arn}, but the bucket and key policies let ${local.trail_arn} write and encrypt: CloudTrail cannot deliver its logs."
+      error_message = "The trail's ARN is ${coalesce(self.arn, "unknown")}, but the bucket and key policies let ${local.trail_arn} write and encrypt: CloudTrail cannot deliver its logs."
     }
   }
 }
