@@ -58,6 +58,9 @@ func (d *deployment) check() {
 	d.checkFunctions()
 	d.checkConfig()
 	d.checkEventRules()
+	d.checkStateTable()
+	d.checkCloudTrailRules()
+	d.checkTrail()
 	d.checkSchedules()
 	d.checkDashboard()
 	d.checkAlarms()
@@ -291,6 +294,10 @@ func (d *deployment) remediationEnvironment() map[string]string {
 		"METRICS_NAMESPACE":   d.in.str("metrics_namespace"),
 		"METRICS_MODE":        d.in.str("metrics_mode"),
 		"LOG_LEVEL":           d.in.str("log_level"),
+		"IGNORE_ACTOR_ARNS":   strings.Join(d.ignoredActors(), ","),
+		"STATE_TABLE":         d.output("state_table_name"),
+		"FLAP_LIMIT":          strconv.Itoa(d.in.num("flap_limit")),
+		"FLAP_WINDOW":         d.in.str("flap_window"),
 	}
 	return env
 }
@@ -787,6 +794,9 @@ func (d *deployment) checkBuckets() {
 	if d.in.boolean("create_config_recorder") {
 		n++
 	}
+	if d.in.boolean("create_trail") {
+		n++
+	}
 	if n > 0 {
 		n++ // the access-log bucket
 	}
@@ -858,6 +868,7 @@ func (d *deployment) checkDestroyed() {
 	if len(rl.Rules) != 0 {
 		d.t.Errorf("%d event rules left after destroy", len(rl.Rules))
 	}
+	d.checkFastPathDestroyed()
 	var key struct{ KeyMetadata struct{ KeyState string } }
 	d.must("the KMS key", d.raw.kms(d.ctx, "DescribeKey", map[string]string{"KeyId": d.keyArn}, &key))
 	if key.KeyMetadata.KeyState != "PendingDeletion" {

@@ -198,12 +198,17 @@ func deployExample(t *testing.T, s *setup, tfvars string) timing {
 	work := t.TempDir()
 	copyModule(t, s.module, work)
 	// The provider, for moto: path-style S3 URLs (moto's host is an IP
-	// address) and no real credentials to check.
+	// address), no real credentials to check, and CloudTrail through a
+	// proxy that works around a moto bug (cloudTrailNameProxy).
 	provider := `provider "aws" {
   s3_use_path_style           = true
   skip_credentials_validation = true
   skip_metadata_api_check     = true
   skip_region_validation      = true
+
+  endpoints {
+    cloudtrail = "` + cloudTrailNameProxy(t, srv.URL) + `"
+  }
 }
 `
 	if err := os.WriteFile(filepath.Join(work, "zz_e2e_provider.tf"), []byte(provider), 0o644); err != nil {

@@ -1,4 +1,4 @@
-# Every setting, for an account without an AWS Config recorder.
+# Every setting, for an account without an AWS Config recorder or a trail.
 name = "autoremediate"
 tags = { team = "platform-security", cost-center = "1234" }
 
@@ -35,6 +35,14 @@ event_max_age_seconds       = 3600
 async_retry_attempts        = 2
 async_max_event_age_seconds = 21600
 dlq_retention_seconds       = 1209600
+
+# The CloudTrail path and the state store. This account has no trail: create
+# one (most accounts have one; the README says how to check it suffices).
+enable_cloudtrail_path = true
+create_trail           = true
+ignore_actor_arns      = ["arn:aws:iam::123456789012:role/deploy-pipeline"]
+flap_limit             = 3
+flap_window            = "1h"
 
 # Notifications and alarms.
 notification_emails          = ["security-team@example.com", "oncall@example.com"]
