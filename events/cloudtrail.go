@@ -151,13 +151,16 @@ func (e *CloudTrailEvent) Actor() string {
 }
 
 // Principal returns the IAM identity behind the call, as IAM and Terraform
-// name it: for an assumed role the role's ARN
-// (sessionContext.sessionIssuer.arn), otherwise userIdentity.arn (an IAM
-// user, root, a federated user); "" when the record names neither (AWS
-// service calls). It is what IGNORE_ACTOR_ARNS lists.
+// name it: for a session (an assumed role, a federated user) the ARN of the
+// role or user that issued it (sessionContext.sessionIssuer.arn), otherwise
+// userIdentity.arn (an IAM user, root); "" when the record names neither
+// (AWS service calls). It is what IGNORE_ACTOR_ARNS lists.
 func (e *CloudTrailEvent) Principal() string {
+	// Any session's issuer, not only an assumed role's: a federated user's
+	// (GetFederationToken) is the IAM user who started it, which is what the
+	// deployed event pattern compares too.
 	id := e.Call.UserIdentity
-	if id.Type == "AssumedRole" && id.SessionContext != nil && id.SessionContext.SessionIssuer.ARN != "" {
+	if id.SessionContext != nil && id.SessionContext.SessionIssuer.ARN != "" {
 		return id.SessionContext.SessionIssuer.ARN
 	}
 	return id.ARN

@@ -357,3 +357,28 @@ func FuzzParseCloudTrail(f *testing.F) {
 		ev.Actor()
 	})
 }
+
+func TestPrincipal(t *testing.T) {
+	mk := func(identity string) *CloudTrailEvent {
+		t.Helper()
+		start, end := strings.Index(validCall, `"userIdentity"`), strings.Index(validCall, `"eventTime"`)
+		raw := validCall[:start] + `"userIdentity":` + identity + ",\n" + validCall[end:]
+		ev, err := ParseCloudTrail([]byte(raw))
+		if err != nil {
+			t.Fatalf("%v\n%s", err, raw)
+		}
+		return ev
+	}
+	cases := []struct{ identity, want string }{
+		{`{"type":"AssumedRole","arn":"arn:aws:sts::1:assumed-role/ops/alice","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::1:role/team/ops"}}}`, "arn:aws:iam::1:role/team/ops"},
+		{`{"type":"FederatedUser","arn":"arn:aws:sts::1:federated-user/bob","sessionContext":{"sessionIssuer":{"type":"IAMUser","arn":"arn:aws:iam::1:user/broker"}}}`, "arn:aws:iam::1:user/broker"},
+		{`{"type":"IAMUser","arn":"arn:aws:iam::1:user/ci","sessionContext":{"sessionIssuer":{}}}`, "arn:aws:iam::1:user/ci"},
+		{`{"type":"Root","arn":"arn:aws:iam::1:root"}`, "arn:aws:iam::1:root"},
+		{`{"type":"AWSService","invokedBy":"cloudformation.amazonaws.com"}`, ""},
+	}
+	for _, tc := range cases {
+		if got := mk(tc.identity).Principal(); got != tc.want {
+			t.Errorf("Principal of %s = %q, want %q", tc.identity, got, tc.want)
+		}
+	}
+}
