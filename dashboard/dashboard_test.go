@@ -126,11 +126,11 @@ func TestRenderProductionDashboard(t *testing.T) {
 		t.Errorf("failed: %+v", got)
 	}
 	single := byTitle["Outcomes in the period (all remediators)"]
-	if len(single.Series) != 4 || single.Series[0].Label != "remediated" || single.Series[0].Values[0] != 1 {
+	if len(single.Series) != 5 || single.Series[0].Label != "remediated" || single.Series[0].Values[0] != 1 {
 		t.Errorf("single values: %+v", single.Series)
 	}
-	if got := byTitle["Deferred and needs-manual by remediator"].Series; len(got) != 1 || got[0].Label != "deferred ec2-imdsv2" {
-		t.Errorf("deferred OR needs-manual: %+v", got)
+	if got := byTitle["Deferred, needs-manual and escalated by remediator"].Series; len(got) != 1 || got[0].Label != "deferred ec2-imdsv2" {
+		t.Errorf("deferred OR needs-manual OR escalated: %+v", got)
 	}
 	// Percentiles became Average/Maximum, labelled; setPeriodToTimeRange
 	// asks for one period over the whole range.
