@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
@@ -272,8 +271,8 @@ func TestLoadAWSConfig(t *testing.T) {
 	if cfg.Region != "eu-central-1" {
 		t.Errorf("Region = %q", cfg.Region)
 	}
-	if _, ok := cfg.Retryer().(*retry.AdaptiveMode); !ok {
-		t.Errorf("retryer is %T, want the adaptive mode", cfg.Retryer())
+	if r, ok := cfg.Retryer().(*deadlineRetryer); !ok || r.MaxAttempts() != RetryMaxAttempts {
+		t.Errorf("retryer is %T, want the pipeline's (NewRetryer)", cfg.Retryer())
 	}
 }
 
