@@ -225,14 +225,7 @@ func (s *Store) Record(ctx context.Context, key, owner string, o remediation.Out
 		update += " REMOVE " + strings.Join(remove, ", ")
 	}
 	cond := e.n(attrOwner) + " = " + e.v("me", str(owner))
-	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       pk(eventPrefix + key),
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  e.names,
-		ExpressionAttributeValues: e.values,
-	})
+	err = s.updateItem(ctx, eventPrefix+key, e, update, cond)
 	if conditionFailed(err) {
 		return fmt.Errorf("recording the outcome of event %q in table %q: %w", key, s.table, remediation.ErrClaimLost)
 	}
@@ -255,14 +248,7 @@ func (s *Store) ClaimPublish(ctx context.Context, key, owner string, lease time.
 		e.n(attrPublished), e.v("false", &types.AttributeValueMemberBOOL{Value: false}),
 		e.n(attrPubLeaseUntil), e.n(attrPubLeaseUntil), e.v("now", num(now.UnixMilli())),
 		e.n(attrPubOwner), e.v("me", str(owner)))
-	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       pk(eventPrefix + key),
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  e.names,
-		ExpressionAttributeValues: e.values,
-	})
+	err := s.updateItem(ctx, eventPrefix+key, e, update, cond)
 	if conditionFailed(err) {
 		return false, nil
 	}
@@ -280,14 +266,7 @@ func (s *Store) MarkPublished(ctx context.Context, key, owner string) error {
 	e := newExpr()
 	update := "SET " + e.n(attrPublished) + " = " + e.v("true", &types.AttributeValueMemberBOOL{Value: true})
 	cond := e.n(attrPubOwner) + " = " + e.v("me", str(owner))
-	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       pk(eventPrefix + key),
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  e.names,
-		ExpressionAttributeValues: e.values,
-	})
+	err := s.updateItem(ctx, eventPrefix+key, e, update, cond)
 	if conditionFailed(err) {
 		return fmt.Errorf("marking event %q published in table %q: the right to publish was taken over: %w", key, s.table, remediation.ErrClaimLost)
 	}
@@ -303,14 +282,7 @@ func (s *Store) ReleasePublish(ctx context.Context, key, owner string) error {
 	e := newExpr()
 	update := "REMOVE " + e.n(attrPubOwner) + ", " + e.n(attrPubLeaseUntil)
 	cond := e.n(attrPubOwner) + " = " + e.v("me", str(owner))
-	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       pk(eventPrefix + key),
-		UpdateExpression:          aws.String(update),
-		ConditionExpression:       aws.String(cond),
-		ExpressionAttributeNames:  e.names,
-		ExpressionAttributeValues: e.values,
-	})
+	err := s.updateItem(ctx, eventPrefix+key, e, update, cond)
 	if err != nil && !conditionFailed(err) {
 		return fmt.Errorf("releasing the publication of event %q in table %q: %w", key, s.table, err)
 	}
@@ -449,14 +421,7 @@ func (s *Store) modifyWrites(ctx context.Context, resource string, expires time.
 		} else {
 			cond = e.n(attrVersion) + " = " + e.v("version", num(version))
 		}
-		_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 aws.String(s.table),
-			Key:                       pk(resourcePrefix + resource),
-			UpdateExpression:          aws.String(update),
-			ConditionExpression:       aws.String(cond),
-			ExpressionAttributeNames:  e.names,
-			ExpressionAttributeValues: e.values,
-		})
+		err = s.updateItem(ctx, resourcePrefix+resource, e, update, cond)
 		if err == nil {
 			return nil
 		}
@@ -465,6 +430,20 @@ func (s *Store) modifyWrites(ctx context.Context, resource string, expires time.
 		}
 	}
 	return wrap(fmt.Errorf("other writers changed the item %d times in a row", addWriteAttempts))
+}
+
+// updateItem makes one conditional update of the item at key, with the
+// expression's placeholders.
+func (s *Store) updateItem(ctx context.Context, key string, e *expr, update, cond string) error {
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(s.table),
+		Key:                       pk(key),
+		UpdateExpression:          aws.String(update),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeNames:  e.names,
+		ExpressionAttributeValues: e.values,
+	})
+	return err
 }
 
 // get reads an item with a strongly consistent read: an eventually
