@@ -79,7 +79,8 @@ type Stats struct {
 	Requests int
 	// Faults counts the injected faults by service and kind.
 	Faults map[Key]int
-	// Forwarded counts the requests forwarded untouched, by service.
+	// Forwarded counts the requests forwarded untouched, by service ("" for
+	// unsigned requests, which are never faulted).
 	Forwarded map[string]int
 	// Retries counts, by service, the requests that an SDK marked as a
 	// retry (amz-sdk-request: attempt=2 or more).
@@ -244,7 +245,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := call{service: signingService(r), head: r.Method == http.MethodHead,
 		contentType: r.Header.Get("Content-Type"), queryMode: strings.EqualFold(r.Header.Get("X-Amzn-Query-Mode"), "true")}
 	c.proto, c.operation = classify(r, c.service, body)
-	kind, variant := p.decide(c.service, c.operation)
+	var kind Kind
+	var variant uint64
+	// Unsigned requests are not AWS API calls (moto's own /moto-api/, a
+	// health check): they pass.
+	if c.service != "" {
+		kind, variant = p.decide(c.service, c.operation)
+	}
 
 	switch kind {
 	case Throttle:

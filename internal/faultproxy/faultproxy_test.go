@@ -297,6 +297,20 @@ func TestFaultsFollowTheSeed(t *testing.T) {
 	}
 }
 
+// Requests without a SigV4 signature, like moto's own API, pass.
+func TestUnsignedRequestsPass(t *testing.T) {
+	be := newBackend(t)
+	p := start(t, faultproxy.Options{Target: be.URL, Seed: 1, Fraction: 1})
+	resp, err := http.Post(p.URL+"/moto-api/reset", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if s := p.Stats(); resp.StatusCode != 200 || be.hits.Load() != 1 || s.Forwarded[""] != 1 || s.TotalFaults("") != 0 {
+		t.Errorf("answer %d, %d reached the server, stats %+v", resp.StatusCode, be.hits.Load(), s)
+	}
+}
+
 // A HEAD answer has no body; S3 clients read the status alone.
 func TestHeadHasNoBody(t *testing.T) {
 	p := start(t, faultproxy.Options{Target: newBackend(t).URL, Seed: 1, Fraction: 1, Kinds: []faultproxy.Kind{faultproxy.ServerError}})
