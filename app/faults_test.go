@@ -6,7 +6,9 @@ package app_test
 // answers a seeded half of the calls with each service's throttling or
 // server error, or makes the call and loses its answer. Every event must end
 // with the resource fixed, read back from moto directly, and an honest
-// outcome.
+// outcome. FAULT_SEED=n runs it with another seed (the default is 1):
+//
+//	FAULT_SEED=7 go test -count=1 -run TestRemediationUnderInjectedFaults -v ./app
 
 import (
 	"context"
@@ -246,7 +248,11 @@ func TestRemediationUnderInjectedFaults(t *testing.T) {
 	// Every outcome reached the topic's subscribers. A Publish whose answer
 	// was lost is sent again by the SDK: SNS standard topics do not
 	// deduplicate, so a subscriber may get an outcome twice.
-	notified := r.drainOutcomes(queue)
+	var ids []string
+	for _, ev := range evs {
+		ids = append(ids, ev.o.EventID)
+	}
+	notified := r.drainOutcomes(queue, ids)
 	duplicates := 0
 	for _, ev := range evs {
 		switch n := notified[ev.o.EventID]; {
@@ -279,18 +285,19 @@ func TestRemediationUnderInjectedFaults(t *testing.T) {
 	}
 }
 
-// drainOutcomes reads every outcome message in the queue (raw delivery)
-// and counts them by event ID.
-func (r *rig) drainOutcomes(queue *string) map[string]int {
+// drainOutcomes reads the outcome messages in the queue (raw delivery) and
+// counts them by event ID, until it has seen every one of want and the
+// queue is empty, or for 10 s.
+func (r *rig) drainOutcomes(queue *string, want []string) map[string]int {
 	r.t.Helper()
 	n := map[string]int{}
-	for {
-		out, err := r.SQS.ReceiveMessage(ctx(r.t), &sqs.ReceiveMessageInput{QueueUrl: queue, MaxNumberOfMessages: 10})
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		out, err := r.SQS.ReceiveMessage(ctx(r.t), &sqs.ReceiveMessageInput{QueueUrl: queue, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
 		if err != nil {
 			r.t.Fatal(err)
 		}
-		if len(out.Messages) == 0 {
-			return n
+		if len(out.Messages) == 0 && !slices.ContainsFunc(want, func(id string) bool { return n[id] == 0 }) {
+			break
 		}
 		for _, m := range out.Messages {
 			var o remediation.Outcome
@@ -300,6 +307,7 @@ func (r *rig) drainOutcomes(queue *string) map[string]int {
 			n[o.EventID]++
 		}
 	}
+	return n
 }
 
 // uniqueEventID gives the event an EventBridge id of its own: the same
