@@ -415,6 +415,8 @@ func (h *Handler) publishRecorded(ctx context.Context, o Outcome, key, owner str
 // would write becomes escalated. A run that did not write gives its
 // reservation back; a failed run that wrote (Result.Wrote) keeps it.
 func (h *Handler) runJob(ctx context.Context, j Job) Outcome {
+	ctx, cancel := keepForPublishing(ctx)
+	defer cancel()
 	if h.Store == nil || j.Request.Mode == ModeDryRun {
 		return h.stamp(h.Run(ctx, j.Remediator, j.Request, j.EventID), j, "")
 	}
@@ -455,6 +457,21 @@ func (h *Handler) runJob(ctx context.Context, j Job) Outcome {
 		}
 	}
 	return o
+}
+
+// publishReserve is the part of the invocation's time kept for recording
+// and publishing the outcome: the remediation's AWS calls stop retrying
+// before the function's deadline minus this, so that the outcome still gets
+// out when they run out of time.
+const publishReserve = 5 * time.Second
+
+// keepForPublishing shortens ctx's deadline by publishReserve when there is
+// time enough for both.
+func keepForPublishing(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > 2*publishReserve {
+		return context.WithDeadline(ctx, dl.Add(-publishReserve))
+	}
+	return ctx, func() {}
 }
 
 // stamp adds what the job knows about the outcome's cause.

@@ -480,3 +480,27 @@ func TestMarkPublishedErrorIsNotTheInvocationsError(t *testing.T) {
 		t.Errorf("%d notifications, want 1", n)
 	}
 }
+
+// deadlineRemediator records the deadline its context carries.
+type deadlineRemediator struct{ deadline time.Time }
+
+func (d *deadlineRemediator) Name() string            { return S3PublicAccessBlock }
+func (d *deadlineRemediator) ResourceTypes() []string { return []string{"AWS::S3::Bucket"} }
+func (d *deadlineRemediator) Remediate(ctx context.Context, _ Request) Result {
+	d.deadline, _ = ctx.Deadline()
+	return Result{Action: ActionCompliant}
+}
+
+func TestRemediationLeavesTimeToPublish(t *testing.T) {
+	rem := &deadlineRemediator{}
+	h := storeHandler(t, nil, rem, &countingPublisher{}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dl, _ := ctx.Deadline()
+	if _, err := h.Handle(ctx, fixture(t, "s3-public-read-noncompliant.json")); err != nil {
+		t.Fatal(err)
+	}
+	if want := dl.Add(-publishReserve); !rem.deadline.Equal(want) {
+		t.Errorf("the remediator's deadline is %v, want the invocation's less %v (%v)", rem.deadline, publishReserve, want)
+	}
+}

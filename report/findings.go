@@ -300,7 +300,7 @@ var (
 
 // ExplainError turns an AWS error into a message that says what to do:
 // Security Hub not enabled, access denied (naming the IAM action), or
-// throttling that outlasted the SDK's adaptive retries.
+// throttling that outlasted the SDK's retries.
 func ExplainError(doing, iamAction, region string, err error) error {
 	code, msg := "", err.Error()
 	var apiErr smithy.APIError
@@ -319,7 +319,7 @@ func ExplainError(doing, iamAction, region string, err error) error {
 	case code == "AccessDeniedException" || code == "AccessDenied" || code == "UnauthorizedOperation" || code == "AuthorizationError":
 		return fmt.Errorf("%s: %w: the caller needs %s (%s): %w", doing, ErrAccessDenied, iamAction, msg, err)
 	case isThrottle(code, err):
-		return fmt.Errorf("%s: %w: AWS kept throttling the requests and the SDK's adaptive retries gave up; run again later or lower the request rate: %w",
+		return fmt.Errorf("%s: %w: AWS kept throttling the requests and the SDK's retries gave up; run again later or lower the request rate: %w",
 			doing, ErrThrottled, err)
 	}
 	return fmt.Errorf("%s: %w", doing, err)

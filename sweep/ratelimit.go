@@ -23,7 +23,7 @@ type Limit struct {
 // API"): non-mutating actions 100 tokens refilled at 20/s, mutating actions
 // 200 at 5/s, ModifyInstanceMetadataOptions 100 at 5/s. They are shared with
 // everything else in the account, so the sweep stays under them on its own;
-// the SDK's adaptive retry still backs off if others use the budget up.
+// the SDK's retries still back off if others use the budget up.
 // CloudWatch GetMetricData's quota is 50 TPS. S3 has no per-account request
 // bucket for these calls (its limits are per prefix, in the thousands per
 // second), so S3 is limited only by the sweep's concurrency.

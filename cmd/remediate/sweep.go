@@ -84,7 +84,7 @@ failed checks count as not compliant. With no check to score it reads
 "n/a (no checks)".
 
 Requests are rate-limited per API on the client to stay under AWS's
-published EC2 request limits, and retried adaptively when throttled.
+published EC2 request limits, and retried with backoff when throttled.
 
 Exit status: 0 when nothing failed, 1 when a check, a listing or a delivery
 failed, 2 for bad flags or settings (a missing region too).
