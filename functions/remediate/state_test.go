@@ -107,7 +107,7 @@ func newStateRig(t *testing.T) *stateRig {
 	}
 	r.topic, r.queue = aws.ToString(topic.TopicArn), aws.ToString(q.QueueUrl)
 	if _, err := snsc.Subscribe(ctx, &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"),
-		Endpoint: aws.String("arn:aws:sqs:us-east-1:" + emulator.Account + ":" + r.table),
+		Endpoint:   aws.String("arn:aws:sqs:us-east-1:" + emulator.Account + ":" + r.table),
 		Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
 		t.Fatal(err)
 	}
