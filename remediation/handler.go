@@ -144,7 +144,7 @@ func (h *Handler) Decide(ctx context.Context, ev *events.ComplianceChangeEvent) 
 	if job == nil {
 		return o
 	}
-	return h.runJob(ctx, *job)
+	return h.runJob(ctx, *job, h.Store != nil)
 }
 
 // Job is one remediator's run on one resource, with what the outcome says
@@ -318,9 +318,9 @@ func (h *Handler) planCloudTrail(ctx context.Context, ev *events.CloudTrailEvent
 // not events (nothing redelivers them): only the flap limit applies.
 func (h *Handler) Process(ctx context.Context, j Job) (Outcome, error) {
 	if h.Store == nil || j.EventID == "" || j.Trigger == TriggerSweep {
-		return h.Deliver(ctx, h.runJob(ctx, j))
+		return h.Deliver(ctx, h.runJob(ctx, j, h.Store != nil))
 	}
-	return h.once(ctx, eventKey(j.EventID, j.Remediator.Name(), j.Request), func() Outcome { return h.runJob(ctx, j) })
+	return h.once(ctx, eventKey(j.EventID, j.Remediator.Name(), j.Request), func(useStore bool) Outcome { return h.runJob(ctx, j, useStore) })
 }
 
 // deliverDecided publishes an outcome decided without a remediator (an
@@ -330,24 +330,28 @@ func (h *Handler) deliverDecided(ctx context.Context, o Outcome) (Outcome, error
 		return h.Deliver(ctx, o)
 	}
 	req := Request{Account: o.Account, Region: o.Region, ResourceType: o.ResourceType, ResourceID: o.ResourceID}
-	return h.once(ctx, eventKey(o.EventID, o.Remediator, req), func() Outcome { return o })
+	return h.once(ctx, eventKey(o.EventID, o.Remediator, req), func(bool) Outcome { return o })
 }
 
 // once decides (with decide) and publishes the outcome of one event key at
 // most once across processes, through the Store's claims.
-func (h *Handler) once(ctx context.Context, key string, decide func() Outcome) (Outcome, error) {
+//
+// decide's argument says whether the store may be used for the flap limit:
+// not once it has failed in this run, so that an unreachable table costs
+// one call's retries, not one per step.
+func (h *Handler) once(ctx context.Context, key string, decide func(useStore bool) Outcome) (Outcome, error) {
 	owner := newOwner()
 	for {
 		lease := leaseFor(ctx)
 		c, err := h.Store.Claim(ctx, key, owner, lease)
 		if err != nil {
-			o := decide()
+			o := decide(false)
 			o.Warning = fmt.Sprintf("state store unavailable, handled without it (a duplicate may act or notify again): %v", err)
 			return h.Deliver(ctx, o)
 		}
 		switch {
 		case c.Owned:
-			o := decide()
+			o := decide(true)
 			if err := h.Store.Record(ctx, key, owner, o); err != nil {
 				if errors.Is(err, ErrClaimLost) && o.Action != ActionRemediated && !o.wrote {
 					// Another run took the event over after this one's
@@ -414,10 +418,10 @@ func (h *Handler) publishRecorded(ctx context.Context, o Outcome, key, owner str
 // too); a run that finds them all taken runs in dry-run, and an outcome that
 // would write becomes escalated. A run that did not write gives its
 // reservation back; a failed run that wrote (Result.Wrote) keeps it.
-func (h *Handler) runJob(ctx context.Context, j Job) Outcome {
+func (h *Handler) runJob(ctx context.Context, j Job, useStore bool) Outcome {
 	ctx, cancel := keepForPublishing(ctx)
 	defer cancel()
-	if h.Store == nil || j.Request.Mode == ModeDryRun {
+	if !useStore || h.Store == nil || j.Request.Mode == ModeDryRun {
 		return h.stamp(h.Run(ctx, j.Remediator, j.Request, j.EventID), j, "")
 	}
 	// Reserving, running and giving back take turns with the other runs on

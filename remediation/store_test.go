@@ -19,6 +19,7 @@ type memStore struct {
 	events map[string]*memEvent
 	writes map[string][]Write
 	fail   error // every call fails with it when set
+	calls  int   // ReserveWrite calls
 }
 
 type memEvent struct {
@@ -103,6 +104,7 @@ func (m *memStore) ReleasePublish(_ context.Context, key, owner string) error {
 func (m *memStore) ReserveWrite(_ context.Context, resource string, w Write, limit int, keepSince, _ time.Time) ([]Write, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.calls++
 	if m.fail != nil {
 		return nil, false, m.fail
 	}
@@ -336,6 +338,9 @@ func TestStoreErrorsLoseNoOutcome(t *testing.T) {
 	}
 	if !strings.Contains(o.Warning, "connection refused") {
 		t.Errorf("warning = %q, want the store's error", o.Warning)
+	}
+	if store.calls != 0 {
+		t.Errorf("%d write reservations tried after the claim failed: an unreachable store must cost one call's retries", store.calls)
 	}
 	if len(pub.published()) != 1 {
 		t.Errorf("published %d, want 1", len(pub.published()))

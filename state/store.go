@@ -82,11 +82,29 @@ type Store struct {
 	// Now is the clock (time.Now). Leases compare the clocks of different
 	// processes: they must agree to well within a lease.
 	Now func() time.Time
+	// CallTimeout bounds each store operation, its retries included
+	// (DefaultCallTimeout): an unreachable table costs the event a few
+	// seconds, not the function's whole retry budget, and the remediation
+	// goes on without the store.
+	CallTimeout time.Duration
+}
+
+// DefaultCallTimeout is Store.CallTimeout's default. DynamoDB answers in
+// milliseconds; five seconds leave room for several throttled retries.
+const DefaultCallTimeout = 5 * time.Second
+
+// bound applies CallTimeout to one operation.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	d := s.CallTimeout
+	if d <= 0 {
+		d = DefaultCallTimeout
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 // New returns the store on table.
 func New(client Client, table string) *Store {
-	return &Store{client: client, table: table, EventTTL: DefaultEventTTL, Now: time.Now}
+	return &Store{client: client, table: table, EventTTL: DefaultEventTTL, Now: time.Now, CallTimeout: DefaultCallTimeout}
 }
 
 var _ remediation.StateStore = (*Store)(nil)
@@ -112,6 +130,8 @@ func (s *Store) eventExpiry(now time.Time) types.AttributeValue {
 // Claim implements remediation.StateStore: one conditional put, and when it
 // is refused, a strongly consistent read of what is recorded.
 func (s *Store) Claim(ctx context.Context, key, owner string, lease time.Duration) (remediation.Claim, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	for range claimAttempts {
 		now := s.now()
 		e := newExpr()
@@ -192,6 +212,8 @@ func readClaim(item map[string]types.AttributeValue, owner string, now time.Time
 
 // Record implements remediation.StateStore.
 func (s *Store) Record(ctx context.Context, key, owner string, o remediation.Outcome) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	body, err := json.Marshal(o)
 	if err != nil {
 		return fmt.Errorf("recording the outcome of event %q in table %q: encoding it: %w", key, s.table, err)
@@ -239,6 +261,8 @@ func (s *Store) Record(ctx context.Context, key, owner string, o remediation.Out
 // exists only for a recorded outcome that is not yet published; its holder
 // may claim it again (an SDK retry of this very call does).
 func (s *Store) ClaimPublish(ctx context.Context, key, owner string, lease time.Duration) (bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	now := s.now()
 	e := newExpr()
 	update := fmt.Sprintf("SET %s = %s, %s = %s",
@@ -263,6 +287,8 @@ func (s *Store) ClaimPublish(ctx context.Context, key, owner string, lease time.
 // passes its condition; it fails with ErrClaimLost when another owner has
 // taken the right to publish over.
 func (s *Store) MarkPublished(ctx context.Context, key, owner string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	e := newExpr()
 	update := "SET " + e.n(attrPublished) + " = " + e.v("true", &types.AttributeValueMemberBOOL{Value: true})
 	cond := e.n(attrPubOwner) + " = " + e.v("me", str(owner))
@@ -279,6 +305,8 @@ func (s *Store) MarkPublished(ctx context.Context, key, owner string) error {
 // ReleasePublish implements remediation.StateStore. Releasing a right that
 // owner no longer holds does nothing.
 func (s *Store) ReleasePublish(ctx context.Context, key, owner string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	e := newExpr()
 	update := "REMOVE " + e.n(attrPubOwner) + ", " + e.n(attrPubLeaseUntil)
 	cond := e.n(attrPubOwner) + " = " + e.v("me", str(owner))
@@ -291,6 +319,8 @@ func (s *Store) ReleasePublish(ctx context.Context, key, owner string) error {
 
 // Writes implements remediation.StateStore with a strongly consistent read.
 func (s *Store) Writes(ctx context.Context, resource string) ([]remediation.Write, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	item, err := s.get(ctx, resourcePrefix+resource)
 	if err != nil {
 		return nil, fmt.Errorf("reading the writes on resource %q in table %q: %w", resource, s.table, err)
@@ -310,6 +340,8 @@ func (s *Store) Writes(ctx context.Context, resource string) ([]remediation.Writ
 // cannot both succeed: one of the conditional writes is refused, and its
 // retry finds the limit reached.
 func (s *Store) ReserveWrite(ctx context.Context, resource string, w remediation.Write, limit int, keepSince, expires time.Time) ([]remediation.Write, bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var recent []remediation.Write
 	var ok bool
 	err := s.modifyWrites(ctx, resource, expires, "reserving a write", func(ws []remediation.Write) ([]remediation.Write, bool) {
@@ -352,6 +384,8 @@ func (s *Store) AddWrite(ctx context.Context, resource string, w remediation.Wri
 // ReleaseWrite implements remediation.StateStore: it removes the write with
 // w's event and time, under the same version condition.
 func (s *Store) ReleaseWrite(ctx context.Context, resource string, w remediation.Write) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.modifyWrites(ctx, resource, time.Time{}, "giving back a write", func(ws []remediation.Write) ([]remediation.Write, bool) {
 		var kept []remediation.Write
 		for _, old := range ws {
