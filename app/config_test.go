@@ -105,7 +105,7 @@ func TestLoadValues(t *testing.T) {
 		"METRICS_NAMESPACE":   "Sec/Remediation",
 		"METRICS_MODE":        "both",
 		"LOG_LEVEL":           "debug",
-		"IGNORE_ACTOR_ARNS":   "arn:aws:iam::123456789012:role/service-role/autoremediate-remediate, arn:aws-us-gov:iam::123456789012:user/ci",
+		"IGNORE_ACTOR_ARNS":   "arn:aws:iam::123456789012:role/service-role/autoremediate-remediate, arn:aws-us-gov:iam::123456789012:user/ci, arn:aws:sts::123456789012:assumed-role/ops/alice",
 		"STATE_TABLE":         "autoremediate-state",
 		"FLAP_LIMIT":          "5",
 		"FLAP_WINDOW":         "2h30m",
@@ -133,7 +133,7 @@ func TestLoadValues(t *testing.T) {
 	if cfg.SNSTopicARN != "arn:aws:sns:us-east-1:123456789012:outcomes" || cfg.MetricsNamespace != "Sec/Remediation" || cfg.MetricsMode != MetricsBoth || cfg.LogLevel != slog.LevelDebug {
 		t.Errorf("outputs = %+v", cfg)
 	}
-	if want := []string{"arn:aws:iam::123456789012:role/service-role/autoremediate-remediate", "arn:aws-us-gov:iam::123456789012:user/ci"}; !reflect.DeepEqual(cfg.IgnoreActorARNs, want) ||
+	if want := []string{"arn:aws:iam::123456789012:role/service-role/autoremediate-remediate", "arn:aws-us-gov:iam::123456789012:user/ci", "arn:aws:sts::123456789012:assumed-role/ops/alice"}; !reflect.DeepEqual(cfg.IgnoreActorARNs, want) ||
 		cfg.StateTable != "autoremediate-state" || cfg.FlapLimit != 5 || cfg.FlapWindow != 150*time.Minute {
 		t.Errorf("state and loop settings: %v %q %d %v", cfg.IgnoreActorARNs, cfg.StateTable, cfg.FlapLimit, cfg.FlapWindow)
 	}
@@ -163,8 +163,9 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"METRICS_MODE", "statsd", `"statsd" is not one of emf, api, both, off`},
 		{"LOG_LEVEL", "verbose", "verbose"},
 		{"IGNORE_ACTOR_ARNS", "autoremediate-remediate", `"autoremediate-remediate" is not an IAM role, user or root ARN`},
-		{"IGNORE_ACTOR_ARNS", "arn:aws:sts::123456789012:assumed-role/ops/alice", "give the role's ARN"},
+		{"IGNORE_ACTOR_ARNS", "arn:aws:sts::123456789012:federated-user/bob", `"arn:aws:sts::123456789012:federated-user/bob"`},
 		{"IGNORE_ACTOR_ARNS", "arn:aws:iam::123456789012:role/ok,arn:aws:s3:::bucket", `"arn:aws:s3:::bucket"`},
+		{"IGNORE_ACTOR_ARNS", "arn:aws:sts::123456789012:assumed-role/", `"arn:aws:sts::123456789012:assumed-role/"`},
 		{"STATE_TABLE", "my table", `"my table" is not a DynamoDB table name`},
 		{"FLAP_LIMIT", "0", `"0" is not a whole number of writes of at least 1`},
 		{"FLAP_LIMIT", "three", `"three"`},

@@ -37,9 +37,10 @@ func topicARN(get func(string) string) (string, error) {
 // tableName is DynamoDB's rule for table names.
 var tableName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
 
-// principalARN is an IAM role, user or root ARN: what CloudTrail's
-// sessionIssuer.arn or userIdentity.arn holds for the principal.
-var principalARN = regexp.MustCompile(`^arn:aws[a-z-]*:iam::\d{12}:(role/.+|user/.+|root)$`)
+// principalARN is an IAM role, user or root ARN (what CloudTrail's
+// sessionIssuer.arn or userIdentity.arn holds for the principal), or an
+// assumed-role session ARN, which stands for every session of its role.
+var principalARN = regexp.MustCompile(`^arn:aws[a-z-]*:(iam::\d{12}:(role/.+|user/.+|root)|sts::\d{12}:assumed-role/[^/]+(/.*)?)$`)
 
 // actorARNs parses IGNORE_ACTOR_ARNS.
 func actorARNs(v string) ([]string, error) {
@@ -48,11 +49,8 @@ func actorARNs(v string) ([]string, error) {
 		if a = strings.TrimSpace(a); a == "" {
 			continue
 		}
-		if strings.Contains(a, ":assumed-role/") {
-			return nil, fmt.Errorf("%q is an assumed-role session; give the role's ARN (arn:aws:iam::ACCOUNT:role/NAME), which every session of the role shares", a)
-		}
 		if !principalARN.MatchString(a) {
-			return nil, fmt.Errorf("%q is not an IAM role, user or root ARN (arn:aws:iam::ACCOUNT:role/NAME)", a)
+			return nil, fmt.Errorf("%q is not an IAM role, user or root ARN (arn:aws:iam::ACCOUNT:role/NAME) or an assumed-role ARN (arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION)", a)
 		}
 		out = append(out, a)
 	}

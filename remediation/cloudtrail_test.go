@@ -175,3 +175,32 @@ func TestInvokeRoutesConfigEvents(t *testing.T) {
 type flapClock struct{ t time.Time }
 
 func (c *flapClock) now() time.Time { return c.t }
+
+// TestIgnoredActorForms: the principal may be listed as its role ARN (what
+// Terraform sets), as the actor outcomes show, or as a session ARN, which
+// stands for every session of the role.
+func TestIgnoredActorForms(t *testing.T) {
+	ev, err := events.ParseCloudTrail(cloudTrailFixture(t, "ec2-run-instances.json")) // Admin/alice
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		listed string
+		want   bool
+	}{
+		{"arn:aws:iam::123456789012:role/Admin", true},
+		{"arn:aws:iam::123456789012:role/Admin/alice", true},
+		{"arn:aws:sts::123456789012:assumed-role/Admin/alice", true},
+		{"arn:aws:sts::123456789012:assumed-role/Admin/bob", true},
+		{"arn:aws:sts::123456789012:assumed-role/Admin", true},
+		{"arn:aws:sts::123456789012:assumed-role/AdminX/alice", false},
+		{"arn:aws:sts::210987654321:assumed-role/Admin/alice", false},
+		{"arn:aws:iam::123456789012:role/Other", false},
+		{"arn:aws:iam::123456789012:user/alice", false},
+	}
+	for _, tc := range cases {
+		if _, got := ignoredActor([]string{tc.listed}, ev); got != tc.want {
+			t.Errorf("IGNORE_ACTOR_ARNS=%s: ignored %t, want %t", tc.listed, got, tc.want)
+		}
+	}
+}

@@ -272,8 +272,8 @@ func (h *Handler) planCloudTrail(ctx context.Context, ev *events.CloudTrailEvent
 	if ev.Failed() {
 		return ignored(fmt.Sprintf("the call %s failed with %s: nothing changed", what, call.ErrorCode))
 	}
-	if p := ev.Principal(); p != "" && slices.Contains(h.IgnoreActors, p) {
-		return ignored(fmt.Sprintf("caused by this pipeline: %s made the call %s, and IGNORE_ACTOR_ARNS lists %s", ev.Actor(), what, p))
+	if listed, ok := ignoredActor(h.IgnoreActors, ev); ok {
+		return ignored(fmt.Sprintf("caused by this pipeline: %s made the call %s, and IGNORE_ACTOR_ARNS lists %s", ev.Actor(), what, listed))
 	}
 	names := h.Rules.ForCall(APICall{Source: call.EventSource, Name: call.EventName})
 	if len(names) == 0 {
@@ -308,6 +308,30 @@ func (h *Handler) planCloudTrail(ctx context.Context, ev *events.CloudTrailEvent
 		return ignored(fmt.Sprintf("%s is checked by %s, which is not enabled", what, strings.Join(names, ", ")))
 	}
 	return outs, jobs
+}
+
+// ignoredActor returns the IgnoreActors entry that names the call's
+// principal: its role or user ARN (Principal), its actor as outcomes name it
+// (Actor), or its session ARN; an assumed-role session ARN
+// (arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION) stands for every session
+// of role NAME, since sessions come and go.
+func ignoredActor(list []string, ev *events.CloudTrailEvent) (string, bool) {
+	principal, actor, session := ev.Principal(), ev.Actor(), ev.Call.UserIdentity.ARN
+	for _, a := range list {
+		if a == "" {
+			continue
+		}
+		if a == principal || a == actor || a == session {
+			return a, true
+		}
+		if i := strings.Index(a, ":assumed-role/"); i >= 0 && session != "" {
+			role := a[:i+len(":assumed-role/")] + strings.SplitN(a[i+len(":assumed-role/"):], "/", 2)[0] + "/"
+			if strings.HasPrefix(session, role) {
+				return a, true
+			}
+		}
+	}
+	return "", false
 }
 
 // Process runs a job and publishes its outcome. With a Store it does so
