@@ -58,6 +58,42 @@ resource "aws_cloudwatch_metric_alarm" "failed" {
   }
 }
 
+# An escalated outcome: a remediator fixed a resource FLAP_LIMIT times
+# within FLAP_WINDOW and someone kept undoing it. It writes nothing more, so
+# a person must settle the fight; the SNS message says with whom.
+resource "aws_cloudwatch_metric_alarm" "escalated" {
+  alarm_name          = "${var.name}-remediation-escalated"
+  alarm_description   = "A remediation was escalated (outcome `escalated`): a resource was fixed ${var.flap_limit} times within ${var.flap_window} and changed back each time. Nothing more is written to it; the outcome's reason names who changed it back."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = 0
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.notifications.arn]
+  ok_actions          = [aws_sns_topic.notifications.arn]
+  tags                = local.tags
+
+  metric_query {
+    id          = "escalated"
+    expression  = "SUM([${join(",", [for i, _ in local.enabled_remediators : "m${i}"])}])"
+    label       = "escalated remediations"
+    return_data = true
+  }
+
+  dynamic "metric_query" {
+    for_each = local.enabled_remediators
+    content {
+      id = "m${metric_query.key}"
+      metric {
+        namespace   = var.metrics_namespace
+        metric_name = "Remediations"
+        dimensions  = { Remediator = metric_query.value, Action = "escalated" }
+        stat        = "Sum"
+        period      = local.alarm_period
+      }
+    }
+  }
+}
+
 resource "aws_cloudwatch_metric_alarm" "dead_letters" {
   alarm_name          = "${var.name}-dead-letters"
   alarm_description   = "Events reached the dead-letter queue ${aws_sqs_queue.dead_letters.name}: EventBridge could not deliver them or the function failed every retry. Inspect, fix, then redrive them."
