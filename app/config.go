@@ -11,6 +11,7 @@ import (
 	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
+	"github.com/autoremediate/autoremediate/state"
 )
 
 // Metrics modes: how outcomes become CloudWatch metrics.
@@ -67,7 +68,7 @@ func Settings() []Setting {
 		{"IGNORE_ACTOR_ARNS", "", "Comma-separated IAM role (or user) ARNs whose CloudTrail calls are `ignored` (reason \"caused by this pipeline\"): the pipeline's own roles, so that its fixes do not trigger it (Terraform sets them), and any other automation you add. An assumed role is matched by its role ARN (`arn:aws:iam::ACCOUNT:role/NAME`, with its path), which Terraform uses; an assumed-role session ARN (`arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`) stands for every session of role NAME."},
 		{"STATE_TABLE", "", "DynamoDB table of the state store (Terraform creates it; `remediate state init` for local runs). Empty runs stateless: a redelivered event may act and notify again, a failed notification is retried with a fresh outcome, and the flap limit does not apply."},
 		{"FLAP_LIMIT", strconv.Itoa(remediation.DefaultFlapLimit), "Writes one remediator may make on one resource within FLAP_WINDOW; past that its outcomes are `escalated` and nothing is written (needs STATE_TABLE)."},
-		{"FLAP_WINDOW", "1h", "The flap limit's window, a duration like `30m` or `1h` (needs STATE_TABLE)."},
+		{"FLAP_WINDOW", "1h", "The flap limit's window, a duration like `30m` or `1h` (at least `1s`; Terraform's `flap_window` takes from `1m`) (needs STATE_TABLE)."},
 		{"METRICS_NAMESPACE", publish.DefaultNamespace, "CloudWatch namespace of the outcome metrics."},
 		{"METRICS_MODE", MetricsEMF, "`emf` (metrics embedded in the log line), `api` (PutMetricData, for emulators), `both` or `off`. When `AWS_ENDPOINT_URL` is set the default is `api`: an emulator reads no log lines, so EMF metrics would never reach its CloudWatch."},
 		{"LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`."},
@@ -134,14 +135,16 @@ func LoadWith(getenv func(string) string, defs []remediators.Definition) (Config
 	if cfg.IgnoreActorARNs, err = actorARNs(get("IGNORE_ACTOR_ARNS")); err != nil {
 		return cfg, fmt.Errorf("IGNORE_ACTOR_ARNS: %w", err)
 	}
-	if cfg.StateTable = get("STATE_TABLE"); cfg.StateTable != "" && !tableName.MatchString(cfg.StateTable) {
-		return cfg, fmt.Errorf("STATE_TABLE: %q is not a DynamoDB table name (3 to 255 letters, digits, '_', '-' and '.')", cfg.StateTable)
+	if cfg.StateTable = get("STATE_TABLE"); cfg.StateTable != "" {
+		if err := state.CheckTableName(cfg.StateTable); err != nil {
+			return cfg, fmt.Errorf("STATE_TABLE: %w", err)
+		}
 	}
 	if cfg.FlapLimit, err = strconv.Atoi(get("FLAP_LIMIT")); err != nil || cfg.FlapLimit < 1 {
 		return cfg, fmt.Errorf("FLAP_LIMIT: %q is not a whole number of writes of at least 1", get("FLAP_LIMIT"))
 	}
-	if cfg.FlapWindow, err = time.ParseDuration(get("FLAP_WINDOW")); err != nil || cfg.FlapWindow < time.Minute {
-		return cfg, fmt.Errorf("FLAP_WINDOW: %q is not a duration of at least one minute, like 30m or 1h", get("FLAP_WINDOW"))
+	if cfg.FlapWindow, err = time.ParseDuration(get("FLAP_WINDOW")); err != nil || cfg.FlapWindow < time.Second {
+		return cfg, fmt.Errorf("FLAP_WINDOW: %q is not a duration of at least a second, like 30m or 1h", get("FLAP_WINDOW"))
 	}
 	cfg.MetricsNamespace = get("METRICS_NAMESPACE")
 	if cfg.MetricsMode = get("METRICS_MODE"); strings.TrimSpace(getenv("METRICS_MODE")) == "" && strings.TrimSpace(getenv("AWS_ENDPOINT_URL")) != "" {

@@ -170,7 +170,8 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"FLAP_LIMIT", "0", `"0" is not a whole number of writes of at least 1`},
 		{"FLAP_LIMIT", "three", `"three"`},
 		{"FLAP_WINDOW", "60", `"60" is not a duration`},
-		{"FLAP_WINDOW", "10s", `"10s"`},
+		{"FLAP_WINDOW", "500ms", `"500ms" is not a duration of at least a second`},
+		{"STATE_TABLE", "T", `"T" is not a DynamoDB table name`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name+"="+tc.value, func(t *testing.T) {

@@ -34,9 +34,6 @@ func topicARN(get func(string) string) (string, error) {
 	return v, nil
 }
 
-// tableName is DynamoDB's rule for table names.
-var tableName = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
-
 // principalARN is an IAM role, user or root ARN (what CloudTrail's
 // sessionIssuer.arn or userIdentity.arn holds for the principal), or an
 // assumed-role session ARN, which stands for every session of its role.

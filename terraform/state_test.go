@@ -214,7 +214,8 @@ func validation(t *testing.T, m *module, name string, value cty.Value) bool {
 }
 
 // TestFlapWindowIsAGoDuration: flap_window accepts what the function
-// accepts (time.ParseDuration, at least a minute: app.Load) and nothing
+// accepts (time.ParseDuration) from a minute up (the function itself takes
+// from a second, for tests) and nothing
 // else; flap_limit whole numbers from 1.
 func TestFlapWindowIsAGoDuration(t *testing.T) {
 	m := loadModule(t, moduleDir(t))

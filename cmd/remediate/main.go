@@ -42,7 +42,7 @@ type command struct {
 // commands is the command table, one line per command.
 func commands() []command {
 	return []command{
-		{"invoke", "run Config compliance change events through the remediation handler", runInvoke, true},
+		{"invoke", "run Config compliance change and CloudTrail API call events through the remediation handler", runInvoke, true},
 		{"sweep", "find and fix every non-compliant resource in the account and region", runSweep, true},
 		{"demo", "the whole pipeline on a local AWS emulator, from insecure to compliant", runDemo, true},
 		{"dashboard", "render the CloudWatch compliance dashboard as one HTML file", runDashboard, true},

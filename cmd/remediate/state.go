@@ -86,6 +86,10 @@ func runStateInit(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintln(c.stderr, "remediate state init: no table named: pass --table NAME or set STATE_TABLE (see remediate state init --help)")
 		return exitBadArgs
 	}
+	if err := state.CheckTableName(name); err != nil {
+		fmt.Fprintf(c.stderr, "remediate state init: %v\n", err)
+		return exitBadArgs
+	}
 	awsCfg, err := app.LoadAWSConfig(ctx)
 	if err != nil {
 		return awsConfigFailed(c, "state init", err)

@@ -25,6 +25,8 @@ func TestStateBadArgs(t *testing.T) {
 		{[]string{"state", "init"}, map[string]string{"STATE_TABLE": "  "}, "no table named"},
 		{[]string{"state", "init", "--table", "t", "extra"}, nil, `unexpected argument "extra"`},
 		{[]string{"state", "init", "--tabel", "t"}, nil, "flag provided but not defined: -tabel"},
+		{[]string{"state", "init", "--table", "T"}, nil, `"T" is not a DynamoDB table name (3 to 255`},
+		{[]string{"state", "init"}, map[string]string{"STATE_TABLE": "my table"}, `"my table" is not a DynamoDB table name`},
 	} {
 		c, stdout, stderr := testCLI("", tc.env)
 		if code := run(context.Background(), tc.args, c); code != exitBadArgs {
