@@ -59,9 +59,9 @@ type CloudTrailCall struct {
 	ErrorMessage       string          `json:"errorMessage,omitempty"`
 	RequestID          string          `json:"requestID"`
 	EventID            string          `json:"eventID"`
-	ReadOnly           bool            `json:"readOnly"`
+	ReadOnly           Flag            `json:"readOnly"`
 	EventType          string          `json:"eventType"`
-	ManagementEvent    bool            `json:"managementEvent"`
+	ManagementEvent    Flag            `json:"managementEvent"`
 	RecipientAccountID string          `json:"recipientAccountId"`
 }
 
@@ -95,10 +95,58 @@ type SessionIssuer struct {
 }
 
 // SessionAttributes are kept as CloudTrail writes them: creationDate is a
-// timestamp and mfaAuthenticated the string "true" or "false".
+// timestamp and mfaAuthenticated the string "true" or "false" (a JSON
+// boolean is read too).
 type SessionAttributes struct {
-	CreationDate     string `json:"creationDate,omitempty"`
-	MFAAuthenticated string `json:"mfaAuthenticated,omitempty"`
+	CreationDate     Text `json:"creationDate,omitempty"`
+	MFAAuthenticated Text `json:"mfaAuthenticated,omitempty"`
+}
+
+// Flag is a boolean the pipeline does not act on, read leniently: CloudTrail
+// writes JSON booleans, but records that went through other tools (and
+// many published samples) carry "true"/"false" strings. A value of another
+// shape is read as false rather than refusing the whole event.
+type Flag bool
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *Flag) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case bool:
+		*f = Flag(v)
+	case string:
+		*f = Flag(strings.EqualFold(v, "true"))
+	default:
+		*f = false
+	}
+	return nil
+}
+
+// Text is a string the pipeline does not act on, read leniently: a JSON
+// boolean or number (as in samples that write mfaAuthenticated as false) is
+// kept as its JSON text.
+type Text string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *Text) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*t = Text(s)
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if v == nil {
+		*t = ""
+		return nil
+	}
+	*t = Text(bytes.TrimSpace(b))
+	return nil
 }
 
 // Resource is one resource an API call touched, named as AWS Config names it.

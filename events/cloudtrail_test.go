@@ -122,7 +122,7 @@ func TestParseCloudTrailDetailFields(t *testing.T) {
 		t.Errorf("Account() = %q, caller account %q", ev.Account(), id.AccountID)
 	}
 	if c.EventVersion == "" || c.SourceIPAddress != "203.0.113.17" || !strings.HasPrefix(c.UserAgent, "[aws-sdk-go-v2") ||
-		c.RequestID == "" || c.ReadOnly || c.EventType != "AwsApiCall" || !c.ManagementEvent {
+		c.RequestID == "" || bool(c.ReadOnly) || c.EventType != "AwsApiCall" || !bool(c.ManagementEvent) {
 		t.Errorf("detail = %+v", c)
 	}
 	if !strings.Contains(string(c.RequestParameters), `"bucketPolicy"`) || string(c.ResponseElements) != "null" {
@@ -261,7 +261,6 @@ func TestParseCloudTrailErrors(t *testing.T) {
 		{"account missing", ctEdit(t, `,
     "recipientAccountId": "123456789012"`, ``, `"account": "123456789012",`, ``), ErrMissingField, "detail.recipientAccountId", nil},
 		{"eventSource of another service", ctEdit(t, `"s3.amazonaws.com"`, `"ec2.amazonaws.com"`), ErrInvalidField, "detail.eventSource", []string{`does not belong to source "aws.s3"`}},
-		{"readOnly string", ctEdit(t, `"eventVersion": "1.09",`, `"eventVersion": "1.09", "readOnly": "false",`), ErrInvalidField, "detail.readOnly", []string{"got JSON string, want bool"}},
 		{"userIdentity string", ctEdit(t, `"userIdentity": {"type"`, `"userIdentity": "alice", "x": {"type"`), ErrInvalidField, "detail.userIdentity", nil},
 		{"bucketName number", ctEdit(t, `{"bucketName": "b1"}`, `{"bucketName": 7}`), ErrInvalidField, "detail.requestParameters.bucketName", []string{"got JSON number, want string"}},
 		{"requestParameters string", ctEdit(t, `{"bucketName": "b1"}`, `"b1"`), ErrInvalidField, "detail.requestParameters", nil},
@@ -380,5 +379,25 @@ func TestPrincipal(t *testing.T) {
 		if got := mk(tc.identity).Principal(); got != tc.want {
 			t.Errorf("Principal of %s = %q, want %q", tc.identity, got, tc.want)
 		}
+	}
+}
+
+// TestLenientUnusedFields: fields the pipeline does not act on may carry
+// another JSON type in records from other tools and published samples
+// (mfaAuthenticated as a boolean, readOnly as a string); the event is still
+// read.
+func TestLenientUnusedFields(t *testing.T) {
+	raw := strings.Replace(validCall, `"sessionContext": {"sessionIssuer"`, `"sessionContext": {"attributes": {"mfaAuthenticated": false, "creationDate": 1715680000}, "sessionIssuer"`, 1)
+	raw = strings.Replace(raw, `"eventName": "PutBucketAcl",`, `"eventName": "PutBucketAcl", "readOnly": "false", "managementEvent": "true",`, 1)
+	ev, err := ParseCloudTrail([]byte(raw))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, raw)
+	}
+	a := ev.Call.UserIdentity.SessionContext.Attributes
+	if a.MFAAuthenticated != "false" || a.CreationDate != "1715680000" || ev.Call.ReadOnly || !ev.Call.ManagementEvent {
+		t.Errorf("attributes %+v, readOnly %t, managementEvent %t", a, ev.Call.ReadOnly, ev.Call.ManagementEvent)
+	}
+	if rs := ev.Resources(); len(rs) != 1 || rs[0].ID != "b1" {
+		t.Errorf("resources %v", rs)
 	}
 }

@@ -386,7 +386,7 @@ func TestEveryTriggerCallIsRecorded(t *testing.T) {
 		if at := ev.Call.EventTime; at.Before(before.Truncate(time.Millisecond)) || at.After(after) {
 			t.Errorf("%s: eventTime %s, not within the call (%s to %s)", c.call, at, before, after)
 		}
-		if ev.Call.ReadOnly || ev.Call.EventType != "AwsApiCall" || !ev.Call.ManagementEvent || ev.Failed() {
+		if bool(ev.Call.ReadOnly) || ev.Call.EventType != "AwsApiCall" || !bool(ev.Call.ManagementEvent) || ev.Failed() {
 			t.Errorf("%s: readOnly %t, eventType %q, managementEvent %t, errorCode %q", c.call, ev.Call.ReadOnly, ev.Call.EventType, ev.Call.ManagementEvent, ev.Call.ErrorCode)
 		}
 		for _, id := range []string{ev.Call.EventID, ev.Call.RequestID} {
