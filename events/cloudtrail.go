@@ -350,7 +350,8 @@ func decodePart(raw json.RawMessage, name string, v any) error {
 }
 
 // ParseCloudTrail decodes and validates one "AWS API Call via CloudTrail"
-// event from aws.s3 or aws.ec2, as EventBridge delivers it. A failed call
+// event, as EventBridge delivers it: from aws.s3 or aws.ec2, whose calls it
+// knows, or from another AWS service, whose calls name no resource. A failed call
 // (errorCode set) and a call whose resources it does not know are valid
 // events: the caller decides what to do with them.
 func ParseCloudTrail(data []byte) (*CloudTrailEvent, error) {
@@ -361,7 +362,7 @@ func ParseCloudTrail(data []byte) (*CloudTrailEvent, error) {
 			pe.Event = "CloudTrail API call"
 			switch pe.Kind {
 			case ErrOtherSource:
-				pe.Want = fmt.Sprintf("%q or %q", SourceS3, SourceEC2)
+				pe.Want = fmt.Sprintf("an AWS service's source such as %q or %q", SourceS3, SourceEC2)
 			case ErrOtherDetailType:
 				pe.Want = fmt.Sprintf("%q", DetailTypeCloudTrailCall)
 			}
@@ -380,7 +381,11 @@ func parseCloudTrail(data []byte) (*CloudTrailEvent, error) {
 	if err := json.Unmarshal(trimmed, &ev.Envelope); err != nil {
 		return nil, decodeError(trimmed, "", envelopeTimes, err)
 	}
-	if ev.Source != SourceS3 && ev.Source != SourceEC2 {
+	// Any AWS service's API call is a valid event: one from a service no
+	// remediator watches (aws.iam CreateUser) is ignored like an unknown
+	// call of S3 or EC2, not refused. (The deployed pattern delivers only
+	// aws.s3 and aws.ec2.)
+	if !strings.HasPrefix(ev.Source, "aws.") || len(ev.Source) == len("aws.") {
 		return nil, &ParseError{Kind: ErrOtherSource, Field: "source", Detail: ev.Source}
 	}
 	if ev.DetailType != DetailTypeCloudTrailCall {
@@ -415,7 +420,7 @@ func parseCloudTrail(data []byte) (*CloudTrailEvent, error) {
 	}
 	// EventBridge derives source from eventSource; a mismatch is not an
 	// event AWS sent.
-	if want := map[string]string{SourceS3: EventSourceS3, SourceEC2: EventSourceEC2}[ev.Source]; c.EventSource != want {
+	if want := strings.TrimPrefix(ev.Source, "aws.") + ".amazonaws.com"; c.EventSource != want {
 		return nil, &ParseError{Kind: ErrInvalidField, Field: "detail.eventSource",
 			Detail: fmt.Sprintf("%q does not belong to source %q (want %q)", c.EventSource, ev.Source, want)}
 	}

@@ -204,3 +204,15 @@ func TestIgnoredActorForms(t *testing.T) {
 		}
 	}
 }
+
+// TestCloudTrailOtherServiceIsIgnored: a call of a service no remediator
+// watches is an unknown call: ignored, never an error.
+func TestCloudTrailOtherServiceIsIgnored(t *testing.T) {
+	raw := strings.NewReplacer(`"source": "aws.ec2"`, `"source": "aws.iam"`, `"eventSource": "ec2.amazonaws.com"`, `"eventSource": "iam.amazonaws.com"`,
+		`"eventName": "CreateTags"`, `"eventName": "CreateUser"`).Replace(string(cloudTrailFixture(t, "ec2-create-tags-unknown.json")))
+	f := newFakes(t, nil)
+	outs, err := invokeCloudTrail(t, f.h, []byte(raw))
+	if err != nil || len(outs) != 1 || outs[0].Action != ActionIgnored || !strings.Contains(outs[0].Reason, "iam.amazonaws.com CreateUser") {
+		t.Fatalf("%+v, %v; want one ignored outcome naming the call", outs, err)
+	}
+}

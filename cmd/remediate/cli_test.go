@@ -19,7 +19,7 @@ func TestEveryCommandChecksTheSettings(t *testing.T) {
 		"demo":      {"demo", "--dashboard", ""},
 		"dashboard": {"dashboard", "--out", filepath.Join(t.TempDir(), "d.html")},
 		"report":    {"report", "credentials"},
-		"state":     {"state", "init", "--table", "t"},
+		"state":     {"state", "init", "--table", "tbl"},
 	}
 	for _, cmd := range commands() {
 		if !cmd.settings {
@@ -66,7 +66,7 @@ func TestMissingRegionExits2(t *testing.T) {
 		{"dashboard", "--out", filepath.Join(t.TempDir(), "d.html")},
 		{"report", "soc2", "--out", t.TempDir()},
 		{"report", "credentials"},
-		{"state", "init", "--table", "t"},
+		{"state", "init", "--table", "tbl"},
 	} {
 		c, _, stderr := testCLI(event, nil)
 		if code := run(context.Background(), a, c); code != exitBadArgs {
