@@ -119,6 +119,14 @@ func (p *OutcomePublisher) Publish(ctx context.Context, o remediation.Outcome) e
 	return err
 }
 
+// NoteDuplicate implements remediation.DuplicateNoter: one info line, not an
+// outcome line (the outcome was logged and published when it was decided).
+func (p *OutcomePublisher) NoteDuplicate(ctx context.Context, o remediation.Outcome) {
+	p.Logger.LogAttrs(ctx, slog.LevelInfo, "duplicate delivery: the recorded outcome is returned, not acted on or published again",
+		slog.String("eventId", o.EventID), slog.String("remediator", o.Remediator), slog.String("resourceId", o.ResourceID),
+		slog.String("action", string(o.Action)))
+}
+
 func (p *OutcomePublisher) namespace() string {
 	if p.Namespace == "" {
 		return DefaultNamespace

@@ -573,3 +573,17 @@ var outcomeFields = func() []string {
 	sort.Strings(keys)
 	return keys
 }()
+
+func TestNoteDuplicate(t *testing.T) {
+	p := newPublisher(slog.LevelInfo)
+	var _ remediation.DuplicateNoter = p.p
+	p.p.NoteDuplicate(context.Background(), sampleOutcome())
+	line := p.log.String()
+	if !strings.Contains(line, `"msg":"duplicate delivery: the recorded outcome is returned, not acted on or published again"`) ||
+		!strings.Contains(line, `"eventId":"3f1a0001"`) || strings.Contains(line, `"msg":"outcome"`) {
+		t.Errorf("log %s", line)
+	}
+	if len(p.sns.inputs) != 0 {
+		t.Errorf("%d SNS messages for a duplicate", len(p.sns.inputs))
+	}
+}

@@ -19,6 +19,13 @@ type Publisher interface {
 	Publish(ctx context.Context, o Outcome) error
 }
 
+// DuplicateNoter is implemented by publishers that say when a delivery of
+// an event was answered with its recorded outcome, neither acted on nor
+// published again.
+type DuplicateNoter interface {
+	NoteDuplicate(ctx context.Context, recorded Outcome)
+}
+
 // Modes says which mode each remediator runs in.
 type Modes struct {
 	Default Mode            // ModeEnforce when empty
@@ -403,6 +410,9 @@ func (h *Handler) once(ctx context.Context, key string, decide func(useStore boo
 // redelivered answers a delivery of an event whose outcome is recorded.
 func (h *Handler) redelivered(ctx context.Context, c Claim, key, owner string, lease time.Duration) (Outcome, error) {
 	if c.Published {
+		if n, ok := h.Publisher.(DuplicateNoter); ok {
+			n.NoteDuplicate(ctx, c.Outcome)
+		}
 		return c.Outcome, nil
 	}
 	return h.publishRecorded(ctx, c.Outcome, key, owner, lease)

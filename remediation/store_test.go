@@ -174,9 +174,16 @@ func (s *statefulRemediator) breakIt() { s.mu.Lock(); s.broken = true; s.mu.Unlo
 
 // countingPublisher counts deliveries by action and can fail the first n.
 type countingPublisher struct {
-	mu       sync.Mutex
-	outcomes []Outcome
-	failures int
+	mu         sync.Mutex
+	outcomes   []Outcome
+	failures   int
+	duplicates int
+}
+
+func (p *countingPublisher) NoteDuplicate(context.Context, Outcome) {
+	p.mu.Lock()
+	p.duplicates++
+	p.mu.Unlock()
 }
 
 func (p *countingPublisher) Publish(_ context.Context, o Outcome) error {
@@ -236,6 +243,12 @@ func TestRedeliveriesActAndNotifyOnce(t *testing.T) {
 	}
 	if got := pub.published(); len(got) != 1 {
 		t.Errorf("%d notifications, want 1", len(got))
+	}
+	// A delivery that finds the outcome recorded but its notification still
+	// in flight returns it without a note; the others say they were
+	// duplicates.
+	if pub.duplicates < 1 || pub.duplicates > 9 {
+		t.Errorf("%d deliveries noted as duplicates, want up to 9", pub.duplicates)
 	}
 }
 
