@@ -22,12 +22,34 @@ locals {
   failed_dimensions = concat(local.enabled_remediators, ["none"])
 }
 
-# CloudWatch alarms cannot use SEARCH: the failures of each remediator are
-# separate metrics (Remediations, Remediator=<name>, Action=failed), summed
-# with metric math (an alarm takes up to 10 metrics).
-resource "aws_cloudwatch_metric_alarm" "failed" {
-  alarm_name          = "${var.name}-remediation-failed"
-  alarm_description   = "A remediation failed (outcome `failed`): read the function's outcome log line or the SNS notification for the resource and the error."
+# The outcomes that need a person, each with its alarm:
+#   - failed: read the outcome log line or the SNS notification for the
+#     resource and the error. Its Remediator dimension may be "none"
+#     (remediation.NoRemediator) for events whose rule maps to no remediator.
+#   - escalated: a remediator fixed a resource FLAP_LIMIT times within
+#     FLAP_WINDOW and someone kept undoing it; it writes nothing more, so a
+#     person must settle the fight (the SNS message says with whom).
+locals {
+  outcome_alarms = {
+    failed = {
+      dimensions  = local.failed_dimensions
+      description = "A remediation failed (outcome `failed`): read the function's outcome log line or the SNS notification for the resource and the error."
+    }
+    escalated = {
+      dimensions  = local.enabled_remediators
+      description = "A remediation was escalated (outcome `escalated`): a resource was fixed ${var.flap_limit} times within ${var.flap_window} and changed back each time. Nothing more is written to it; the outcome's reason names who changed it back."
+    }
+  }
+}
+
+# CloudWatch alarms cannot use SEARCH: each remediator's outcomes of one
+# action are separate metrics (Remediations, Remediator=<name>,
+# Action=<action>), summed with metric math (an alarm takes up to 10
+# metrics).
+resource "aws_cloudwatch_metric_alarm" "outcome" {
+  for_each            = local.outcome_alarms
+  alarm_name          = "${var.name}-remediation-${each.key}"
+  alarm_description   = each.value.description
   comparison_operator = "GreaterThanThreshold"
   threshold           = 0
   evaluation_periods  = 1
@@ -37,20 +59,20 @@ resource "aws_cloudwatch_metric_alarm" "failed" {
   tags                = local.tags
 
   metric_query {
-    id          = "failed"
-    expression  = "SUM([${join(",", [for i, _ in local.failed_dimensions : "m${i}"])}])"
-    label       = "failed remediations"
+    id          = each.key
+    expression  = "SUM([${join(",", [for i, _ in each.value.dimensions : "m${i}"])}])"
+    label       = "${each.key} remediations"
     return_data = true
   }
 
   dynamic "metric_query" {
-    for_each = local.failed_dimensions
+    for_each = each.value.dimensions
     content {
       id = "m${metric_query.key}"
       metric {
         namespace   = var.metrics_namespace
         metric_name = "Remediations"
-        dimensions  = { Remediator = metric_query.value, Action = "failed" }
+        dimensions  = { Remediator = metric_query.value, Action = each.key }
         stat        = "Sum"
         period      = local.alarm_period
       }
@@ -58,40 +80,10 @@ resource "aws_cloudwatch_metric_alarm" "failed" {
   }
 }
 
-# An escalated outcome: a remediator fixed a resource FLAP_LIMIT times
-# within FLAP_WINDOW and someone kept undoing it. It writes nothing more, so
-# a person must settle the fight; the SNS message says with whom.
-resource "aws_cloudwatch_metric_alarm" "escalated" {
-  alarm_name          = "${var.name}-remediation-escalated"
-  alarm_description   = "A remediation was escalated (outcome `escalated`): a resource was fixed ${var.flap_limit} times within ${var.flap_window} and changed back each time. Nothing more is written to it; the outcome's reason names who changed it back."
-  comparison_operator = "GreaterThanThreshold"
-  threshold           = 0
-  evaluation_periods  = 1
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.notifications.arn]
-  ok_actions          = [aws_sns_topic.notifications.arn]
-  tags                = local.tags
-
-  metric_query {
-    id          = "escalated"
-    expression  = "SUM([${join(",", [for i, _ in local.enabled_remediators : "m${i}"])}])"
-    label       = "escalated remediations"
-    return_data = true
-  }
-
-  dynamic "metric_query" {
-    for_each = local.enabled_remediators
-    content {
-      id = "m${metric_query.key}"
-      metric {
-        namespace   = var.metrics_namespace
-        metric_name = "Remediations"
-        dimensions  = { Remediator = metric_query.value, Action = "escalated" }
-        stat        = "Sum"
-        period      = local.alarm_period
-      }
-    }
-  }
+# The failed alarm was a resource of its own before the escalated one came.
+moved {
+  from = aws_cloudwatch_metric_alarm.failed
+  to   = aws_cloudwatch_metric_alarm.outcome["failed"]
 }
 
 resource "aws_cloudwatch_metric_alarm" "dead_letters" {
