@@ -2,6 +2,7 @@ package events
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -160,18 +161,12 @@ type Resource struct {
 // for cross-account calls. Without it, the envelope's account (the account
 // whose bus received the event) is the same account.
 func (e *CloudTrailEvent) Account() string {
-	if e.Call.RecipientAccountID != "" {
-		return e.Call.RecipientAccountID
-	}
-	return e.Envelope.Account
+	return cmp.Or(e.Call.RecipientAccountID, e.Envelope.Account)
 }
 
 // Region returns the region the call was made in.
 func (e *CloudTrailEvent) Region() string {
-	if e.Call.AWSRegion != "" {
-		return e.Call.AWSRegion
-	}
-	return e.Envelope.Region
+	return cmp.Or(e.Call.AWSRegion, e.Envelope.Region)
 }
 
 // Failed reports whether the call failed (nothing changed): CloudTrail

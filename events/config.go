@@ -6,6 +6,7 @@ package events
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -88,18 +89,12 @@ type ComplianceChangeEvent struct {
 
 // Account returns the account the evaluated resource lives in.
 func (e *ComplianceChangeEvent) Account() string {
-	if e.Change.AWSAccountID != "" {
-		return e.Change.AWSAccountID
-	}
-	return e.Envelope.Account
+	return cmp.Or(e.Change.AWSAccountID, e.Envelope.Account)
 }
 
 // Region returns the region the evaluated resource lives in.
 func (e *ComplianceChangeEvent) Region() string {
-	if e.Change.AWSRegion != "" {
-		return e.Change.AWSRegion
-	}
-	return e.Envelope.Region
+	return cmp.Or(e.Change.AWSRegion, e.Envelope.Region)
 }
 
 // ErrorKind classifies why an input is not a usable compliance change event.
