@@ -274,25 +274,7 @@ func TestParseCloudTrailErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("got event %+v, want an error", ev)
 			}
-			if ev != nil {
-				t.Error("got a non-nil event with the error")
-			}
-			var pe *ParseError
-			if !errors.As(err, &pe) {
-				t.Fatalf("error %T %v is not a *ParseError", err, err)
-			}
-			if pe.Kind != tc.kind || (tc.field != "" && pe.Field != tc.field) {
-				t.Errorf("Kind %q Field %q, want %q %q (error: %v)", pe.Kind, pe.Field, tc.kind, tc.field, err)
-			}
-			msg := err.Error()
-			if !strings.HasPrefix(msg, "invalid CloudTrail API call event: ") {
-				t.Errorf("message %q lacks the CloudTrail prefix", msg)
-			}
-			for _, s := range tc.msg {
-				if !strings.Contains(msg, s) {
-					t.Errorf("message %q does not contain %q", msg, s)
-				}
-			}
+			checkParseError(t, err, ev != nil, "invalid CloudTrail API call event: ", tc.kind, tc.field, tc.msg)
 		})
 	}
 }

@@ -310,29 +310,34 @@ func TestParseErrors(t *testing.T) {
 			if err == nil {
 				t.Fatalf("got event %+v, want an error", ev)
 			}
-			if ev != nil {
-				t.Errorf("got a non-nil event with the error")
-			}
-			var pe *ParseError
-			if !errors.As(err, &pe) {
-				t.Fatalf("error %T %v is not a *ParseError", err, err)
-			}
-			if pe.Kind != tc.kind {
-				t.Errorf("Kind = %q, want %q (error: %v)", pe.Kind, tc.kind, err)
-			}
-			if tc.field != "" && pe.Field != tc.field {
-				t.Errorf("Field = %q, want %q (error: %v)", pe.Field, tc.field, err)
-			}
-			msg := err.Error()
-			if !strings.HasPrefix(msg, "invalid Config compliance change event: ") {
-				t.Errorf("message %q lacks the common prefix", msg)
-			}
-			for _, s := range tc.msg {
-				if !strings.Contains(msg, s) {
-					t.Errorf("message %q does not contain %q", msg, s)
-				}
-			}
+			checkParseError(t, err, ev != nil, "invalid Config compliance change event: ", tc.kind, tc.field, tc.msg)
 		})
+	}
+}
+
+// checkParseError checks a parser's refusal: no event beside the error, a
+// *ParseError of the kind (and field, when one is given), a message with
+// the parser's prefix and every part of msg.
+func checkParseError(t *testing.T, err error, gotEvent bool, prefix string, kind ErrorKind, field string, msg []string) {
+	t.Helper()
+	if gotEvent {
+		t.Error("got a non-nil event with the error")
+	}
+	var pe *ParseError
+	if !errors.As(err, &pe) {
+		t.Fatalf("error %T %v is not a *ParseError", err, err)
+	}
+	if pe.Kind != kind || (field != "" && pe.Field != field) {
+		t.Errorf("Kind %q Field %q, want %q %q (error: %v)", pe.Kind, pe.Field, kind, field, err)
+	}
+	text := err.Error()
+	if !strings.HasPrefix(text, prefix) {
+		t.Errorf("message %q lacks the prefix %q", text, prefix)
+	}
+	for _, s := range msg {
+		if !strings.Contains(text, s) {
+			t.Errorf("message %q does not contain %q", text, s)
+		}
 	}
 }
 
