@@ -16,11 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/autoremediate/autoremediate/app"
-	"github.com/autoremediate/autoremediate/internal/emulator"
-	tfmodule "github.com/autoremediate/autoremediate/terraform"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -31,6 +27,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/hashicorp/terraform-exec/tfexec"
+
+	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/internal/emulator"
+	tfmodule "github.com/autoremediate/autoremediate/terraform"
 )
 
 // deployment reads back from the emulator what one apply deployed and
@@ -574,24 +574,6 @@ func (d *deployment) checkEventRules() {
 // patterns (copied to rules on a bus of their own, with a queue as target,
 // so that the module's rules never see them) and checks which arrive.
 func (d *deployment) checkPatterns(patterns []string) {
-	cfg := d.srv.AWSConfig()
-	eb, q := eventbridge.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
-	bus := "e2e-probe"
-	_, err := eb.CreateEventBus(d.ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)})
-	d.must("a probe event bus", err)
-	queue, err := q.CreateQueue(d.ctx, &sqs.CreateQueueInput{QueueName: aws.String("e2e-probe")})
-	d.must("a probe queue", err)
-	qa, err := q.GetQueueAttributes(d.ctx, &sqs.GetQueueAttributesInput{QueueUrl: queue.QueueUrl, AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
-	d.must("the probe queue", err)
-	for i, p := range patterns {
-		rule := fmt.Sprintf("probe-%d", i)
-		_, err := eb.PutRule(d.ctx, &eventbridge.PutRuleInput{Name: aws.String(rule), EventBusName: aws.String(bus), EventPattern: aws.String(p)})
-		d.must("a probe rule", err)
-		_, err = eb.PutTargets(d.ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule), EventBusName: aws.String(bus),
-			Targets: []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(qa.Attributes["QueueArn"])}}})
-		d.must("a probe target", err)
-	}
-
 	type probe struct {
 		rule, compliance string
 		want             bool
@@ -608,43 +590,24 @@ func (d *deployment) checkPatterns(patterns []string) {
 		probes = append(probes, probe{rule, "NON_COMPLIANT", slices.Contains(enabled, r)})
 	}
 	probes = append(probes, probe{"e2e-unrelated-rule", "NON_COMPLIANT", false})
-	for start := 0; start < len(probes); start += 10 {
-		var entries []ebtypes.PutEventsRequestEntry
-		for i := start; i < min(start+10, len(probes)); i++ {
-			detail, _ := json.Marshal(map[string]any{
-				"resourceId": fmt.Sprintf("probe-%d", i), "resourceType": "AWS::S3::Bucket", "awsRegion": emulator.Region, "awsAccountId": emulator.Account,
-				"configRuleName": probes[i].rule, "messageType": "ComplianceChangeNotification", "recordVersion": "1.0",
-				"newEvaluationResult": map[string]any{"complianceType": probes[i].compliance},
-			})
-			entries = append(entries, ebtypes.PutEventsRequestEntry{EventBusName: aws.String(bus), Source: aws.String("aws.config"),
-				DetailType: aws.String("Config Rules Compliance Change"), Detail: aws.String(string(detail))})
-		}
-		out, err := eb.PutEvents(d.ctx, &eventbridge.PutEventsInput{Entries: entries})
-		d.must("sample events", err)
-		if out.FailedEntryCount != 0 {
-			d.t.Fatalf("%d sample events not accepted: %+v", out.FailedEntryCount, out.Entries)
-		}
-	}
-	arrived := map[string]int{}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		msgs, err := q.ReceiveMessage(d.ctx, &sqs.ReceiveMessageInput{QueueUrl: queue.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
-		d.must("the probe queue's messages", err)
-		for _, m := range msgs.Messages {
-			var ev struct {
-				Detail struct {
-					ResourceID string `json:"resourceId"`
-				}
+	arrived := d.sendProbes("e2e-probe", patterns, len(probes), func(i int) ebtypes.PutEventsRequestEntry {
+		detail, _ := json.Marshal(map[string]any{
+			"resourceId": fmt.Sprintf("probe-%d", i), "resourceType": "AWS::S3::Bucket", "awsRegion": emulator.Region, "awsAccountId": emulator.Account,
+			"configRuleName": probes[i].rule, "messageType": "ComplianceChangeNotification", "recordVersion": "1.0",
+			"newEvaluationResult": map[string]any{"complianceType": probes[i].compliance},
+		})
+		return ebtypes.PutEventsRequestEntry{Source: aws.String("aws.config"), DetailType: aws.String("Config Rules Compliance Change"), Detail: aws.String(string(detail))}
+	}, func(body []byte) string {
+		var ev struct {
+			Detail struct {
+				ResourceID string `json:"resourceId"`
 			}
-			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &ev); err != nil {
-				d.t.Fatalf("probe message %s: %v", aws.ToString(m.Body), err)
-			}
-			arrived[ev.Detail.ResourceID]++
 		}
-		if len(msgs.Messages) == 0 || time.Now().After(deadline) {
-			break
+		if err := json.Unmarshal(body, &ev); err != nil {
+			d.t.Fatalf("probe message %s: %v", body, err)
 		}
-	}
+		return ev.Detail.ResourceID
+	})
 	for i, p := range probes {
 		n := arrived[fmt.Sprintf("probe-%d", i)]
 		switch {
