@@ -37,9 +37,17 @@ type Config struct {
 	// IgnoreActorARNs are the principals whose CloudTrail calls are ignored.
 	IgnoreActorARNs []string
 	// StateTable is the DynamoDB state table; "" runs stateless.
-	StateTable       string
-	FlapLimit        int
-	FlapWindow       time.Duration
+	StateTable string
+	FlapLimit  int
+	FlapWindow time.Duration
+	// MemberRoleName is the role assumed in member accounts; the external
+	// ID is passed when not empty.
+	MemberRoleName       string
+	MemberRoleExternalID string
+	// ExcludedAccounts are never acted in; Regions, when not empty, are the
+	// only regions acted in.
+	ExcludedAccounts []string
+	Regions          []string
 	MetricsNamespace string
 	MetricsMode      string
 	LogLevel         slog.Level
@@ -69,6 +77,10 @@ func Settings() []Setting {
 		{"STATE_TABLE", "", "DynamoDB table of the state store (Terraform creates it; `remediate state init` for local runs). Empty runs stateless: a redelivered event may act and notify again, a failed notification is retried with a fresh outcome, and the flap limit does not apply."},
 		{"FLAP_LIMIT", strconv.Itoa(remediation.DefaultFlapLimit), "Writes one remediator may make on one resource within FLAP_WINDOW; past that its outcomes are `escalated` and nothing is written (needs STATE_TABLE)."},
 		{"FLAP_WINDOW", "1h", "The flap limit's window, a duration like `30m` or `1h` (at least `1s`; Terraform's `flap_window` takes from `1m`) (needs STATE_TABLE)."},
+		{"MEMBER_ROLE_NAME", DefaultMemberRoleName, "Role assumed in every other account an event names (`arn:aws:iam::ACCOUNT:role/MEMBER_ROLE_NAME`; the member module and the StackSet template create it). The function's own account is acted in with its own credentials."},
+		{"MEMBER_ROLE_EXTERNAL_ID", "", "External ID passed when assuming the member role; set it when the member roles' trust policies require one (`sts:ExternalId`)."},
+		{"EXCLUDED_ACCOUNTS", "", "Comma-separated account IDs whose events are `ignored` and which the sweep skips."},
+		{"REGIONS", "", "Comma-separated regions acted in; events from other regions are `ignored`. Empty acts in every region events come from."},
 		{"METRICS_NAMESPACE", publish.DefaultNamespace, "CloudWatch namespace of the outcome metrics."},
 		{"METRICS_MODE", MetricsEMF, "`emf` (metrics embedded in the log line), `api` (PutMetricData, for emulators), `both` or `off`. When `AWS_ENDPOINT_URL` is set the default is `api`: an emulator reads no log lines, so EMF metrics would never reach its CloudWatch."},
 		{"LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`."},
@@ -146,6 +158,18 @@ func LoadWith(getenv func(string) string, defs []remediators.Definition) (Config
 	if cfg.FlapWindow, err = time.ParseDuration(get("FLAP_WINDOW")); err != nil || cfg.FlapWindow < time.Second {
 		return cfg, fmt.Errorf("FLAP_WINDOW: %q is not a duration of at least a second, like 30m or 1h", get("FLAP_WINDOW"))
 	}
+	if cfg.MemberRoleName = get("MEMBER_ROLE_NAME"); !roleName.MatchString(cfg.MemberRoleName) {
+		return cfg, fmt.Errorf("MEMBER_ROLE_NAME: %q is not an IAM role name (up to 64 of A-Z a-z 0-9 +=,.@_-, optionally after a path like team/)", cfg.MemberRoleName)
+	}
+	if cfg.MemberRoleExternalID = get("MEMBER_ROLE_EXTERNAL_ID"); cfg.MemberRoleExternalID != "" && (len(cfg.MemberRoleExternalID) < 2 || len(cfg.MemberRoleExternalID) > 1224 || !externalID.MatchString(cfg.MemberRoleExternalID)) {
+		return cfg, fmt.Errorf("MEMBER_ROLE_EXTERNAL_ID: not a valid external ID (2 to 1224 of A-Z a-z 0-9 +=,.@:/_-)")
+	}
+	if cfg.ExcludedAccounts, err = accountList(get("EXCLUDED_ACCOUNTS")); err != nil {
+		return cfg, fmt.Errorf("EXCLUDED_ACCOUNTS: %w", err)
+	}
+	if cfg.Regions, err = regionList(get("REGIONS")); err != nil {
+		return cfg, fmt.Errorf("REGIONS: %w", err)
+	}
 	cfg.MetricsNamespace = get("METRICS_NAMESPACE")
 	if cfg.MetricsMode = get("METRICS_MODE"); strings.TrimSpace(getenv("METRICS_MODE")) == "" && strings.TrimSpace(getenv("AWS_ENDPOINT_URL")) != "" {
 		cfg.MetricsMode = MetricsAPI
@@ -189,15 +213,18 @@ func NewHandler(cfg Config, c *Clients, logger *slog.Logger) (*remediation.Handl
 		return nil, err
 	}
 	h := &remediation.Handler{
-		Registry:     reg,
-		Rules:        remediation.NewRuleResolver(remediators.Catalog(cfg.Definitions), cfg.RuleMap),
-		Modes:        remediation.Modes{Default: cfg.Mode, Per: cfg.RemediatorModes},
-		Publisher:    NewPublisher(cfg, c, logger),
-		OwnAccount:   OwnAccount(c),
-		IgnoreActors: cfg.IgnoreActorARNs,
-		FlapLimit:    cfg.FlapLimit,
-		FlapWindow:   cfg.FlapWindow,
-		Store:        NewStateStore(c, cfg.StateTable),
+		Registry:         reg,
+		Rules:            remediation.NewRuleResolver(remediators.Catalog(cfg.Definitions), cfg.RuleMap),
+		Modes:            remediation.Modes{Default: cfg.Mode, Per: cfg.RemediatorModes},
+		Publisher:        NewPublisher(cfg, c, logger),
+		IgnoreActors:     cfg.IgnoreActorARNs,
+		MemberRoleName:   cfg.MemberRoleName,
+		ExcludedAccounts: cfg.ExcludedAccounts,
+		Regions:          cfg.Regions,
+		FlapLimit:        cfg.FlapLimit,
+		FlapWindow:       cfg.FlapWindow,
+		Store:            NewStateStore(c, cfg.StateTable),
 	}
+	h.Scopes = NewScopes(cfg, c.Config(), c.STS(), OwnAccount(c)).Handler()
 	return h, nil
 }

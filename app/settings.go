@@ -54,6 +54,45 @@ func actorARNs(v string) ([]string, error) {
 	return out, nil
 }
 
+// roleName is an IAM role name, optionally after a path (team/name).
+var roleName = regexp.MustCompile(`^([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)
+
+// externalID is what AssumeRole's ExternalId accepts.
+var externalID = regexp.MustCompile(`^[\w+=,.@:/-]+$`)
+
+// region is an AWS region name (us-east-1, us-gov-west-1, ap-southeast-5).
+var regionName = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
+
+// accountList parses a comma-separated list of account IDs.
+func accountList(v string) ([]string, error) {
+	var out []string
+	for _, a := range strings.Split(v, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if !accountID.MatchString(a) {
+			return nil, fmt.Errorf("%q is not a 12-digit AWS account ID", a)
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// regionList parses a comma-separated list of regions.
+func regionList(v string) ([]string, error) {
+	var out []string
+	for _, r := range strings.Split(v, ",") {
+		if r = strings.TrimSpace(r); r == "" {
+			continue
+		}
+		if !regionName.MatchString(r) {
+			return nil, fmt.Errorf("%q is not an AWS region name like us-east-1", r)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
 func logLevel(get func(string) string) (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(get("LOG_LEVEL"))); err != nil {

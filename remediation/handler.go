@@ -59,6 +59,24 @@ type Handler struct {
 	// not the envelope's account.) Nil skips the check, for tests and
 	// tools that build events for the account they run in.
 	OwnAccount func(ctx context.Context) (string, error)
+	// Scopes, when set, hands out the remediators that act in an account
+	// and region (in another account, with that account's member role):
+	// jobs run in the event's account and region, not in the function's
+	// own, and OwnAccount is not consulted. eventID names the cause (a
+	// member role's session is named after it). An error is the job's
+	// failed outcome; its text says what is wrong and how to fix it.
+	Scopes func(ctx context.Context, account, region, eventID string) (Scope, error)
+	// ExcludedAccounts are accounts whose events are ignored as a whole
+	// (EXCLUDED_ACCOUNTS).
+	ExcludedAccounts []string
+	// Regions, when not empty, are the only regions acted in (REGIONS);
+	// events from the others are ignored.
+	Regions []string
+	// MemberRoleName is the role the pipeline assumes in member accounts
+	// (MEMBER_ROLE_NAME): CloudTrail calls made by that role, in any
+	// account, are the pipeline's own fixes and are ignored like
+	// IgnoreActors.
+	MemberRoleName string
 	// IgnoreActors are IAM role (or user) ARNs whose CloudTrail calls are
 	// ignored: the pipeline's own roles, so that its fixes do not trigger
 	// it again, and other automation the user lists (IGNORE_ACTOR_ARNS).
@@ -76,6 +94,17 @@ type Handler struct {
 	// locks makes concurrent runs for the same remediator and resource wait
 	// for each other (see resourceLocks).
 	locks resourceLocks
+}
+
+// Scope is where a job acts: the remediators built with the clients of one
+// account and region and, in a member account, the role session they act
+// as.
+type Scope struct {
+	Registry *Registry
+	// ActedAs is the assumed-role session ARN the member account's
+	// CloudTrail records for the job's calls; "" in the function's own
+	// account.
+	ActedAs string
 }
 
 // The flap protection's defaults (FLAP_LIMIT, FLAP_WINDOW).
@@ -166,6 +195,8 @@ type Job struct {
 	// notificationCreationTime) or made (the CloudTrail call's eventTime);
 	// zero when unknown.
 	DetectedAt time.Time
+	// ActedAs is the member role session the remediator acts as (Scope).
+	ActedAs string
 }
 
 // plan checks a compliance change event and returns either the job to run
@@ -201,12 +232,51 @@ func (h *Handler) plan(ctx context.Context, ev *events.ComplianceChangeEvent) (O
 	if !contains(rem.ResourceTypes(), c.ResourceType) {
 		return ignored(name, fmt.Sprintf("remediator %s does not handle resource type %s", name, c.ResourceType))
 	}
-	if o, refused := h.checkAccount(ctx, name, req, ev.ID, TriggerConfig, start); refused {
+	rem, actedAs, o, refused := h.checkScope(ctx, rem, req, ev.ID, TriggerConfig, start)
+	if refused {
 		return o, nil
 	}
 	req.ManagedRule = managed
 	req.Mode = h.Modes.For(name)
-	return Outcome{}, &Job{Remediator: rem, Request: req, EventID: ev.ID, Trigger: TriggerConfig, DetectedAt: c.NotificationCreationTime}
+	return Outcome{}, &Job{Remediator: rem, Request: req, EventID: ev.ID, Trigger: TriggerConfig, DetectedAt: c.NotificationCreationTime, ActedAs: actedAs}
+}
+
+// checkScope decides where a job on req acts, or refuses it: an excluded
+// account or a region outside Regions is ignored; with Scopes the job gets
+// the remediator of the request's account and region (a scope that cannot
+// be had is a failed outcome), without it only the function's own account
+// is acted in (checkAccount). It is called only when the event would be
+// acted on: the reasons before it need no AWS call.
+func (h *Handler) checkScope(ctx context.Context, rem Remediator, req Request, eventID string, trigger Trigger, start time.Time) (Remediator, string, Outcome, bool) {
+	name := rem.Name()
+	refuse := func(action Action, reason string) (Remediator, string, Outcome, bool) {
+		o := newOutcome(name, req, eventID)
+		o.Trigger, o.Action, o.Reason = trigger, action, reason
+		if action == ActionFailed {
+			o.Error = reason
+		}
+		h.finish(&o, start)
+		return nil, "", o, true
+	}
+	if slices.Contains(h.ExcludedAccounts, req.Account) {
+		return refuse(ActionIgnored, fmt.Sprintf("account %s is excluded (EXCLUDED_ACCOUNTS)", req.Account))
+	}
+	if len(h.Regions) > 0 && req.Region != "" && !slices.Contains(h.Regions, req.Region) {
+		return refuse(ActionIgnored, fmt.Sprintf("region %s is not one this deployment acts in (REGIONS: %s)", req.Region, strings.Join(h.Regions, ", ")))
+	}
+	if h.Scopes == nil {
+		o, refused := h.checkAccount(ctx, name, req, eventID, trigger, start)
+		return rem, "", o, refused
+	}
+	sc, err := h.Scopes(ctx, req.Account, req.Region, eventID)
+	if err != nil {
+		return refuse(ActionFailed, err.Error())
+	}
+	scoped, ok := sc.Registry.Get(name)
+	if !ok {
+		return refuse(ActionFailed, fmt.Sprintf("remediator %s is not built for account %s in %s", name, req.Account, req.Region))
+	}
+	return scoped, sc.ActedAs, Outcome{}, false
 }
 
 // checkAccount refuses a request for an account other than the function's
@@ -282,6 +352,9 @@ func (h *Handler) planCloudTrail(ctx context.Context, ev *events.CloudTrailEvent
 	if listed, ok := ignoredActor(h.IgnoreActors, ev); ok {
 		return ignored(fmt.Sprintf("caused by this pipeline: %s made the call %s, and IGNORE_ACTOR_ARNS lists %s", ev.Actor(), what, listed))
 	}
+	if isRole(ev.Principal(), h.MemberRoleName) {
+		return ignored(fmt.Sprintf("caused by this pipeline: %s made the call %s as the member role %s (MEMBER_ROLE_NAME)", ev.Actor(), what, h.MemberRoleName))
+	}
 	names := h.Rules.ForCall(APICall{Source: call.EventSource, Name: call.EventName})
 	if len(names) == 0 {
 		return ignored(fmt.Sprintf("no remediator checks what %s changes", what))
@@ -301,14 +374,15 @@ func (h *Handler) planCloudTrail(ctx context.Context, ev *events.CloudTrailEvent
 			enabled++
 			req := base
 			req.ResourceType, req.ResourceID = res.Type, res.ID
-			if o, refused := h.checkAccount(ctx, name, req, ev.ID, TriggerCloudTrail, start); refused {
+			scoped, actedAs, o, refused := h.checkScope(ctx, rem, req, ev.ID, TriggerCloudTrail, start)
+			if refused {
 				o.Actor, o.DetectedAt = ev.Actor(), call.EventTime
 				outs = append(outs, o)
 				continue
 			}
 			req.Mode = h.Modes.For(name)
-			jobs = append(jobs, Job{Remediator: rem, Request: req, EventID: ev.ID, Trigger: TriggerCloudTrail,
-				Actor: ev.Actor(), DetectedAt: call.EventTime})
+			jobs = append(jobs, Job{Remediator: scoped, Request: req, EventID: ev.ID, Trigger: TriggerCloudTrail,
+				Actor: ev.Actor(), DetectedAt: call.EventTime, ActedAs: actedAs})
 		}
 	}
 	if enabled == 0 {
@@ -339,6 +413,19 @@ func ignoredActor(list []string, ev *events.CloudTrailEvent) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// isRole reports whether principal is the ARN of the IAM role name, in any
+// account and with any path (arn:aws:iam::ACCOUNT:role/PATH/NAME).
+func isRole(principal, name string) bool {
+	if name == "" {
+		return false
+	}
+	_, rest, ok := strings.Cut(principal, ":role/")
+	if !ok || !strings.HasPrefix(principal, "arn:") || !strings.Contains(principal, ":iam::") {
+		return false
+	}
+	return rest == name || strings.HasSuffix(rest, "/"+name)
 }
 
 // Process runs a job and publishes its outcome. With a Store it does so
@@ -514,7 +601,7 @@ func keepForPublishing(ctx context.Context) (context.Context, context.CancelFunc
 
 // stamp adds what the job knows about the outcome's cause.
 func (h *Handler) stamp(o Outcome, j Job, warning string) Outcome {
-	o.Trigger, o.Actor, o.Warning = j.Trigger, j.Actor, warning
+	o.Trigger, o.Actor, o.Warning, o.ActedAs = j.Trigger, j.Actor, warning, j.ActedAs
 	if !j.DetectedAt.IsZero() {
 		o.DetectedAt = j.DetectedAt
 	}

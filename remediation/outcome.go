@@ -84,6 +84,10 @@ type Outcome struct {
 	// assumed role the role's ARN and the session name); "" when unknown,
 	// as for Config events.
 	Actor string `json:"actor"`
+	// ActedAs is the assumed-role session ARN the remediator acted as in a
+	// member account (what that account's CloudTrail records as the
+	// caller); "" in the function's own account.
+	ActedAs string `json:"actedAs,omitempty"`
 
 	// Warning is a problem that did not change the outcome (the state
 	// store could not be reached); it goes to the log line only.
