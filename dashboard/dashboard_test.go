@@ -3,6 +3,8 @@ package dashboard
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,12 +42,16 @@ func (f *fakeCW) ListMetrics(_ context.Context, in *cloudwatch.ListMetricsInput,
 	}
 	start := 0
 	if in.NextToken != nil {
-		start = 2
+		n, err := strconv.Atoi(aws.ToString(in.NextToken))
+		if err != nil {
+			f.t.Errorf("NextToken %q is not one the fake gave", aws.ToString(in.NextToken))
+		}
+		start = n
 	}
 	end := min(start+2, len(all))
 	out := &cloudwatch.ListMetricsOutput{Metrics: all[min(start, len(all)):end]}
-	if start == 0 && len(all) > 2 {
-		out.NextToken = aws.String("page2")
+	if end < len(all) {
+		out.NextToken = aws.String(strconv.Itoa(end))
 	}
 	return out, nil
 }
@@ -103,6 +109,13 @@ func TestRenderProductionDashboard(t *testing.T) {
 		metric("AutoRemediation", "Remediations", "Remediator", "ebs-encryption", "Action", "failed", "Extra", "x"), // other schema
 		metric("AutoRemediation", "RemediationDuration", "Remediator", "s3-encryption"),
 		metric("Other", "Remediations", "Remediator", "s3-encryption", "Action", "failed"),
+		// The same outcomes by account: two member accounts.
+		metric("AutoRemediation", "Remediations", "Account", "222222222222", "Action", "remediated"),
+		metric("AutoRemediation", "Remediations", "Account", "222222222222", "Action", "deferred"),
+		metric("AutoRemediation", "Remediations", "Account", "111111111111", "Action", "failed"),
+		metric("AutoRemediation", "Remediations", "Account", "111111111111", "Action", "escalated"),
+		metric("AutoRemediation", "Remediations", "Account", "111111111111", "Action", "dry-run"),
+		metric("AutoRemediation", "Remediations", "Account", "111111111111", "Action", "compliant"),
 	}}
 	body, err := terraform.RenderDashboard(Vars{"AutoRemediation", "us-east-1", "autoremediate-remediate", "autoremediate-dead-letters"}.Map())
 	if err != nil {
@@ -131,6 +144,19 @@ func TestRenderProductionDashboard(t *testing.T) {
 	}
 	if got := byTitle["Deferred, needs-manual and escalated by remediator"].Series; len(got) != 1 || got[0].Label != "deferred ec2-imdsv2" {
 		t.Errorf("deferred OR needs-manual OR escalated: %+v", got)
+	}
+	// By account: failed, escalated and not compliant (dry-run, deferred),
+	// account by account; remediated and compliant are left out, and the
+	// by-remediator metrics are another schema.
+	var byAccount []string
+	for _, s := range byTitle["Failed, escalated and not compliant by account"].Series {
+		byAccount = append(byAccount, s.Label)
+	}
+	if want := []string{"111111111111 dry-run", "111111111111 escalated", "111111111111 failed", "222222222222 deferred"}; !slices.Equal(byAccount, want) {
+		t.Errorf("by account: %q, want %q", byAccount, want)
+	}
+	if w := byTitle["Failed, escalated and not compliant by account"]; w.Widget.Properties.View != "singleValue" || !w.Widget.Properties.SetPeriodToTimeRange {
+		t.Errorf("by-account widget %+v: want totals over the period", w.Widget.Properties)
 	}
 	// Percentiles became Average/Maximum, labelled; setPeriodToTimeRange
 	// asks for one period over the whole range.
@@ -173,5 +199,30 @@ func TestRenderKeepsPercentilesForAWS(t *testing.T) {
 	}
 	if strings.Contains(string(page), "http://") || strings.Contains(string(page), "https://") {
 		t.Error("the page refers to another location; it must be self-contained")
+	}
+}
+
+// Every note names a widget of the production dashboard: a renamed widget
+// would lose its note silently.
+func TestDefaultNotesNameWidgets(t *testing.T) {
+	body, err := terraform.RenderDashboard(Vars{"AutoRemediation", "us-east-1", "fn", "dlq"}.Map())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b Body
+	if err := json.Unmarshal(body, &b); err != nil {
+		t.Fatal(err)
+	}
+	titles := map[string]bool{}
+	for _, w := range b.Widgets {
+		titles[w.Properties.Title] = true
+	}
+	for title := range DefaultNotes() {
+		if !titles[title] {
+			t.Errorf("DefaultNotes has a note for %q, which is no widget of the template", title)
+		}
+	}
+	if note := DefaultNotes()["Failed, escalated and not compliant by account"]; !strings.Contains(note, "dry-run, deferred and needs-manual") {
+		t.Errorf("by-account note %q does not say what not compliant counts", note)
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/autoremediate/autoremediate/publish"
 )
 
 // Options control rendering.
@@ -41,13 +43,28 @@ type Options struct {
 // DefaultNotes explains the production dashboard's outcome counts: the
 // metric Remediations counts outcomes, one per delivery of an event, so an
 // event that fails and is retried counts once per attempt, while a person
-// (and the demo's summary) counts the resources.
+// (and the demo's summary) counts the resources; and what the by-account
+// widget calls not compliant (publish.NotCompliantActions).
 func DefaultNotes() map[string]string {
 	const retries = "Counts outcomes, one per delivery: an event that fails and is retried counts once per attempt."
 	return map[string]string{
 		"Outcomes in the period (all remediators)": retries,
 		"Failed remediations":                      retries,
+		"Failed, escalated and not compliant by account": "Per account and action over the period. Not compliant: " + notCompliant() +
+			" outcomes (found not compliant and left so). " + retries,
 	}
+}
+
+// notCompliant lists publish.NotCompliantActions in words: "a, b and c".
+func notCompliant() string {
+	var names []string
+	for _, a := range publish.NotCompliantActions() {
+		names = append(names, string(a))
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
 // Rendered is one widget with its data.

@@ -27,7 +27,9 @@ const (
 	DefaultNamespace = "AutoRemediation"
 
 	// MetricRemediations counts outcomes (unit Count, value 1), by
-	// Remediator and Action.
+	// Remediator and Action, and again by Account and Action (the account
+	// the outcome is about, which in an organisation is a member account;
+	// the metric itself is always put in the central account).
 	MetricRemediations = "Remediations"
 	// MetricDuration is the time spent deciding and applying one outcome
 	// (unit Milliseconds), by Remediator.
@@ -40,13 +42,29 @@ const (
 
 	DimensionRemediator = "Remediator"
 	DimensionAction     = "Action"
+	DimensionAccount    = "Account"
 
 	// NoRemediator is the Remediator dimension of outcomes whose rule maps to
 	// no remediator (CloudWatch dimension values cannot be empty).
 	NoRemediator = "none"
+	// NoAccount is the Account dimension of outcomes that name no account
+	// (an event that could not be read far enough to find one).
+	NoAccount = "unknown"
 )
 
-// MetricSpec describes one published metric.
+// NotCompliantActions are the outcomes that found a resource not compliant
+// and left it so without a failure or an escalation: dry-run (it would have
+// been fixed), deferred and needs-manual (a person must act). With failed
+// and escalated they are what the dashboard's by-account widget and the
+// report's per-account table count as needing attention; remediated,
+// compliant, exempt, gone and ignored outcomes leave nothing to do.
+func NotCompliantActions() []remediation.Action {
+	return []remediation.Action{remediation.ActionDryRun, remediation.ActionDeferred, remediation.ActionNeedsManual}
+}
+
+// MetricSpec describes one published metric: a name with one set of
+// dimensions (CloudWatch counts a name published under two dimension sets
+// as two metrics, and so does its bill).
 type MetricSpec struct {
 	Name       string
 	Unit       string
@@ -54,10 +72,11 @@ type MetricSpec struct {
 }
 
 // PublishedMetrics lists every metric the publisher emits, in the namespace
-// it is given.
+// it is given; a name appears once per dimension set.
 func PublishedMetrics() []MetricSpec {
 	return []MetricSpec{
 		{MetricRemediations, "Count", []string{DimensionRemediator, DimensionAction}},
+		{MetricRemediations, "Count", []string{DimensionAccount, DimensionAction}},
 		{MetricDuration, "Milliseconds", []string{DimensionRemediator}},
 		{MetricTimeToRemediate, "Milliseconds", []string{DimensionRemediator}},
 	}
@@ -77,6 +96,13 @@ type SNSAPI interface {
 // CloudWatch Embedded Metric Format, optionally puts the same metrics with
 // PutMetricData (for the local emulator, which cannot read logs), and sends
 // it to an SNS topic.
+//
+// In an organisation one publisher serves every account and region the
+// pipeline acts in: its clients are the central account's, fixed when it is
+// built, and an outcome's account and region only ever become dimension
+// values and message fields. Nothing is published into a member account,
+// so a member needs no CloudWatch or SNS permission and the dashboard,
+// alarms and report read one place.
 type OutcomePublisher struct {
 	Logger    *slog.Logger
 	Namespace string
@@ -151,6 +177,13 @@ func dimensionRemediator(o remediation.Outcome) string {
 	return o.Remediator
 }
 
+func dimensionAccount(o remediation.Outcome) string {
+	if o.Account == "" {
+		return NoAccount
+	}
+	return o.Account
+}
+
 // logOutcome writes the single structured line for the outcome, whatever
 // the log level. The outcome
 // fields sit at the top level; with EMF on, the _aws block and the metric and
@@ -221,7 +254,9 @@ func (p *OutcomePublisher) emfAttrs(o remediation.Outcome) []slog.Attr {
 	meta := emfMetadata{
 		Timestamp: ts.UnixMilli(),
 		CloudWatchMetrics: []emfDirective{
-			{Namespace: ns, Dimensions: [][]string{{DimensionRemediator, DimensionAction}},
+			// One directive, two dimension sets: CloudWatch makes a metric of
+			// each from the one Remediations member.
+			{Namespace: ns, Dimensions: [][]string{{DimensionRemediator, DimensionAction}, {DimensionAccount, DimensionAction}},
 				Metrics: []emfMetric{{MetricRemediations, "Count"}}},
 			{Namespace: ns, Dimensions: [][]string{{DimensionRemediator}},
 				Metrics: []emfMetric{{MetricDuration, "Milliseconds"}}},
@@ -230,6 +265,7 @@ func (p *OutcomePublisher) emfAttrs(o remediation.Outcome) []slog.Attr {
 	attrs := []slog.Attr{
 		slog.String(DimensionRemediator, dimensionRemediator(o)),
 		slog.String(DimensionAction, string(o.Action)),
+		slog.String(DimensionAccount, dimensionAccount(o)),
 		slog.Int(MetricRemediations, 1),
 		slog.Int64(MetricDuration, o.DurationMs),
 	}
@@ -257,9 +293,13 @@ func (p *OutcomePublisher) metricData(o remediation.Outcome) *cloudwatch.PutMetr
 		ts = time.Now()
 	}
 	rem := cwtypes.Dimension{Name: aws.String(DimensionRemediator), Value: aws.String(dimensionRemediator(o))}
+	action := cwtypes.Dimension{Name: aws.String(DimensionAction), Value: aws.String(string(o.Action))}
+	account := cwtypes.Dimension{Name: aws.String(DimensionAccount), Value: aws.String(dimensionAccount(o))}
 	data := []cwtypes.MetricDatum{
 		{MetricName: aws.String(MetricRemediations), Unit: cwtypes.StandardUnitCount, Value: aws.Float64(1), Timestamp: aws.Time(ts),
-			Dimensions: []cwtypes.Dimension{rem, {Name: aws.String(DimensionAction), Value: aws.String(string(o.Action))}}},
+			Dimensions: []cwtypes.Dimension{rem, action}},
+		{MetricName: aws.String(MetricRemediations), Unit: cwtypes.StandardUnitCount, Value: aws.Float64(1), Timestamp: aws.Time(ts),
+			Dimensions: []cwtypes.Dimension{account, action}},
 		{MetricName: aws.String(MetricDuration), Unit: cwtypes.StandardUnitMilliseconds, Value: aws.Float64(float64(o.DurationMs)), Timestamp: aws.Time(ts),
 			Dimensions: []cwtypes.Dimension{rem}},
 	}
@@ -272,9 +312,9 @@ func (p *OutcomePublisher) metricData(o remediation.Outcome) *cloudwatch.PutMetr
 
 // SNSMessage builds the notification for an outcome: the outcome JSON as the
 // body (with its trigger and actor), a readable subject, and the action,
-// remediator, severity, trigger and actor as message attributes for
-// subscription filter policies (SNS refuses empty attribute values, so an
-// unknown trigger or actor has none).
+// remediator, severity, account, trigger and actor as message attributes
+// for subscription filter policies (SNS refuses empty attribute values, so
+// an unknown account, trigger or actor has none).
 func SNSMessage(topicARN string, o remediation.Outcome) *sns.PublishInput {
 	body, _ := o.MarshalJSON() // an Outcome always marshals
 	str := func(v string) snstypes.MessageAttributeValue {
@@ -284,6 +324,9 @@ func SNSMessage(topicARN string, o remediation.Outcome) *sns.PublishInput {
 		"action":     str(string(o.Action)),
 		"remediator": str(dimensionRemediator(o)),
 		"severity":   str(o.Action.Severity()),
+	}
+	if o.Account != "" {
+		attrs["account"] = str(o.Account)
 	}
 	if o.Trigger != "" {
 		attrs["trigger"] = str(string(o.Trigger))

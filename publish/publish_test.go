@@ -156,15 +156,22 @@ func checkEMF(t *testing.T, m map[string]any, namespace string, ts time.Time) (m
 		if !ok || len(dimSets) == 0 {
 			t.Fatalf("Dimensions = %#v", dir["Dimensions"])
 		}
-		var dims []string
+		var sets []string
 		for _, set := range dimSets {
-			for _, name := range set.([]any) {
+			names := set.([]any)
+			// EMF: at most 30 dimensions in a set.
+			if len(names) == 0 || len(names) > 30 {
+				t.Errorf("dimension set %v has %d dimensions, want 1 to 30", names, len(names))
+			}
+			var dims []string
+			for _, name := range names {
 				n := name.(string)
 				dims = append(dims, n)
 				if v, ok := m[n].(string); !ok || v == "" {
 					t.Errorf("dimension %s is not a non-empty root string member: %#v", n, m[n])
 				}
 			}
+			sets = append(sets, strings.Join(dims, "+"))
 		}
 		for _, mt := range dir["Metrics"].([]any) {
 			mm := mt.(map[string]any)
@@ -175,7 +182,7 @@ func checkEMF(t *testing.T, m map[string]any, namespace string, ts time.Time) (m
 			if unit != "Count" && unit != "Milliseconds" {
 				t.Errorf("metric %s unit %q", name, unit)
 			}
-			metrics[name] = unit + " by " + strings.Join(dims, "+")
+			metrics[name] = unit + " by " + strings.Join(sets, " and ")
 		}
 	}
 	return metrics
@@ -194,20 +201,20 @@ func TestLogLineWithEMF(t *testing.T) {
 	checkOutcomeFields(t, m, o)
 	metrics := checkEMF(t, m, DefaultNamespace, completed)
 	wantMetrics := map[string]string{
-		MetricRemediations:    "Count by Remediator+Action",
+		MetricRemediations:    "Count by Remediator+Action and Account+Action",
 		MetricDuration:        "Milliseconds by Remediator",
 		MetricTimeToRemediate: "Milliseconds by Remediator",
 	}
 	if !reflect.DeepEqual(metrics, wantMetrics) {
 		t.Errorf("EMF metrics = %v, want %v", metrics, wantMetrics)
 	}
-	want := append(append(append([]string{}, outcomeFields...), slogKeys...), "_aws", DimensionRemediator, DimensionAction,
+	want := append(append(append([]string{}, outcomeFields...), slogKeys...), "_aws", DimensionRemediator, DimensionAction, DimensionAccount,
 		MetricRemediations, MetricDuration, MetricTimeToRemediate)
 	sort.Strings(want)
 	if got := keys(m); !reflect.DeepEqual(got, want) {
 		t.Errorf("log line keys = %v\nwant %v", got, want)
 	}
-	if m[DimensionRemediator] != "s3-public-access-block" || m[DimensionAction] != "remediated" || m[MetricRemediations] != 1.0 ||
+	if m[DimensionRemediator] != "s3-public-access-block" || m[DimensionAction] != "remediated" || m[DimensionAccount] != "123456789012" || m[MetricRemediations] != 1.0 ||
 		m[MetricDuration] != 412.0 || m[MetricTimeToRemediate] != float64(completed.Sub(detected).Milliseconds()) {
 		t.Errorf("metric values: %v %v %v %v %v", m[DimensionRemediator], m[DimensionAction], m[MetricRemediations], m[MetricDuration], m[MetricTimeToRemediate])
 	}
@@ -257,7 +264,7 @@ func TestLogLineVariants(t *testing.T) {
 		}
 		checkOutcomeFields(t, m, o)
 	})
-	t.Run("levels and empty remediator", func(t *testing.T) {
+	t.Run("levels and empty remediator and account", func(t *testing.T) {
 		for a, lvl := range map[remediation.Action]string{remediation.ActionFailed: "ERROR", remediation.ActionDeferred: "WARN", remediation.ActionNeedsManual: "WARN", remediation.ActionIgnored: "INFO", remediation.ActionRemediated: "INFO"} {
 			p := newPublisher(slog.LevelInfo)
 			p.p.SNS, p.p.Metrics = nil, nil
@@ -271,6 +278,9 @@ func TestLogLineVariants(t *testing.T) {
 			}
 			if m[DimensionRemediator] != NoRemediator || m["remediator"] != "" {
 				t.Errorf("Remediator dimension %v, remediator %v", m[DimensionRemediator], m["remediator"])
+			}
+			if m[DimensionAccount] != NoAccount || m["account"] != "" {
+				t.Errorf("Account dimension %v, account %v", m[DimensionAccount], m["account"])
 			}
 			if b, ok := m["before"].(map[string]any); !ok || len(b) != 0 {
 				t.Errorf("before = %#v, want {}", m["before"])
@@ -310,8 +320,9 @@ func TestPutMetricData(t *testing.T) {
 	type datum struct {
 		unit  cwtypes.StandardUnit
 		value float64
-		dims  string
 	}
+	// Keyed by name and dimensions: a name put under two dimension sets
+	// is two metrics.
 	got := map[string]datum{}
 	for _, d := range in.MetricData {
 		var dims []string
@@ -321,32 +332,46 @@ func TestPutMetricData(t *testing.T) {
 		if d.Timestamp == nil || !d.Timestamp.Equal(completed) {
 			t.Errorf("%s timestamp %v", aws.ToString(d.MetricName), d.Timestamp)
 		}
-		got[aws.ToString(d.MetricName)] = datum{d.Unit, aws.ToFloat64(d.Value), strings.Join(dims, ",")}
+		k := aws.ToString(d.MetricName) + " " + strings.Join(dims, ",")
+		if _, dup := got[k]; dup {
+			t.Errorf("metric %s put twice in one call", k)
+		}
+		got[k] = datum{d.Unit, aws.ToFloat64(d.Value)}
 	}
 	want := map[string]datum{
-		MetricRemediations:    {cwtypes.StandardUnitCount, 1, "Remediator=s3-public-access-block,Action=remediated"},
-		MetricDuration:        {cwtypes.StandardUnitMilliseconds, 412, "Remediator=s3-public-access-block"},
-		MetricTimeToRemediate: {cwtypes.StandardUnitMilliseconds, float64(completed.Sub(detected).Milliseconds()), "Remediator=s3-public-access-block"},
+		"Remediations Remediator=s3-public-access-block,Action=remediated": {cwtypes.StandardUnitCount, 1},
+		"Remediations Account=123456789012,Action=remediated":              {cwtypes.StandardUnitCount, 1},
+		"RemediationDuration Remediator=s3-public-access-block":            {cwtypes.StandardUnitMilliseconds, 412},
+		"TimeToRemediate Remediator=s3-public-access-block":                {cwtypes.StandardUnitMilliseconds, float64(completed.Sub(detected).Milliseconds())},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("metric data = %+v\nwant %+v", got, want)
 	}
-	// PublishedMetrics documents exactly what is put
+	// PublishedMetrics documents exactly what is put: each spec matches
+	// one datum by name, unit and dimension names, and no datum is left.
+	matched := map[string]bool{}
 	for _, spec := range PublishedMetrics() {
-		d, ok := want[spec.Name]
-		if !ok || string(d.unit) != spec.Unit {
-			t.Errorf("PublishedMetrics %+v does not match the data", spec)
+		n := 0
+		for k, d := range got {
+			name, dims, _ := strings.Cut(k, " ")
+			var names []string
+			for _, kv := range strings.Split(dims, ",") {
+				names = append(names, strings.SplitN(kv, "=", 2)[0])
+			}
+			if name == spec.Name && reflect.DeepEqual(names, spec.Dimensions) {
+				n++
+				matched[k] = true
+				if string(d.unit) != spec.Unit {
+					t.Errorf("PublishedMetrics %+v: the datum's unit is %s", spec, d.unit)
+				}
+			}
 		}
-		var names []string
-		for _, kv := range strings.Split(d.dims, ",") {
-			names = append(names, strings.SplitN(kv, "=", 2)[0])
-		}
-		if !reflect.DeepEqual(names, spec.Dimensions) {
-			t.Errorf("PublishedMetrics %s dimensions %v, data has %v", spec.Name, spec.Dimensions, names)
+		if n != 1 {
+			t.Errorf("PublishedMetrics %+v matches %d data, want 1", spec, n)
 		}
 	}
-	if len(PublishedMetrics()) != len(want) {
-		t.Errorf("PublishedMetrics lists %d metrics, want %d", len(PublishedMetrics()), len(want))
+	if len(matched) != len(got) {
+		t.Errorf("PublishedMetrics documents %d of the %d metrics put", len(matched), len(got))
 	}
 	// default namespace
 	p = newPublisher(slog.LevelInfo)
@@ -412,11 +437,11 @@ func TestSNSMessage(t *testing.T) {
 		attrs[k] = aws.ToString(v.StringValue)
 	}
 	if want := map[string]string{"action": "remediated", "remediator": "s3-public-access-block", "severity": "low",
-		"trigger": "cloudtrail", "actor": "arn:aws:iam::123456789012:role/Admin/alice"}; !reflect.DeepEqual(attrs, want) {
+		"account": "123456789012", "trigger": "cloudtrail", "actor": "arn:aws:iam::123456789012:role/Admin/alice"}; !reflect.DeepEqual(attrs, want) {
 		t.Errorf("attributes = %v, want %v", attrs, want)
 	}
 	failed := SNSMessage(topic, remediation.Outcome{Action: remediation.ActionFailed})
-	for _, k := range []string{"trigger", "actor"} {
+	for _, k := range []string{"account", "trigger", "actor"} {
 		if v, ok := failed.MessageAttributes[k]; ok {
 			t.Errorf("attribute %s = %q for an outcome without one: SNS refuses empty values", k, aws.ToString(v.StringValue))
 		}

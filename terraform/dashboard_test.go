@@ -152,10 +152,7 @@ func parseSearch(t *testing.T, widget string, f []string) shownMetric {
 func checkDashboard(t *testing.T, body []byte, vars map[string]string) []string {
 	shown, widgets := dashboardMetrics(t, body)
 	var problems []string
-	published := map[string]publish.MetricSpec{}
-	for _, p := range publish.PublishedMetrics() {
-		published[p.Name] = p
-	}
+	published := publishedByName()
 	actions := map[string]bool{}
 	for _, a := range remediation.Actions() {
 		actions[string(a)] = true
@@ -165,15 +162,13 @@ func checkDashboard(t *testing.T, body []byte, vars map[string]string) []string 
 		seen[m.key()] = true
 		switch m.namespace {
 		case vars["namespace"]:
-			p, ok := published[m.name]
+			sets, ok := published[m.name]
 			if !ok {
 				problems = append(problems, fmt.Sprintf("widget %q shows %s, which the code does not publish", m.widget, m.key()))
 				continue
 			}
-			want := append([]string(nil), p.Dimensions...)
-			sort.Strings(want)
-			if !slices.Equal(m.dims, want) {
-				problems = append(problems, fmt.Sprintf("widget %q shows %s by %v; the code publishes it by %v", m.widget, m.name, m.dims, want))
+			if !slices.ContainsFunc(sets, func(want []string) bool { return slices.Equal(m.dims, want) }) {
+				problems = append(problems, fmt.Sprintf("widget %q shows %s by %v; the code publishes it by %v", m.widget, m.name, m.dims, sets))
 			}
 			for _, v := range strings.Split(m.filters[publish.DimensionAction], "|") {
 				if v != "" && !actions[v] {
@@ -205,6 +200,20 @@ func checkDashboard(t *testing.T, body []byte, vars map[string]string) []string 
 	}
 	// What the issue asks the dashboard to show.
 	has := func(pred func(shownMetric) bool) bool { return slices.ContainsFunc(shown, pred) }
+	// By account: failed, escalated and not compliant, and nothing else, in
+	// one widget.
+	attention := []string{string(remediation.ActionFailed), string(remediation.ActionEscalated)}
+	for _, a := range publish.NotCompliantActions() {
+		attention = append(attention, string(a))
+	}
+	sort.Strings(attention)
+	byAccount := func(m shownMetric) bool {
+		actions := strings.Split(m.filters[publish.DimensionAction], "|")
+		sort.Strings(actions)
+		_, byAcc := m.filters[publish.DimensionAccount]
+		return m.name == publish.MetricRemediations && slices.Contains(m.dims, publish.DimensionAccount) && !byAcc &&
+			slices.Equal(actions, attention)
+	}
 	for what, ok := range map[string]bool{
 		"remediations by remediator and action": has(func(m shownMetric) bool {
 			return m.name == publish.MetricRemediations && len(m.filters) == 0
@@ -216,6 +225,7 @@ func checkDashboard(t *testing.T, body []byte, vars map[string]string) []string 
 		"needs-manual": has(func(m shownMetric) bool {
 			return strings.Contains("|"+m.filters[publish.DimensionAction]+"|", "|needs-manual|")
 		}),
+		"failed, escalated and not compliant (" + strings.Join(attention, ", ") + ") by account, in one widget": has(byAccount),
 		"duration p50":    has(func(m shownMetric) bool { return m.name == publish.MetricDuration && m.stat == "p50" }),
 		"duration p99":    has(func(m shownMetric) bool { return m.name == publish.MetricDuration && m.stat == "p99" }),
 		"function errors": has(func(m shownMetric) bool { return m.namespace == "AWS/Lambda" && m.name == "Errors" }),
@@ -234,6 +244,18 @@ func checkDashboard(t *testing.T, body []byte, vars map[string]string) []string 
 	}
 	sort.Strings(problems)
 	return problems
+}
+
+// publishedByName returns the dimension sets (each sorted) each published
+// metric name is put with.
+func publishedByName() map[string][][]string {
+	out := map[string][][]string{}
+	for _, p := range publish.PublishedMetrics() {
+		dims := append([]string(nil), p.Dimensions...)
+		sort.Strings(dims)
+		out[p.Name] = append(out[p.Name], dims)
+	}
+	return out
 }
 
 // TestDashboardShowsPublishedMetrics: every metric the dashboard shows is
@@ -257,6 +279,8 @@ func TestDashboardCheckCatchesMismatches(t *testing.T) {
 		{"renamed metric", `MetricName=\"RemediationDuration\"', 'p50'`, `MetricName=\"RemediationTime\"', 'p50'`, "does not publish"},
 		{"extra dimension", `{\"${namespace}\",Remediator} MetricName=\"TimeToRemediate\"', 'p50'`, `{\"${namespace}\",Remediator,Rule} MetricName=\"TimeToRemediate\"', 'p50'`, "by [Remediator Rule]"},
 		{"unknown action", `Action=\"failed\"', 'Sum', 300)", "id": "failed"`, `Action=\"failure\"', 'Sum', 300)", "id": "failed"`, "no outcome action"},
+		{"account widget without not compliant", `OR Action=\"dry-run\" OR Action=\"deferred\" OR Action=\"needs-manual\")', 'Sum', 300)", "id": "byaccount"`, `)', 'Sum', 300)", "id": "byaccount"`, "not compliant"},
+		{"account widget by remediator", `{\"${namespace}\",Account,Action} MetricName=\"Remediations\" (Action=\"failed\"`, `{\"${namespace}\",Account,Action,Remediator} MetricName=\"Remediations\" (Action=\"failed\"`, "by [Account Action Remediator]"},
 		{"wrong function", `"FunctionName", "${function_name}", { "stat": "Sum", "label": "errors" }`, `"FunctionName", "other", { "stat": "Sum", "label": "errors" }`, "want it by FunctionName"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -336,10 +360,7 @@ func TestRenderDashboardErrors(t *testing.T) {
 // published metric name with its full dimension set.
 func TestAlarmsUsePublishedMetrics(t *testing.T) {
 	m := loadModule(t, moduleDir(t))
-	published := map[string]publish.MetricSpec{}
-	for _, p := range publish.PublishedMetrics() {
-		published[p.Name] = p
-	}
+	published := publishedByName()
 	n := 0
 	for _, alarm := range m.blocks("resource", "aws_cloudwatch_metric_alarm") {
 		var walk func(b *hclsyntax.Body)
@@ -355,14 +376,14 @@ func TestAlarmsUsePublishedMetrics(t *testing.T) {
 					if diags.HasErrors() {
 						t.Fatalf("alarm %s: metric_name is not a literal", alarm.Labels[1])
 					}
-					p, ok := published[name.AsString()]
+					sets, ok := published[name.AsString()]
 					if !ok {
 						t.Errorf("alarm %s uses %s, which the code does not publish", alarm.Labels[1], name.AsString())
 						continue
 					}
 					dims := sortedKeys(objectItems(t, "alarm dimensions", blk.Body.Attributes["dimensions"].Expr))
-					if d := sameSet(dims, p.Dimensions); d != "" {
-						t.Errorf("alarm %s dimensions of %s: %s", alarm.Labels[1], p.Name, d)
+					if !slices.ContainsFunc(sets, func(want []string) bool { return sameSet(dims, want) == "" }) {
+						t.Errorf("alarm %s dimensions of %s: %v, the code publishes it by %v", alarm.Labels[1], name.AsString(), dims, sets)
 					}
 				}
 				walk(blk.Body)
