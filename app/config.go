@@ -225,6 +225,6 @@ func NewHandler(cfg Config, c *Clients, logger *slog.Logger) (*remediation.Handl
 		FlapWindow:       cfg.FlapWindow,
 		Store:            NewStateStore(c, cfg.StateTable),
 	}
-	h.Scopes = NewScopes(cfg, c.Config(), c.STS(), OwnAccount(c)).Handler()
+	h.Scopes = NewScopes(cfg, c).Handler()
 	return h, nil
 }

@@ -91,24 +91,28 @@ func TestSettingsDefaultsAreLoadable(t *testing.T) {
 
 func TestLoadValues(t *testing.T) {
 	cfg, err := Load(env(map[string]string{
-		"MODE":                "dry-run",
-		"REMEDIATOR_MODES":    "ec2-imdsv2=enforce, s3-default-encryption = dry-run",
-		"ENABLED_REMEDIATORS": "s3-public-access-block, imdsv2,",
-		"RULE_MAP":            "my-bucket-rule=s3-public-access-block, legacy-imds=imdsv2",
-		"EXEMPT_TAG_KEY":      "compliance:skip",
-		"S3_WEBSITE_GUARD":    "false",
-		"S3_SSE_ALGORITHM":    "aws:kms",
-		"S3_KMS_KEY_ARN":      "arn:aws:kms:us-east-1:123456789012:key/abc",
-		"EBS_KMS_KEY_ID":      "alias/ebs",
-		"IMDS_LOOKBACK_DAYS":  "0",
-		"SNS_TOPIC_ARN":       "arn:aws:sns:us-east-1:123456789012:outcomes",
-		"METRICS_NAMESPACE":   "Sec/Remediation",
-		"METRICS_MODE":        "both",
-		"LOG_LEVEL":           "debug",
-		"IGNORE_ACTOR_ARNS":   "arn:aws:iam::123456789012:role/service-role/autoremediate-remediate, arn:aws-us-gov:iam::123456789012:user/ci, arn:aws:sts::123456789012:assumed-role/ops/alice",
-		"STATE_TABLE":         "autoremediate-state",
-		"FLAP_LIMIT":          "5",
-		"FLAP_WINDOW":         "2h30m",
+		"MODE":                    "dry-run",
+		"REMEDIATOR_MODES":        "ec2-imdsv2=enforce, s3-default-encryption = dry-run",
+		"ENABLED_REMEDIATORS":     "s3-public-access-block, imdsv2,",
+		"RULE_MAP":                "my-bucket-rule=s3-public-access-block, legacy-imds=imdsv2",
+		"EXEMPT_TAG_KEY":          "compliance:skip",
+		"S3_WEBSITE_GUARD":        "false",
+		"S3_SSE_ALGORITHM":        "aws:kms",
+		"S3_KMS_KEY_ARN":          "arn:aws:kms:us-east-1:123456789012:key/abc",
+		"EBS_KMS_KEY_ID":          "alias/ebs",
+		"IMDS_LOOKBACK_DAYS":      "0",
+		"SNS_TOPIC_ARN":           "arn:aws:sns:us-east-1:123456789012:outcomes",
+		"METRICS_NAMESPACE":       "Sec/Remediation",
+		"METRICS_MODE":            "both",
+		"LOG_LEVEL":               "debug",
+		"IGNORE_ACTOR_ARNS":       "arn:aws:iam::123456789012:role/service-role/autoremediate-remediate, arn:aws-us-gov:iam::123456789012:user/ci, arn:aws:sts::123456789012:assumed-role/ops/alice",
+		"STATE_TABLE":             "autoremediate-state",
+		"FLAP_LIMIT":              "5",
+		"FLAP_WINDOW":             "2h30m",
+		"MEMBER_ROLE_NAME":        "security/remediation-member",
+		"MEMBER_ROLE_EXTERNAL_ID": "o-abc123:security",
+		"EXCLUDED_ACCOUNTS":       "111122223333, 444455556666,",
+		"REGIONS":                 "us-east-1,eu-west-1, us-gov-west-1",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +140,11 @@ func TestLoadValues(t *testing.T) {
 	if want := []string{"arn:aws:iam::123456789012:role/service-role/autoremediate-remediate", "arn:aws-us-gov:iam::123456789012:user/ci", "arn:aws:sts::123456789012:assumed-role/ops/alice"}; !reflect.DeepEqual(cfg.IgnoreActorARNs, want) ||
 		cfg.StateTable != "autoremediate-state" || cfg.FlapLimit != 5 || cfg.FlapWindow != 150*time.Minute {
 		t.Errorf("state and loop settings: %v %q %d %v", cfg.IgnoreActorARNs, cfg.StateTable, cfg.FlapLimit, cfg.FlapWindow)
+	}
+	if cfg.MemberRoleName != "security/remediation-member" || cfg.MemberRoleExternalID != "o-abc123:security" ||
+		!reflect.DeepEqual(cfg.ExcludedAccounts, []string{"111122223333", "444455556666"}) ||
+		!reflect.DeepEqual(cfg.Regions, []string{"us-east-1", "eu-west-1", "us-gov-west-1"}) {
+		t.Errorf("organisation settings: %q %q %v %v", cfg.MemberRoleName, cfg.MemberRoleExternalID, cfg.ExcludedAccounts, cfg.Regions)
 	}
 	cfg, err = Load(env(map[string]string{"IMDS_LOOKBACK_DAYS": "30", "LOG_LEVEL": "WARN", "S3_WEBSITE_GUARD": "1"}))
 	if err != nil || cfg.Remediators.IMDSLookback != 30*24*time.Hour || cfg.LogLevel != slog.LevelWarn || !cfg.Remediators.WebsiteGuard {
@@ -170,6 +179,12 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"FLAP_LIMIT", "0", `"0" is not a whole number of writes of at least 1`},
 		{"FLAP_LIMIT", "three", `"three"`},
 		{"FLAP_WINDOW", "60", `"60" is not a duration`},
+		{"MEMBER_ROLE_NAME", "arn:aws:iam::123456789012:role/x", `"arn:aws:iam::123456789012:role/x" is not an IAM role name`},
+		{"MEMBER_ROLE_NAME", strings.Repeat("r", 65), "is not an IAM role name"},
+		{"MEMBER_ROLE_EXTERNAL_ID", "x", "not a valid external ID"},
+		{"MEMBER_ROLE_EXTERNAL_ID", "has space", "not a valid external ID"},
+		{"EXCLUDED_ACCOUNTS", "111122223333,dev", `"dev" is not a 12-digit AWS account ID`},
+		{"REGIONS", "us-east-1,Europe", `"Europe" is not an AWS region name`},
 		{"FLAP_WINDOW", "500ms", `"500ms" is not a duration of at least a second`},
 		{"STATE_TABLE", "T", `"T" is not a DynamoDB table name`},
 	}

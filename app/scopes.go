@@ -52,6 +52,8 @@ type Scopes struct {
 	roleName   string
 	externalID string
 	registry   func(c *Clients, account, role string) (*remediation.Registry, error)
+	// pathStyleS3 is the central clients' S3 addressing (emulators).
+	pathStyleS3 bool
 	// Configure, when set, changes each scope's SDK configuration before
 	// its clients are built (the sweep gives every account and region its
 	// own rate limiter). Set it before the first use.
@@ -89,11 +91,17 @@ func (s Scope) ActedAs() string {
 	return s.member.sessionARN()
 }
 
-// NewScopes returns the scopes of the deployment cfg describes: base is the
-// central configuration (its credentials assume the member roles through
-// stsClient), own tells the central account, and the remediators are
-// cfg's enabled ones.
-func NewScopes(cfg Config, base aws.Config, stsClient AssumeRoleAPI, own func(context.Context) (string, error)) *Scopes {
+// NewScopes returns the scopes of the deployment cfg describes: c are the
+// central account's clients (their credentials assume the member roles;
+// their S3 addressing carries over), and the remediators are cfg's enabled
+// ones.
+func NewScopes(cfg Config, c *Clients) *Scopes {
+	s := newScopes(cfg, c.Config(), c.STS(), OwnAccount(c))
+	s.pathStyleS3 = c.PathStyleS3
+	return s
+}
+
+func newScopes(cfg Config, base aws.Config, stsClient AssumeRoleAPI, own func(context.Context) (string, error)) *Scopes {
 	return &Scopes{
 		base: base, sts: stsClient, own: own,
 		roleName: cfg.MemberRoleName, externalID: cfg.MemberRoleExternalID,
@@ -158,6 +166,7 @@ func (s *Scopes) build(account, region string, m *memberCredentials) (Scope, err
 		s.Configure(&cfg, account, region)
 	}
 	sc.Clients = NewClients(cfg)
+	sc.Clients.PathStyleS3 = sc.Clients.PathStyleS3 || s.pathStyleS3
 	reg, err := s.registry(sc.Clients, account, sc.Role)
 	if err != nil {
 		return Scope{}, fmt.Errorf("building the remediators for account %s in %s: %w", account, region, err)
