@@ -44,6 +44,14 @@ func parseSignature(r *http.Request) (signature, bool) {
 	return signature{accessKeyID: parts[0], region: parts[2], service: parts[3], method: method}, true
 }
 
+// SignedWith returns what a SigV4-signed request's credential scope says:
+// the access key ID it was signed with, the region and the service; ok is
+// false for a request that is not signed (the emulator's own API).
+func SignedWith(r *http.Request) (accessKeyID, region, service string, ok bool) {
+	s, ok := parseSignature(r)
+	return s.accessKeyID, s.region, s.service, ok
+}
+
 // call is a mutating S3 or EC2 call on its way to the emulator: what the
 // record needs from the request.
 type call struct {

@@ -409,6 +409,16 @@ func classify(r *http.Request, service string, body []byte) (protocol, string) {
 	return protoRESTJSON, restOperation(r)
 }
 
+// Operation names the operation of a request as the proxy counts it: the
+// X-Amz-Target's operation (awsJson), the Action (EC2 and awsQuery, from
+// the query or the form body), the last path segment (RPC v2 CBOR), or
+// for REST calls the method and the query parameter names ("PUT
+// ?publicAccessBlock", "GET object"). body is the request's body.
+func Operation(r *http.Request, body []byte) string {
+	_, op := classify(r, signingService(r), body)
+	return op
+}
+
 // restOperation names a REST call by its method, query parameter names and
 // whether it addresses an object: "PUT ?publicAccessBlock", "GET object".
 // Bucket and key names are left out so that runs with other names make the
