@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/autoremediate/autoremediate/remediation"
 )
 
 // Count is one row of a summary table.
@@ -48,6 +50,42 @@ type Recommendation struct {
 	Remediator string
 }
 
+// AccountSummary is one account's part of the report: its open findings
+// (the per-resource evidence, by severity and control) and its remediation
+// outcomes of the period.
+type AccountSummary struct {
+	Account  string
+	Findings int
+	// Severity is the highest severity among its findings ("" for none).
+	Severity   string
+	BySeverity []Count // every severity, in order, zeros included
+	Resources  int     // distinct resources with findings
+	// Controls are the controls with findings in the account and how many,
+	// most first; "" is the findings without a control ID.
+	Controls []Count
+	// Criteria are the SOC 2 criteria its mapped findings affect.
+	Criteria []string
+	// Outcomes counts its outcomes by action (AccountActions); nil when the
+	// activity by account could not be read.
+	Outcomes map[remediation.Action]int
+}
+
+// NotCompliant is the number of outcomes that left one of the account's
+// resources not compliant (publish.NotCompliantActions).
+func (a AccountSummary) NotCompliant() int {
+	return AccountActivity{Counts: a.Outcomes}.NotCompliant()
+}
+
+// SeverityCount returns the account's findings of one severity.
+func (a AccountSummary) SeverityCount(sev string) int {
+	for _, c := range a.BySeverity {
+		if c.Key == sev {
+			return c.Count
+		}
+	}
+	return 0
+}
+
 // Meta describes the run.
 type Meta struct {
 	GeneratedAt time.Time
@@ -80,7 +118,10 @@ type Report struct {
 	MergedStandards []string
 	Recommendations []Recommendation
 	Activity        Activity
-	mapping         *Mapping
+	// ByAccount has a row per account with findings or outcomes in the
+	// period, the most severe first (see Build).
+	ByAccount []AccountSummary
+	mapping   *Mapping
 }
 
 // Criteria returns the SOC 2 criteria a finding maps to (nil if unmapped).
@@ -236,6 +277,12 @@ func Build(findings []Finding, m *Mapping, activity Activity, meta Meta) *Report
 		r.Criteria = append(r.Criteria, *ci)
 	}
 
+	order := make(map[string]int, len(r.Controls))
+	for i, c := range r.Controls {
+		order[c.ControlID] = i
+	}
+	r.ByAccount = byAccount(fs, m, activity, order)
+
 	for _, c := range r.Controls {
 		rec := Recommendation{ControlID: c.ControlID, Title: c.Title, Severity: c.Severity, Findings: c.Findings, Resources: c.Resources}
 		switch {
@@ -250,6 +297,92 @@ func Build(findings []Finding, m *Mapping, activity Activity, meta Meta) *Report
 		r.Recommendations = append(r.Recommendations, rec)
 	}
 	return r
+}
+
+// byAccount breaks the findings and the outcomes down by account: an
+// account with findings, outcomes or both has a row. Rows are ordered by
+// highest severity, then findings, then outcomes needing attention (failed
+// and escalated, then not compliant), then account ID; each account's
+// controls in the order of the report's controls (order).
+func byAccount(fs []Finding, m *Mapping, activity Activity, order map[string]int) []AccountSummary {
+	type acc struct {
+		sum       AccountSummary
+		sev       map[string]int
+		controls  map[string]int
+		resources map[string]bool
+		criteria  map[string]bool
+	}
+	accs := map[string]*acc{}
+	get := func(id string) *acc {
+		a := accs[id]
+		if a == nil {
+			a = &acc{sum: AccountSummary{Account: id}, sev: map[string]int{}, controls: map[string]int{}, resources: map[string]bool{}, criteria: map[string]bool{}}
+			accs[id] = a
+		}
+		return a
+	}
+	for _, f := range fs {
+		a := get(f.Account)
+		a.sum.Findings++
+		a.sev[f.Severity]++
+		if severityRank(f.Severity) > severityRank(a.sum.Severity) {
+			a.sum.Severity = f.Severity
+		}
+		a.controls[f.ControlID]++
+		a.resources[f.Region+"|"+f.ResourceID] = true
+		if row, ok := m.Lookup(f.ControlID); ok {
+			for _, c := range row.Criteria {
+				a.criteria[c] = true
+			}
+		}
+	}
+	for _, aa := range activity.Accounts {
+		get(aa.Account).sum.Outcomes = aa.Counts
+	}
+	readable := activity.Err == "" && activity.AccountsErr == ""
+	out := make([]AccountSummary, 0, len(accs))
+	for _, a := range accs {
+		for _, s := range Severities() {
+			a.sum.BySeverity = append(a.sum.BySeverity, Count{s, a.sev[s]})
+		}
+		a.sum.Resources = len(a.resources)
+		for id, n := range a.controls {
+			a.sum.Controls = append(a.sum.Controls, Count{id, n})
+		}
+		sort.Slice(a.sum.Controls, func(i, j int) bool { return order[a.sum.Controls[i].Key] < order[a.sum.Controls[j].Key] })
+		crit := make([]string, 0, len(a.criteria))
+		for c := range a.criteria {
+			crit = append(crit, c)
+		}
+		sortCriteria(crit)
+		a.sum.Criteria = crit
+		if a.sum.Outcomes == nil && readable {
+			a.sum.Outcomes = map[remediation.Action]int{}
+		}
+		out = append(out, a.sum)
+	}
+	attention := func(a AccountSummary) (int, int) {
+		return a.Outcomes[remediation.ActionFailed] + a.Outcomes[remediation.ActionEscalated], a.NotCompliant()
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if ra, rb := severityRank(a.Severity), severityRank(b.Severity); ra != rb {
+			return ra > rb
+		}
+		if a.Findings != b.Findings {
+			return a.Findings > b.Findings
+		}
+		ua, na := attention(a)
+		ub, nb := attention(b)
+		if ua != ub {
+			return ua > ub
+		}
+		if na != nb {
+			return na > nb
+		}
+		return a.Account < b.Account
+	})
+	return out
 }
 
 // noControlIDAction is the recommendation for the findings without a

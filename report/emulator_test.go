@@ -92,18 +92,21 @@ func TestReportOnEmulator(t *testing.T) {
 		Metrics: func() publish.MetricsAPI { return cw }}
 	now := time.Now().UTC()
 	published := map[string]map[remediation.Action]int{}
+	byAccount := map[string]map[remediation.Action]int{}
 	for i, o := range []struct {
-		rem    string
-		action remediation.Action
+		rem, account string
+		action       remediation.Action
 	}{
-		{"s3-public-access-block", remediation.ActionRemediated}, {"s3-public-access-block", remediation.ActionRemediated},
-		{"s3-public-access-block", remediation.ActionFailed}, {"ec2-imdsv2", remediation.ActionDeferred},
-		{"ebs-encryption", remediation.ActionNeedsManual}, {"ebs-encryption", remediation.ActionRemediated},
+		{"s3-public-access-block", "111111111111", remediation.ActionRemediated}, {"s3-public-access-block", "222222222222", remediation.ActionRemediated},
+		{"s3-public-access-block", "222222222222", remediation.ActionFailed}, {"ec2-imdsv2", "111111111111", remediation.ActionDeferred},
+		{"ebs-encryption", "333333333333", remediation.ActionNeedsManual}, {"ebs-encryption", "111111111111", remediation.ActionRemediated},
 		// Key deactivation by `report credentials`, in the current minute
 		// (i == 6 below): the report run right after must count it.
-		{credentials.Remediator, remediation.ActionRemediated},
+		{credentials.Remediator, emulator.Account, remediation.ActionRemediated},
+		// Not counted by account: only the AccountActions are.
+		{"s3-encryption", "333333333333", remediation.ActionCompliant},
 	} {
-		out := remediation.Outcome{Remediator: o.rem, Action: o.action, CompletedAt: now.Add(-time.Duration(i+1) * time.Minute)}
+		out := remediation.Outcome{Remediator: o.rem, Account: o.account, Action: o.action, CompletedAt: now.Add(-time.Duration(i+1) * time.Minute)}
 		if o.rem == credentials.Remediator {
 			out.CompletedAt = now
 		}
@@ -115,6 +118,12 @@ func TestReportOnEmulator(t *testing.T) {
 			published[o.rem] = map[remediation.Action]int{}
 		}
 		published[o.rem][o.action]++
+		if o.action != remediation.ActionCompliant {
+			if byAccount[o.account] == nil {
+				byAccount[o.account] = map[remediation.Action]int{}
+			}
+			byAccount[o.account][o.action]++
+		}
 	}
 
 	m, err := DefaultMapping()
@@ -212,6 +221,17 @@ func TestReportOnEmulator(t *testing.T) {
 			t.Errorf("%s published outcomes but is not in the activity section", rem)
 		}
 	}
+	// By account, through ListMetrics and GetMetricData on the emulator.
+	if r.Activity.AccountsErr != "" {
+		t.Fatalf("activity by account: %s", r.Activity.AccountsErr)
+	}
+	gotByAccount := map[string]map[remediation.Action]int{}
+	for _, aa := range r.Activity.Accounts {
+		gotByAccount[aa.Account] = aa.Counts
+	}
+	if fmt.Sprint(gotByAccount) != fmt.Sprint(byAccount) {
+		t.Errorf("activity by account %v, want %v", gotByAccount, byAccount)
+	}
 
 	t.Run("publish to S3 and SNS", func(t *testing.T) {
 		s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
@@ -238,7 +258,7 @@ func TestReportOnEmulator(t *testing.T) {
 			t.Fatal(err)
 		}
 		dir := "soc2-reports/" + now.Format("2006-01-02") + "/"
-		for _, name := range []string{FileMarkdown, FileCSV, FileHTML} {
+		for _, name := range FileNames() {
 			obj, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("reports"), Key: aws.String(dir + name)})
 			if err != nil {
 				t.Fatalf("%s not written: %v", dir+name, err)
@@ -249,7 +269,7 @@ func TestReportOnEmulator(t *testing.T) {
 				t.Errorf("%s is empty", name)
 			}
 		}
-		if len(d.Objects) != 3 || !d.Notified || d.Total != len(wantIDs) {
+		if len(d.Objects) != len(FileNames()) || !d.Notified || d.Total != len(wantIDs) || d.Accounts != len(r.ByAccount) {
 			t.Errorf("delivery %+v", d)
 		}
 		msgs, err := sqsc.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: q.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 2})

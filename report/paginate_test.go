@@ -40,6 +40,14 @@ func (f *stuckMetrics) GetMetricData(_ context.Context, in *cloudwatch.GetMetric
 	return &cloudwatch.GetMetricDataOutput{NextToken: aws.String("again")}, nil
 }
 
+func (f *stuckMetrics) ListMetrics(_ context.Context, in *cloudwatch.ListMetricsInput, _ ...func(*cloudwatch.Options)) (*cloudwatch.ListMetricsOutput, error) {
+	if f.calls > 0 && aws.ToString(in.NextToken) != "again" {
+		f.t.Errorf("call %d: NextToken %q, want %q", f.calls, aws.ToString(in.NextToken), "again")
+	}
+	f.calls++
+	return &cloudwatch.ListMetricsOutput{NextToken: aws.String("again")}, nil
+}
+
 // A server that keeps returning a NextToken, even the same one, is an
 // error after the page cap, never a silently truncated report.
 func TestPaginationCapOnRepeatedToken(t *testing.T) {
@@ -59,5 +67,14 @@ func TestPaginationCapOnRepeatedToken(t *testing.T) {
 	}
 	if cw.calls != 1000 {
 		t.Errorf("GetMetricData called %d times, want 1000", cw.calls)
+	}
+
+	cw = &stuckMetrics{t: t}
+	_, err = fetchAccountActivity(context.Background(), cw, "AutoRemediation", 3600, time.Unix(0, 0), time.Unix(3600, 0))
+	if err == nil || !strings.Contains(err.Error(), "ListMetrics kept returning a NextToken") {
+		t.Errorf("fetchAccountActivity error = %v, want the page cap", err)
+	}
+	if cw.calls != maxListPages {
+		t.Errorf("ListMetrics called %d times, want %d", cw.calls, maxListPages)
 	}
 }

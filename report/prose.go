@@ -59,6 +59,9 @@ func (r *Report) ExecutiveSummary() []string {
 		if r.Merged > 0 {
 			out = append(out, r.MergedSentence())
 		}
+		if len(r.AccountsWithFindings()) > 1 {
+			out = append(out, r.AccountsSentence()+"; the section \"By account\" has each account's findings, controls and criteria.")
+		}
 		if urgent := r.SeverityCount(SeverityCritical) + r.SeverityCount(SeverityHigh); urgent > 0 {
 			sentence := pluralVerb(urgent, "finding is", "findings are") + " critical or high severity and should be fixed first"
 			if len(real) > 0 {
@@ -92,6 +95,9 @@ func (r *Report) ExecutiveSummary() []string {
 		}
 	}
 	out = append(out, r.activitySentence())
+	if s := r.attentionSentence(); s != "" && len(r.ByAccount) > 1 {
+		out = append(out, s)
+	}
 	return out
 }
 

@@ -58,16 +58,25 @@ func (r *Report) SeverityChart() template.HTML {
 }
 
 var htmlFuncs = template.FuncMap{
-	"day":      day,
-	"control":  controlLabel,
-	"join":     strings.Join,
-	"plural":   plural,
-	"ttr":      ttr,
-	"group":    func(c string) string { return CriterionGroupName(CriterionGroup(c)) },
-	"sevColor": func(s string) string { return severityColors[s] },
-	"criteria": criteriaCell,
-	"count":    func(m map[remediation.Action]int, a string) int { return m[remediation.Action(a)] },
-	"total":    func(a Activity, action string) int { return a.Total(remediation.Action(action)) },
+	"day":          day,
+	"control":      controlLabel,
+	"join":         strings.Join,
+	"plural":       plural,
+	"ttr":          ttr,
+	"group":        func(c string) string { return CriterionGroupName(CriterionGroup(c)) },
+	"sevColor":     func(s string) string { return severityColors[s] },
+	"criteria":     criteriaCell,
+	"count":        func(m map[remediation.Action]int, a string) int { return m[remediation.Action(a)] },
+	"total":        func(a Activity, action string) int { return a.Total(remediation.Action(action)) },
+	"account":      AccountLabel,
+	"controls":     ControlsCell,
+	"sevTitle":     SeverityTitle,
+	"actions":      AccountActions,
+	"actTitle":     ActionTitle,
+	"outcome":      func(m map[remediation.Action]int, a remediation.Action) int { return m[a] },
+	"accTotal":     func(a Activity, action remediation.Action) int { return a.AccountTotal(action) },
+	"severities":   Severities,
+	"notCompliant": NotCompliantNote,
 	"limit": func(recs []Recommendation) []Recommendation {
 		if len(recs) > MaxRecommendations {
 			return recs[:MaxRecommendations]
@@ -152,6 +161,14 @@ ol li{margin-bottom:.6em}
 <p class="note">A finding counts once for each criterion its control maps to. {{.MappingSources}}</p>
 {{else}}<p>No finding maps to a SOC 2 trust services criterion.</p>{{end}}
 
+<h2>By account</h2>
+{{with .AccountsWithFindings}}<p>{{$.AccountsSentence}}. Remediation outcomes by account are under "Remediation activity".</p>
+<table>
+<tr><th>Account</th><th>Highest severity</th><th class="n">Findings</th>{{range severities}}<th class="n">{{sevTitle .}}</th>{{end}}<th class="n">Resources</th><th>Controls with findings</th><th>SOC 2 criteria</th></tr>
+{{range .}}<tr><td>{{account .Account}}</td><td><span class="sev" style="background:{{sevColor .Severity}}">{{.Severity}}</span></td><td class="n">{{.Findings}}</td>{{range .BySeverity}}<td class="n">{{.Count}}</td>{{end}}<td class="n">{{.Resources}}</td><td>{{controls .Controls}}</td><td>{{join .Criteria ", "}}</td></tr>
+{{end}}</table>
+{{else}}<p>No account has active failed findings. Remediation outcomes by account are under "Remediation activity".</p>{{end}}
+
 <h2>Unmapped findings</h2>
 {{if .Unmapped}}<p>{{plural (len .Unmapped) "finding has" "findings have"}} no SOC 2 mapping: {{.NoControlID}} without a control ID, {{.UnmappedControls}} whose control is not in the mapping table. They are reported here rather than dropped.</p>
 <table>
@@ -174,10 +191,17 @@ ol li{margin-bottom:.6em}
 {{range .Remediators}}<tr><td>{{.Remediator}}</td><td class="n">{{count .Counts "remediated"}}</td><td class="n">{{count .Counts "failed"}}</td><td class="n">{{count .Counts "deferred"}}</td><td class="n">{{count .Counts "needs-manual"}}</td><td class="n">{{ttr .AvgTTR .HasAverage}}</td><td class="n">{{ttr .P50TTR .HasP50}}</td></tr>
 {{end}}<tr><th>Total</th><th class="n">{{total . "remediated"}}</th><th class="n">{{total . "failed"}}</th><th class="n">{{total . "deferred"}}</th><th class="n">{{total . "needs-manual"}}</th><th></th><th></th></tr>
 </table>
-{{if .P50Note}}<p class="note">Note: {{.P50Note}}.</p>{{end}}{{end}}{{end}}
+{{if .P50Note}}<p class="note">Note: {{.P50Note}}.</p>{{end}}
+<h3>By account</h3>
+{{if .AccountsErr}}<p>Not available: {{.AccountsErr}}.</p>{{else}}{{with $.AccountsWithOutcomes}}<table class="narrow">
+<tr><th>Account</th>{{range actions}}<th class="n">{{actTitle .}}</th>{{end}}</tr>
+{{range .}}{{$o := .Outcomes}}<tr><td>{{account .Account}}</td>{{range actions}}<td class="n">{{outcome $o .}}</td>{{end}}</tr>
+{{end}}<tr><th>Total</th>{{range actions}}<th class="n">{{accTotal $.Activity .}}</th>{{end}}</tr>
+</table>
+<p class="note">{{notCompliant}}</p>{{else}}<p>No account has outcomes of these actions in the period.</p>{{end}}{{end}}{{end}}{{end}}
 
 <h2>Method</h2>
-<p class="note">Findings are read with Security Hub GetFindings (filters RecordState = ACTIVE, ComplianceStatus = FAILED, WorkflowStatus != SUPPRESSED; every page), and the same conditions are checked again on each finding. Each security control ID (Compliance.SecurityControlId; for findings generated without consolidated control findings, the standard's own ID translated with <code>report/standard_controls.csv</code>, taken from the AWS Security Hub user guide) is looked up in the mapping table <code>report/soc2_mapping.csv</code>, whose <code>source</code> column says where each correspondence comes from. Findings of one check on one resource under several standards are counted once. The text of this report is generated by fixed rules from these data; findings.csv lists every finding.</p>
+<p class="note">Findings are read with Security Hub GetFindings (filters RecordState = ACTIVE, ComplianceStatus = FAILED, WorkflowStatus != SUPPRESSED; every page), and the same conditions are checked again on each finding. Each security control ID (Compliance.SecurityControlId; for findings generated without consolidated control findings, the standard's own ID translated with <code>report/standard_controls.csv</code>, taken from the AWS Security Hub user guide) is looked up in the mapping table <code>report/soc2_mapping.csv</code>, whose <code>source</code> column says where each correspondence comes from. Findings of one check on one resource under several standards are counted once. Remediation outcomes by account come from the metric <code>Remediations</code> by <code>Account</code> and <code>Action</code>, for the accounts CloudWatch ListMetrics lists (those with outcomes in the past two weeks). The text of this report is generated by fixed rules from these data; findings.csv lists every finding and accounts.csv every account.</p>
 </body>
 </html>
 `))

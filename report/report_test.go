@@ -112,6 +112,11 @@ func fixedActivity() Activity {
 		{Remediator: "s3-encryption", Counts: map[remediation.Action]int{remediation.ActionRemediated: 4}, AvgTTR: 5200 * time.Millisecond, HasAverage: true},
 		{Remediator: "ec2-imdsv2", Counts: map[remediation.Action]int{remediation.ActionDeferred: 3, remediation.ActionRemediated: 2}, AvgTTR: 95 * time.Second, HasAverage: true},
 		{Remediator: "ebs-encryption", Counts: map[remediation.Action]int{remediation.ActionNeedsManual: 2, remediation.ActionRemediated: 1}, AvgTTR: 3 * time.Second, HasAverage: true},
+	}, Accounts: []AccountActivity{
+		{Account: "111111111111", Counts: map[remediation.Action]int{remediation.ActionRemediated: 14, remediation.ActionFailed: 1, remediation.ActionNeedsManual: 2}},
+		{Account: "222222222222", Counts: map[remediation.Action]int{remediation.ActionRemediated: 3, remediation.ActionDeferred: 3}},
+		// An account with outcomes and no finding: every resource fixed.
+		{Account: "333333333333", Counts: map[remediation.Action]int{remediation.ActionRemediated: 2, remediation.ActionEscalated: 1, remediation.ActionDryRun: 4}},
 	}}
 }
 
@@ -139,7 +144,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, got := range map[string][]byte{"report.md": r.Markdown(), "findings.csv": r.CSV(), "report.html": html} {
+	for name, got := range map[string][]byte{"report.md": r.Markdown(), "findings.csv": r.CSV(), "accounts.csv": r.AccountsCSV(), "report.html": html} {
 		path := filepath.Join("testdata", "golden", name)
 		if *update {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -371,7 +376,7 @@ func TestErrorsAreExplained(t *testing.T) {
 }
 
 func TestPermissions(t *testing.T) {
-	want := []string{"securityhub:GetFindings", "cloudwatch:GetMetricData", "s3:PutObject", "sns:Publish"}
+	want := []string{"securityhub:GetFindings", "cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "s3:PutObject", "sns:Publish"}
 	if got := Permissions(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("Permissions() = %v, want %v", got, want)
 	}

@@ -60,6 +60,11 @@ func (f *fakeMetrics) GetMetricData(_ context.Context, in *cloudwatch.GetMetricD
 	return &cloudwatch.GetMetricDataOutput{}, nil
 }
 
+// ListMetrics lists nothing: no account has outcomes.
+func (f *fakeMetrics) ListMetrics(context.Context, *cloudwatch.ListMetricsInput, ...func(*cloudwatch.Options)) (*cloudwatch.ListMetricsOutput, error) {
+	return &cloudwatch.ListMetricsOutput{}, nil
+}
+
 // An outcome published in the current minute (a sweep just before the
 // report) is stored by CloudWatch at the start of that minute: the period,
 // [start, end), must end after it.

@@ -24,10 +24,15 @@ const (
 	FileHTML     = "report.html"
 )
 
+// FileNames lists the files Files renders, in order.
+func FileNames() []string { return []string{FileMarkdown, FileCSV, FileAccountsCSV, FileHTML} }
+
 // Permissions lists exactly the IAM actions the report Lambda calls;
-// terraform/ grants these and no more.
+// terraform/ grants these and no more. cloudwatch:ListMetrics finds the
+// accounts with outcomes; without it the report says the outcomes by
+// account are not available and has the rest.
 func Permissions() []string {
-	return []string{"securityhub:GetFindings", "cloudwatch:GetMetricData", "s3:PutObject", "sns:Publish"}
+	return []string{"securityhub:GetFindings", "cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "s3:PutObject", "sns:Publish"}
 }
 
 // Generator builds a report from Security Hub and CloudWatch.
@@ -165,7 +170,7 @@ type File struct {
 	Body              []byte
 }
 
-// Files renders the three outputs.
+// Files renders the outputs, in the order of FileNames.
 func (r *Report) Files() ([]File, error) {
 	html, err := r.HTML()
 	if err != nil {
@@ -174,6 +179,7 @@ func (r *Report) Files() ([]File, error) {
 	return []File{
 		{FileMarkdown, "text/markdown; charset=utf-8", r.Markdown()},
 		{FileCSV, "text/csv; charset=utf-8", r.CSV()},
+		{FileAccountsCSV, "text/csv; charset=utf-8", r.AccountsCSV()},
 		{FileHTML, "text/html; charset=utf-8", html},
 	}, nil
 }
@@ -194,7 +200,9 @@ type Delivery struct {
 	Total      int            `json:"findings"`
 	BySeverity map[string]int `json:"bySeverity"`
 	Unmapped   int            `json:"unmapped"`
-	Notified   bool           `json:"notified"`
+	// Accounts is the number of accounts in the breakdown by account.
+	Accounts int  `json:"accounts"`
+	Notified bool `json:"notified"`
 }
 
 // Publisher writes the report files to S3 and the summary to SNS.
@@ -212,7 +220,7 @@ type Publisher struct {
 // Publish writes the files under PREFIX/YYYY-MM-DD/ (the report's
 // generation date) and sends the summary.
 func (p *Publisher) Publish(ctx context.Context, r *Report, files []File) (Delivery, error) {
-	d := Delivery{Total: r.Total(), BySeverity: map[string]int{}, Unmapped: len(r.Unmapped)}
+	d := Delivery{Total: r.Total(), BySeverity: map[string]int{}, Unmapped: len(r.Unmapped), Accounts: len(r.ByAccount)}
 	for _, c := range r.BySeverity {
 		d.BySeverity[c.Key] = c.Count
 	}
@@ -261,7 +269,21 @@ func SummaryMessage(topicARN string, r *Report, objects []string) *sns.PublishIn
 	for _, c := range r.BySeverity {
 		fmt.Fprintf(&b, "  %-13s %d\n", c.Key, c.Count)
 	}
-	fmt.Fprintf(&b, "Unmapped to SOC 2 criteria: %d\n\nFiles:\n", len(r.Unmapped))
+	fmt.Fprintf(&b, "Unmapped to SOC 2 criteria: %d\n", len(r.Unmapped))
+	if rows := r.AccountsWithFindings(); len(rows) > 0 {
+		fmt.Fprintf(&b, "\n%s.\n", r.AccountsSentence())
+		for i, a := range rows {
+			if i == summaryAccounts {
+				fmt.Fprintf(&b, "  %s more in %s\n", plural(len(rows)-i, "account", "accounts"), FileAccountsCSV)
+				break
+			}
+			fmt.Fprintf(&b, "  %-14s %s\n", AccountLabel(a.Account), accountSeverities(a))
+		}
+	}
+	if s := r.attentionSentence(); s != "" {
+		fmt.Fprintf(&b, "%s\n", s)
+	}
+	fmt.Fprintf(&b, "\nFiles:\n")
 	for _, o := range objects {
 		fmt.Fprintf(&b, "  %s\n", o)
 	}
@@ -279,6 +301,20 @@ func SummaryMessage(topicARN string, r *Report, objects []string) *sns.PublishIn
 			"status": str(r.Status()),
 		},
 	}
+}
+
+// summaryAccounts is how many accounts the SNS summary lists.
+const summaryAccounts = 5
+
+// accountSeverities is "11 findings: 2 critical, 3 high, 6 medium".
+func accountSeverities(a AccountSummary) string {
+	var parts []string
+	for _, c := range a.BySeverity {
+		if c.Count > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.Count, strings.ToLower(c.Key)))
+		}
+	}
+	return plural(a.Findings, "finding", "findings") + ": " + strings.Join(parts, ", ")
 }
 
 // Run generates, writes and announces one report: the Lambda's whole job.

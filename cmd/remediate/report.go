@@ -24,7 +24,7 @@ import (
 const reportHelp = `Usage: remediate report <soc2|credentials> [flags]
 
   soc2         SOC 2 compliance report from AWS Security Hub findings
-               (report.md, findings.csv, report.html)
+               (report.md, findings.csv, accounts.csv, report.html)
   credentials  audit of the IAM credential report against the CIS AWS
                Foundations Benchmark v3.0.0 credential controls
 
@@ -59,10 +59,14 @@ Reads the active, failed, not suppressed AWS Security Hub findings of each
 Region (every page), maps their controls to SOC 2 trust services criteria
 (report/soc2_mapping.csv), adds the remediation outcomes the pipeline
 published to CloudWatch over the period (namespace METRICS_NAMESPACE), and
-writes DIR/report.md, DIR/findings.csv and DIR/report.html. Prints the paths.
+writes DIR/report.md, DIR/findings.csv, DIR/accounts.csv (the breakdown by
+account) and DIR/report.html. Prints the paths.
 
 The remediation metrics are read in the Region of AWS_REGION (or the
-profile's), which is needed even with --region.
+profile's), which is needed even with --region. For an organisation, run it
+in the central account: its Security Hub (the delegated administrator's,
+with cross-Region aggregation) has the member accounts' findings, and its
+CloudWatch every account's outcomes.
 
 Exit status: 0 when written, 1 when AWS could not be read (Security Hub not
 enabled, access denied, throttling) or the files not written, 2 for bad flags
@@ -149,11 +153,13 @@ func runReportSOC2(ctx context.Context, c *cli, args []string) int {
 	if r.Total() == 0 {
 		fmt.Fprintf(c.stderr, "remediate report soc2: no active failed findings in %s (is the AWS Foundational Security Best Practices standard enabled?)\n", strings.Join(gen.Regions, ", "))
 	} else {
-		fmt.Fprintf(c.stderr, "remediate report soc2: %d findings (%d critical, %d high), %d unmapped\n",
-			r.Total(), r.SeverityCount(report.SeverityCritical), r.SeverityCount(report.SeverityHigh), len(r.Unmapped))
+		fmt.Fprintf(c.stderr, "remediate report soc2: %d findings (%d critical, %d high) in %d accounts, %d unmapped\n",
+			r.Total(), r.SeverityCount(report.SeverityCritical), r.SeverityCount(report.SeverityHigh), len(r.AccountsWithFindings()), len(r.Unmapped))
 	}
 	if r.Activity.Err != "" {
 		fmt.Fprintf(c.stderr, "remediate report soc2: remediation activity unavailable: %s\n", r.Activity.Err)
+	} else if r.Activity.AccountsErr != "" {
+		fmt.Fprintf(c.stderr, "remediate report soc2: remediation activity by account unavailable: %s\n", r.Activity.AccountsErr)
 	}
 	return exitOK
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/autoremediate/autoremediate/internal/emulator"
 	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/report"
 )
 
 func TestHandlerNeedsBucket(t *testing.T) {
@@ -29,7 +30,7 @@ func TestHandlerNeedsBucket(t *testing.T) {
 }
 
 // The wiring end to end on the emulator: environment -> Security Hub and
-// CloudWatch -> three objects under REPORT_PREFIX/YYYY-MM-DD/.
+// CloudWatch -> the report's objects under REPORT_PREFIX/YYYY-MM-DD/.
 func TestHandlerWritesTheReport(t *testing.T) {
 	srv := emulator.StartT(t)
 	for _, kv := range srv.Env() {
@@ -64,10 +65,10 @@ func TestHandlerWritesTheReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	day := time.Now().UTC().Format("2006-01-02")
-	if len(d.Objects) != 3 || d.Notified {
-		t.Errorf("delivery %+v: want three objects and no SNS (no topic)", d)
+	if len(d.Objects) != len(report.FileNames()) || d.Notified {
+		t.Errorf("delivery %+v: want an object per file %v and no SNS (no topic)", d, report.FileNames())
 	}
-	for _, name := range []string{"report.md", "findings.csv", "report.html"} {
+	for _, name := range report.FileNames() {
 		key := "weekly/" + day + "/" + name
 		if _, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("soc2"), Key: aws.String(key)}); err != nil {
 			t.Errorf("%s: %v", key, err)
