@@ -96,7 +96,75 @@ func ec2Region(region string) func(*ec2.Options) {
 	}
 }
 
+// InstanceReads is an optional source of the IMDSv2 remediator's reads:
+// when the request's context carries one (WithInstanceReads), the
+// remediator reads the instance through it instead of describing it on its
+// own. The sweep supplies one: its DescribeInstances listing has just read
+// every instance, metadata options, state and tags included, so that read
+// is the remediator's read, and the read-backs of many checks after their
+// writes are answered by one DescribeInstances. The comparison, the write
+// and the verification are the same as on the event path, which keeps its
+// own reads.
+type InstanceReads interface {
+	// Listed returns the instance as a recent listing described it; ok is
+	// false when there is none, and the remediator then calls Read.
+	Listed(region, id string) (inst ec2types.Instance, ok bool)
+	// Read describes the instance now; found is false when EC2 does not
+	// list it (any more). Concurrent reads may be answered by one call.
+	Read(ctx context.Context, region, id string) (inst ec2types.Instance, found bool, err error)
+}
+
+type instanceReadsKey struct{}
+
+// WithInstanceReads returns a context in which the IMDSv2 remediator reads
+// instances through reads.
+func WithInstanceReads(ctx context.Context, reads InstanceReads) context.Context {
+	return context.WithValue(ctx, instanceReadsKey{}, reads)
+}
+
+func instanceReadsFrom(ctx context.Context) (InstanceReads, bool) {
+	r, ok := ctx.Value(instanceReadsKey{}).(InstanceReads)
+	return r, ok && r != nil
+}
+
+// metadataOf is what the remediator compares and reports of an instance,
+// whichever call described it.
+func metadataOf(inst ec2types.Instance) instanceMetadata {
+	m := instanceMetadata{exists: true, tags: inst.Tags}
+	if inst.State != nil {
+		m.state = string(inst.State.Name)
+	}
+	if mo := inst.MetadataOptions; mo != nil {
+		m.tokens, m.endpoint, m.hopLimit = string(mo.HttpTokens), string(mo.HttpEndpoint), aws.ToInt32(mo.HttpPutResponseHopLimit)
+	}
+	// Terminated instances stay visible for about an hour.
+	if m.state == string(ec2types.InstanceStateNameTerminated) || m.state == string(ec2types.InstanceStateNameShuttingDown) {
+		m.exists = false
+	}
+	return m
+}
+
+// current is the read the remediator decides on: the listing's when the
+// context carries one, else a read of its own.
+func (r *EC2IMDSv2) current(ctx context.Context, id, region string) (instanceMetadata, error) {
+	if reads, ok := instanceReadsFrom(ctx); ok {
+		if inst, ok := reads.Listed(region, id); ok && aws.ToString(inst.InstanceId) == id {
+			return metadataOf(inst), nil
+		}
+	}
+	return r.read(ctx, id, region)
+}
+
+// read describes the instance now (through the context's InstanceReads when
+// there is one).
 func (r *EC2IMDSv2) read(ctx context.Context, id, region string) (instanceMetadata, error) {
+	if reads, ok := instanceReadsFrom(ctx); ok {
+		inst, found, err := reads.Read(ctx, region, id)
+		if err != nil || !found || aws.ToString(inst.InstanceId) != id {
+			return instanceMetadata{}, err
+		}
+		return metadataOf(inst), nil
+	}
 	out, err := r.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}}, ec2Region(region))
 	if awserr.Is(err, "InvalidInstanceID.NotFound") {
 		return instanceMetadata{}, nil
@@ -106,21 +174,9 @@ func (r *EC2IMDSv2) read(ctx context.Context, id, region string) (instanceMetada
 	}
 	for _, res := range out.Reservations {
 		for _, inst := range res.Instances {
-			if aws.ToString(inst.InstanceId) != id {
-				continue
+			if aws.ToString(inst.InstanceId) == id {
+				return metadataOf(inst), nil
 			}
-			m := instanceMetadata{exists: true, tags: inst.Tags}
-			if inst.State != nil {
-				m.state = string(inst.State.Name)
-			}
-			if mo := inst.MetadataOptions; mo != nil {
-				m.tokens, m.endpoint, m.hopLimit = string(mo.HttpTokens), string(mo.HttpEndpoint), aws.ToInt32(mo.HttpPutResponseHopLimit)
-			}
-			// Terminated instances stay visible for about an hour.
-			if m.state == string(ec2types.InstanceStateNameTerminated) || m.state == string(ec2types.InstanceStateNameShuttingDown) {
-				m.exists = false
-			}
-			return m, nil
 		}
 	}
 	return instanceMetadata{}, nil
@@ -132,7 +188,7 @@ func (r *EC2IMDSv2) Remediate(ctx context.Context, req remediation.Request) reme
 	if !instanceIDPattern.MatchString(id) {
 		return malformedID("EC2 instance", id)
 	}
-	cur, err := r.read(ctx, id, req.Region)
+	cur, err := r.current(ctx, id, req.Region)
 	if awserr.Is(err, "InvalidInstanceID.Malformed") {
 		return malformedID("EC2 instance", id)
 	}

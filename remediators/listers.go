@@ -77,6 +77,7 @@ func InstanceLister() Lister {
 
 func listInstances(ctx context.Context, c ec2.DescribeInstancesAPIClient, region string) ([]string, error) {
 	var ids []string
+	sink, _ := ctx.Value(instanceSinkKey{}).(InstanceSink)
 	p := ec2.NewDescribeInstancesPaginator(c, &ec2.DescribeInstancesInput{
 		// Terminated and shutting-down instances stay listed for about an
 		// hour; there is nothing to fix on them.
@@ -88,13 +89,68 @@ func listInstances(ctx context.Context, c ec2.DescribeInstancesAPIClient, region
 		if err != nil {
 			return ids, fmt.Errorf("describing EC2 instances in region %s: %w", region, err)
 		}
+		var page []ec2types.Instance
 		for _, r := range out.Reservations {
 			for _, i := range r.Instances {
 				ids = append(ids, aws.ToString(i.InstanceId))
+				page = append(page, i)
 			}
+		}
+		if sink != nil {
+			sink.ListedInstances(region, page)
 		}
 	}
 	return ids, nil
+}
+
+// InstanceSink receives what the instance listing read: DescribeInstances
+// returns each instance's whole description (state, metadata options,
+// tags), which the sweep keeps for the checks that follow instead of
+// describing each instance again (see InstanceReads).
+type InstanceSink interface {
+	// ListedInstances is called with each page of instances, as read.
+	ListedInstances(region string, instances []ec2types.Instance)
+}
+
+type instanceSinkKey struct{}
+
+// WithInstanceSink returns a context in which the instance listing hands
+// the instances it reads to sink.
+func WithInstanceSink(ctx context.Context, sink InstanceSink) context.Context {
+	return context.WithValue(ctx, instanceSinkKey{}, sink)
+}
+
+// DescribeInstancesByIDMax is how many instances DescribeInstancesByID asks
+// for in one call.
+const DescribeInstancesByIDMax = 200
+
+// DescribeInstancesByID describes many instances at once, up to
+// DescribeInstancesByIDMax per call, and returns them by ID; an instance EC2
+// does not list is absent. It filters on instance-id instead of passing
+// InstanceIds because with InstanceIds a single ID that no longer exists
+// fails the whole call (InvalidInstanceID.NotFound), while a filter leaves
+// it out.
+func DescribeInstancesByID(ctx context.Context, c ec2.DescribeInstancesAPIClient, region string, ids []string) (map[string]ec2types.Instance, error) {
+	found := make(map[string]ec2types.Instance, len(ids))
+	for start := 0; start < len(ids); start += DescribeInstancesByIDMax {
+		chunk := ids[start:min(start+DescribeInstancesByIDMax, len(ids))]
+		p := ec2.NewDescribeInstancesPaginator(c, &ec2.DescribeInstancesInput{
+			Filters:    []ec2types.Filter{{Name: aws.String("instance-id"), Values: chunk}},
+			MaxResults: aws.Int32(1000),
+		})
+		for p.HasMorePages() {
+			out, err := p.NextPage(ctx, ec2Region(region))
+			if err != nil {
+				return nil, fmt.Errorf("describing %d EC2 instances in region %s: %w", len(chunk), region, err)
+			}
+			for _, r := range out.Reservations {
+				for _, i := range r.Instances {
+					found[aws.ToString(i.InstanceId)] = i
+				}
+			}
+		}
+	}
+	return found, nil
 }
 
 // AttachedUnencryptedVolumeLister lists the unencrypted volumes attached to

@@ -64,6 +64,16 @@ type bucket struct {
 
 // Wait takes a token for service.operation, sleeping until one is there.
 func (l *RateLimiter) Wait(ctx context.Context, service, operation string) error {
+	wait := l.reserve(service, operation)
+	if wait == 0 {
+		return nil
+	}
+	return l.sleep(ctx, wait)
+}
+
+// reserve takes a token for service.operation and returns how long to wait
+// until it is due.
+func (l *RateLimiter) reserve(service, operation string) time.Duration {
 	key := service + "." + operation
 	l.mu.Lock()
 	l.calls[key]++
@@ -73,7 +83,7 @@ func (l *RateLimiter) Wait(ctx context.Context, service, operation string) error
 	}
 	if !ok || lim.Rate <= 0 {
 		l.mu.Unlock()
-		return nil
+		return 0
 	}
 	b := l.buckets[key]
 	if b == nil {
@@ -91,10 +101,7 @@ func (l *RateLimiter) Wait(ctx context.Context, service, operation string) error
 		wait = time.Duration(-b.tokens / b.limit.Rate * float64(time.Second))
 	}
 	l.mu.Unlock()
-	if wait == 0 {
-		return nil
-	}
-	return l.sleep(ctx, wait)
+	return wait
 }
 
 func sleepCtx(ctx context.Context, wait time.Duration) error {
@@ -122,12 +129,21 @@ func (l *RateLimiter) Calls() map[string]int64 {
 
 // AddTo installs the limiter on every client built from cfg. It sits in the
 // finalize step after the retry middleware, so every attempt takes a token.
+// A sweep check that has to wait for its token gives up its concurrency
+// slot until its request is answered (see slots).
 func (l *RateLimiter) AddTo(cfg *aws.Config) {
 	cfg.APIOptions = append(cfg.APIOptions, func(stack *middleware.Stack) error {
 		return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("sweepRateLimit",
 			func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-				if err := l.Wait(ctx, awsmiddleware.GetServiceID(ctx), awsmiddleware.GetOperationName(ctx)); err != nil {
-					return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+				if wait := l.reserve(awsmiddleware.GetServiceID(ctx), awsmiddleware.GetOperationName(ctx)); wait > 0 {
+					// The slot is taken back after the call, not before it:
+					// a request held back past its token's time could meet
+					// others in a burst AWS's bucket has not refilled for.
+					resume := park(ctx)
+					defer resume()
+					if err := l.sleep(ctx, wait); err != nil {
+						return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+					}
 				}
 				return next.HandleFinalize(ctx, in)
 			}), middleware.After)

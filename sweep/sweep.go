@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/autoremediate/autoremediate/remediation"
@@ -66,8 +67,16 @@ type Sweeper struct {
 	// DryRun runs every remediator in dry-run mode whatever Handler.Modes
 	// says.
 	DryRun bool
-	// Concurrency bounds the checks in flight (4 when 0).
+	// Concurrency bounds the checks working at once (4 when 0). A check
+	// waiting for a client-side rate-limit token (RateLimiter) or for a
+	// batched read does not count: AWS's limits set the pace of the checks
+	// they hold back, and the others go on meanwhile.
 	Concurrency int
+	// Waiting bounds the checks that may be waiting on top of Concurrency
+	// (DefaultWaiting when 0). It keeps a check's read close to its write:
+	// a check waits at most for the tokens of the Waiting checks ahead of
+	// it.
+	Waiting int
 	// Progress, when set, is called after each check (from one goroutine at
 	// a time).
 	Progress func(done, total int, o remediation.Outcome)
@@ -154,12 +163,27 @@ func ValidateOnlyEnabled(only, enabled []string, cat remediation.Catalog) error 
 	return nil
 }
 
+// DefaultWaiting is Sweeper.Waiting when it is 0: more than the burst of
+// any of AWS's write limits the sweep meets (ModifyInstanceMetadataOptions
+// allows 100 at once), so that a burst is spent at once, and at 5 writes a
+// second about half a minute of waiting at most.
+const DefaultWaiting = 128
+
 // Targets lists the checks to run: each enabled remediator's sweep checks
 // over the resources of their listers, each lister run once. A listing that
 // fails is returned among the errors and the others still run. The checks
-// of the different listings are interleaved, so that the workers waiting on
-// the EC2 rate limits never hold up the S3 checks behind them.
+// of the different listings are interleaved, so that every resource type
+// is under way from the start.
 func (s *Sweeper) Targets(ctx context.Context) ([]Target, []error) {
+	return s.targets(ctx, nil)
+}
+
+// targets is Targets, handing what the instance listing reads to sink when
+// it is not nil. The listings run in parallel (each is its own API).
+func (s *Sweeper) targets(ctx context.Context, sink remediators.InstanceSink) ([]Target, []error) {
+	if sink != nil {
+		ctx = remediators.WithInstanceSink(ctx, sink)
+	}
 	type listing struct {
 		lister  remediators.Lister
 		checks  []Target // one per check, ResourceID empty
@@ -182,22 +206,30 @@ func (s *Sweeper) Targets(ctx context.Context) ([]Target, []error) {
 			l.checks = append(l.checks, Target{Remediator: d.Name, Rule: c.Rule, ResourceType: c.Lister.ResourceType})
 		}
 	}
-	var groups [][]Target
+	groups := make([][]Target, len(order))
+	listErrs := make([]error, len(order))
+	var wg sync.WaitGroup
+	for i, key := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := byKey[key]
+			ids, err := l.lister.List(ctx, s.Clients, s.Account, s.Region)
+			listErrs[i] = err
+			for _, id := range ids {
+				for _, c := range l.checks {
+					c.ResourceID = id
+					groups[i] = append(groups[i], c)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	var errs []error
-	for _, key := range order {
-		l := byKey[key]
-		ids, err := l.lister.List(ctx, s.Clients, s.Account, s.Region)
+	for _, err := range listErrs {
 		if err != nil {
 			errs = append(errs, err)
 		}
-		var targets []Target
-		for _, id := range ids {
-			for _, c := range l.checks {
-				c.ResourceID = id
-				targets = append(targets, c)
-			}
-		}
-		groups = append(groups, targets)
 	}
 	return interleave(groups), errs
 }
@@ -251,7 +283,17 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 			rep.Remediators = append(rep.Remediators, d.Name)
 		}
 	}
-	targets, errs := s.Targets(ctx)
+	// The instance listing's reads are the IMDSv2 checks' reads, and their
+	// read-backs are batched (remediators.InstanceReads).
+	var reads *instanceReads
+	if s.Clients != nil {
+		reads = newInstanceReads(ctx, func() ec2.DescribeInstancesAPIClient { return s.Clients.EC2() })
+	}
+	var sink remediators.InstanceSink
+	if reads != nil {
+		sink = reads
+	}
+	targets, errs := s.targets(ctx, sink)
 	rep.ListErrors = errs
 	rep.Outcomes = make([]remediation.Outcome, len(targets))
 	runID := s.RunID
@@ -262,41 +304,55 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 	if workers <= 0 {
 		workers = 4
 	}
-	jobs := make(chan int)
+	waiting := s.Waiting
+	if waiting <= 0 {
+		waiting = DefaultWaiting
+	}
+	// A check holds one of the admitted places from its start to its end,
+	// and a working slot whenever it is not waiting (slots).
+	working := newSlots(workers)
+	admitted := make(chan struct{}, workers+waiting)
 	var mu sync.Mutex
 	done := 0
 	var wg sync.WaitGroup
-	for w := 0; w < min(workers, max(len(targets), 1)); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				o, err := s.check(ctx, targets[i], fmt.Sprintf("%s-%d", runID, i+1))
-				mu.Lock()
-				rep.Outcomes[i] = o
-				var failed *remediation.OutcomeError
-				if err != nil && !errors.As(err, &failed) {
-					rep.PublishErrors = append(rep.PublishErrors, err)
-				}
-				done++
-				if s.Progress != nil {
-					s.Progress(done, len(targets), o)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
 	started := len(targets)
 feed:
 	for i := range targets {
 		select {
-		case jobs <- i:
+		case admitted <- struct{}{}:
 		case <-ctx.Done():
 			started = i
 			break feed
 		}
+		if err := working.acquire(ctx); err != nil {
+			<-admitted
+			started = i
+			break
+		}
+		slot := &checkSlot{s: working, held: true}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx := withCheckSlot(ctx, slot)
+			if reads != nil {
+				cctx = remediators.WithInstanceReads(cctx, reads)
+			}
+			o, err := s.check(cctx, targets[i], fmt.Sprintf("%s-%d", runID, i+1))
+			slot.done()
+			<-admitted
+			mu.Lock()
+			defer mu.Unlock()
+			rep.Outcomes[i] = o
+			var failed *remediation.OutcomeError
+			if err != nil && !errors.As(err, &failed) {
+				rep.PublishErrors = append(rep.PublishErrors, err)
+			}
+			done++
+			if s.Progress != nil {
+				s.Progress(done, len(targets), o)
+			}
+		}()
 	}
-	close(jobs)
 	wg.Wait()
 	// Checks not started because the context ended are left out.
 	rep.Outcomes = rep.Outcomes[:started]
