@@ -20,6 +20,7 @@ func TestEveryCommandChecksTheSettings(t *testing.T) {
 		"dashboard": {"dashboard", "--out", filepath.Join(t.TempDir(), "d.html")},
 		"report":    {"report", "credentials"},
 		"state":     {"state", "init", "--table", "tbl"},
+		"org":       {"org", "check", "--accounts", "111111111111"},
 	}
 	for _, cmd := range commands() {
 		if !cmd.settings {
@@ -67,6 +68,7 @@ func TestMissingRegionExits2(t *testing.T) {
 		{"report", "soc2", "--out", t.TempDir()},
 		{"report", "credentials"},
 		{"state", "init", "--table", "tbl"},
+		{"org", "check", "--accounts", "111111111111"},
 	} {
 		c, _, stderr := testCLI(event, nil)
 		if code := run(context.Background(), a, c); code != exitBadArgs {
@@ -107,7 +109,7 @@ func TestVersion(t *testing.T) {
 
 // Every command's help says what its exit statuses mean.
 func TestHelpDocumentsExitStatus(t *testing.T) {
-	for _, a := range [][]string{{"invoke"}, {"sweep"}, {"demo"}, {"dashboard"}, {"deploy"}, {"destroy"}, {"report", "soc2"}, {"report", "credentials"}, {"state", "init"}} {
+	for _, a := range [][]string{{"invoke"}, {"sweep"}, {"demo"}, {"dashboard"}, {"deploy"}, {"destroy"}, {"report", "soc2"}, {"report", "credentials"}, {"state", "init"}, {"org", "check"}} {
 		c, stdout, _ := testCLI("", nil)
 		if code := run(context.Background(), append(a, "--help"), c); code != exitOK {
 			t.Errorf("%v --help: exit %d", a, code)

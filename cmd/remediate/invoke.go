@@ -21,16 +21,18 @@ const invokeHelp = `Usage: remediate invoke --event FILE [--dry-run]
 
 Runs AWS Config "Config Rules Compliance Change" events and "AWS API Call
 via CloudTrail" events (aws.s3, aws.ec2) through exactly the handler code the
-remediate Lambda function runs, against the account of your
-AWS credentials (AWS_PROFILE or the usual credential variables) in AWS_REGION,
-or against an emulator with AWS_ENDPOINT_URL (S3 then uses path-style
-addressing).
+remediate Lambda function runs, in the event's account and region: the
+account of your AWS credentials (AWS_PROFILE or the usual credential
+variables) with them, any other account as its member role
+(MEMBER_ROLE_NAME), or an emulator with AWS_ENDPOINT_URL (S3 then uses
+path-style addressing).
 
 It reads the same settings as the Lambda function from the environment:
 MODE (enforce | dry-run), REMEDIATOR_MODES, ENABLED_REMEDIATORS, RULE_MAP
 (rule-name=remediator,...), EXEMPT_TAG_KEY, S3_WEBSITE_GUARD,
 S3_SSE_ALGORITHM, S3_KMS_KEY_ARN, EBS_KMS_KEY_ID, IMDS_LOOKBACK_DAYS,
 SG_BLOCKED_PORTS, IGNORE_ACTOR_ARNS, STATE_TABLE, FLAP_LIMIT, FLAP_WINDOW,
+MEMBER_ROLE_NAME, MEMBER_ROLE_EXTERNAL_ID, EXCLUDED_ACCOUNTS, REGIONS,
 SNS_TOPIC_ARN, METRICS_NAMESPACE, METRICS_MODE (emf | api | both | off) and
 LOG_LEVEL; docs/configuration.md lists every setting with its default.
 

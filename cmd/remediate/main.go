@@ -48,6 +48,7 @@ func commands() []command {
 		{"dashboard", "render the CloudWatch compliance dashboard as one HTML file", runDashboard, true},
 		{"report", "compliance reports: SOC 2 from Security Hub (soc2), IAM credential audit (credentials)", runReport, true},
 		{"state", "the DynamoDB state table: init creates it (STATE_TABLE) for local runs and tests", runState, true},
+		{"org", "organisations: check assumes each member role and reports what works and what is missing", runOrg, true},
 		{"deploy", "deploy the pipeline to AWS with Terraform (plan, confirm, apply, outputs)", runDeploy, false},
 		{"destroy", "remove everything `remediate deploy` created", runDestroy, false},
 	}

@@ -1,0 +1,239 @@
+// Package orgcheck verifies that member accounts are ready for the
+// pipeline (`remediate org check`): for each account it assumes the member
+// role, and in each region it runs the sweep's listings (the read calls the
+// pipeline makes there) and asks IAM's policy simulator whether the role is
+// allowed every action the enabled remediators need, without changing
+// anything. Each finding says what works, what is missing and how to fix it.
+package orgcheck
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+
+	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/internal/awserr"
+	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/remediators"
+)
+
+// Permissions are the IAM statements the check needs in a member account,
+// on top of the remediators' and the sweep's: the policy simulator, for the
+// member role itself. The member module and the StackSet template grant
+// them.
+func Permissions() []remediation.Permission {
+	return []remediation.Permission{{
+		Sid:       "OrgCheckSimulate",
+		Actions:   []string{"iam:SimulatePrincipalPolicy"},
+		Resources: []string{"arn:{partition}:iam::{account}:role/*"},
+	}}
+}
+
+// The statuses of a finding.
+const (
+	StatusOK        = "ok"
+	StatusMissing   = "missing"   // something the pipeline needs is not there or not allowed
+	StatusUnchecked = "unchecked" // the check itself could not run; nothing is known
+)
+
+// Finding is one thing checked in one account and region.
+type Finding struct {
+	Account string `json:"account"`
+	Region  string `json:"region"`
+	// Check names what was checked: "member role", "listing S3 buckets in
+	// the region", "permissions".
+	Check  string `json:"check"`
+	Status string `json:"status"`
+	Detail string `json:"detail"`
+}
+
+// SimulateAPI is the part of the IAM client the permission check uses.
+type SimulateAPI interface {
+	SimulatePrincipalPolicy(ctx context.Context, in *iam.SimulatePrincipalPolicyInput, optFns ...func(*iam.Options)) (*iam.SimulatePrincipalPolicyOutput, error)
+}
+
+// Scoper hands out the scope of an account and region (app.Scopes).
+type Scoper interface {
+	For(ctx context.Context, account, region, eventID string) (app.Scope, error)
+}
+
+// Checker checks member accounts.
+type Checker struct {
+	Scopes Scoper
+	// Definitions are the enabled remediators: their permissions are
+	// simulated and their listings run.
+	Definitions []remediators.Definition
+	// RunID names the role sessions (autoremediate-org-check-<RunID>).
+	RunID string
+	// Concurrency bounds the account-regions checked at once (8 when 0).
+	Concurrency int
+	// Simulator returns the policy simulator client of a scope (the
+	// scope's IAM client when nil).
+	Simulator func(sc app.Scope) SimulateAPI
+	// Progress, when set, is called after each account-region.
+	Progress func(done, total int)
+}
+
+// Run checks every account in every region and returns the findings,
+// ordered by account, region and check.
+func (c *Checker) Run(ctx context.Context, accounts, regions []string) []Finding {
+	type job struct{ account, region string }
+	var jobs []job
+	for _, a := range accounts {
+		for _, r := range regions {
+			jobs = append(jobs, job{a, r})
+		}
+	}
+	n := c.Concurrency
+	if n <= 0 {
+		n = 8
+	}
+	var (
+		mu   sync.Mutex
+		out  []Finding
+		done int
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, n)
+	)
+	for _, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fs := c.check(ctx, j.account, j.region)
+			mu.Lock()
+			out = append(out, fs...)
+			done++
+			if c.Progress != nil {
+				c.Progress(done, len(jobs))
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	order := map[string]int{}
+	for i, j := range jobs {
+		order[j.account+"/"+j.region] = i
+	}
+	sort.SliceStable(out, func(i, k int) bool {
+		return order[out[i].Account+"/"+out[i].Region] < order[out[k].Account+"/"+out[k].Region]
+	})
+	return out
+}
+
+func (c *Checker) check(ctx context.Context, account, region string) []Finding {
+	f := func(check, status, detail string) Finding {
+		return Finding{Account: account, Region: region, Check: check, Status: status, Detail: detail}
+	}
+	sc, err := c.Scopes.For(ctx, account, region, "org-check-"+c.RunID)
+	if err != nil {
+		return []Finding{f("member role", StatusMissing, err.Error())}
+	}
+	var out []Finding
+	if sc.Role == "" {
+		out = append(out, f("member role", StatusOK, "the central account itself: acted in with the functions' own roles (no member role needed)"))
+	} else {
+		detail := "assumed " + sc.Role
+		if s := sc.ActedAs(); s != "" {
+			detail += " as " + s
+		}
+		out = append(out, f("member role", StatusOK, detail))
+	}
+	seen := map[string]bool{}
+	for _, d := range c.Definitions {
+		for _, chk := range d.Sweep {
+			l := chk.Lister
+			if seen[l.Key] {
+				continue
+			}
+			seen[l.Key] = true
+			what := "listing " + cmp.Or(l.Description, l.ResourceType)
+			ids, err := l.List(ctx, sc.Clients, account, region)
+			switch {
+			case err == nil:
+				out = append(out, f(what, StatusOK, fmt.Sprintf("%d found", len(ids))))
+			case awserr.Denied(err):
+				out = append(out, f(what, StatusMissing, fmt.Sprintf("%s is not allowed %s: %v", roleName(sc), cmp.Or(awserr.Action(err), "a listing call"), err)))
+			default:
+				out = append(out, f(what, StatusUnchecked, err.Error()))
+			}
+		}
+	}
+	if sc.Role != "" {
+		out = append(out, c.simulate(ctx, sc, f))
+	}
+	return out
+}
+
+// simulate asks IAM's policy simulator, as the member role, whether the
+// role may call every action of the enabled remediators (on the resources
+// they name, in this region) and of the check itself.
+func (c *Checker) simulate(ctx context.Context, sc app.Scope, f func(check, status, detail string) Finding) Finding {
+	const what = "permissions"
+	sim := SimulateAPI(nil)
+	if c.Simulator != nil {
+		sim = c.Simulator(sc)
+	} else {
+		sim = iam.NewFromConfig(sc.Clients.Config())
+	}
+	partition := strings.Split(sc.Role, ":")[1]
+	var perms []remediation.Permission
+	for _, d := range c.Definitions {
+		perms = append(perms, d.Permissions...)
+	}
+	perms = append(perms, remediators.SweepPermissions(c.Definitions)...)
+	perms = append(perms, Permissions()...)
+	var missing []string
+	checked := 0
+	for _, p := range perms {
+		in := &iam.SimulatePrincipalPolicyInput{PolicySourceArn: aws.String(sc.Role), ActionNames: p.Actions}
+		for _, r := range p.Resources {
+			if r != "*" {
+				in.ResourceArns = append(in.ResourceArns, remediation.ExpandResource(r, partition, sc.Region, sc.Account))
+			}
+		}
+		pages := iam.NewSimulatePrincipalPolicyPaginator(sim, in)
+		for pages.HasMorePages() {
+			page, err := pages.NextPage(ctx)
+			if err != nil {
+				if awserr.Denied(err) {
+					return f(what, StatusMissing, fmt.Sprintf("%s may not use IAM's policy simulator on itself (iam:SimulatePrincipalPolicy), so its permissions cannot be checked: update the member stack in account %s: %v", roleName(sc), sc.Account, err))
+				}
+				return f(what, StatusUnchecked, fmt.Sprintf("asking IAM's policy simulator about %s: %v", sc.Role, err))
+			}
+			for _, r := range page.EvaluationResults {
+				checked++
+				if r.EvalDecision != "allowed" {
+					missing = append(missing, aws.ToString(r.EvalActionName)+" ("+string(r.EvalDecision)+")")
+				}
+			}
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		missing = slices.Compact(missing)
+		return f(what, StatusMissing, fmt.Sprintf("%s is not allowed %s: update the member stack in account %s (terraform/modules/member, or the StackSet template) so that it grants the enabled remediators' permissions",
+			roleName(sc), strings.Join(missing, ", "), sc.Account))
+	}
+	return f(what, StatusOK, fmt.Sprintf("all %d simulated action-resource pairs allowed", checked))
+}
+
+func roleName(sc app.Scope) string {
+	if sc.Role == "" {
+		return "the function's role"
+	}
+	return "the member role " + sc.Role
+}
+
+// Failed reports whether any finding is missing (what `remediate org check`
+// exits non-zero for); unchecked findings are warnings.
+func Failed(fs []Finding) bool {
+	return slices.ContainsFunc(fs, func(f Finding) bool { return f.Status == StatusMissing })
+}
