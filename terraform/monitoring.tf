@@ -1,6 +1,9 @@
 # The compliance dashboard and the alarms, both on the metrics the code
-# publishes (remediation.PublishedMetrics(); terraform/dashboard_test.go keeps
-# them in step) and on the function's and the queue's own metrics.
+# publishes (publish.PublishedMetrics(); terraform/dashboard_test.go keeps
+# them in step) and on the function's and the queue's own metrics. Every
+# outcome metric is in this (the central) account, whichever account the
+# outcome is about: Remediations is by Remediator and Action, and again by
+# Account and Action for the dashboard's by-account widget and the report.
 
 resource "aws_cloudwatch_dashboard" "compliance" {
   dashboard_name = local.dashboard_name
@@ -17,7 +20,7 @@ resource "aws_cloudwatch_dashboard" "compliance" {
 locals {
   alarm_period = var.alarm_evaluation_minutes * 60
   # Remediator dimension values a failed outcome can carry: the enabled
-  # remediators, and "none" (remediation.NoRemediator) for events whose rule
+  # remediators, and "none" (publish.NoRemediator) for events whose rule
   # maps to no remediator.
   failed_dimensions = concat(local.enabled_remediators, ["none"])
 }
@@ -25,7 +28,7 @@ locals {
 # The outcomes that need a person, each with its alarm:
 #   - failed: read the outcome log line or the SNS notification for the
 #     resource and the error. Its Remediator dimension may be "none"
-#     (remediation.NoRemediator) for events whose rule maps to no remediator.
+#     (publish.NoRemediator) for events whose rule maps to no remediator.
 #   - escalated: a remediator fixed a resource FLAP_LIMIT times within
 #     FLAP_WINDOW and someone kept undoing it; it writes nothing more, so a
 #     person must settle the fight (the SNS message says with whom).
