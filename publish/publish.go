@@ -206,6 +206,11 @@ func (p *OutcomePublisher) logOutcome(ctx context.Context, o remediation.Outcome
 		slog.String("trigger", string(o.Trigger)),
 		slog.String("actor", o.Actor),
 	}
+	if o.ActedAs != "" {
+		// The member role session the fix was made as: the member
+		// account's CloudTrail names it.
+		attrs = append(attrs, slog.String("actedAs", o.ActedAs))
+	}
 	if o.Warning != "" {
 		// Not an outcome field: a problem beside the outcome (the state
 		// store was unreachable), on the line that records it.

@@ -264,6 +264,21 @@ func TestLogLineVariants(t *testing.T) {
 		}
 		checkOutcomeFields(t, m, o)
 	})
+	t.Run("a member account's outcome names the session it acted as", func(t *testing.T) {
+		p := newPublisher(slog.LevelInfo)
+		o := sampleOutcome()
+		o.ActedAs = "arn:aws:sts::444455556666:assumed-role/autoremediate-member/autoremediate-3f1a0001"
+		if err := p.p.Publish(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
+		if m := p.lines(t)[0]; m["actedAs"] != o.ActedAs {
+			t.Errorf("actedAs = %v, want %s", m["actedAs"], o.ActedAs)
+		}
+		var sent map[string]any
+		if err := json.Unmarshal([]byte(aws.ToString(p.sns.inputs[0].Message)), &sent); err != nil || sent["actedAs"] != o.ActedAs {
+			t.Errorf("SNS message actedAs = %v (%v), want %s", sent["actedAs"], err, o.ActedAs)
+		}
+	})
 	t.Run("levels and empty remediator and account", func(t *testing.T) {
 		for a, lvl := range map[remediation.Action]string{remediation.ActionFailed: "ERROR", remediation.ActionDeferred: "WARN", remediation.ActionNeedsManual: "WARN", remediation.ActionIgnored: "INFO", remediation.ActionRemediated: "INFO"} {
 			p := newPublisher(slog.LevelInfo)
