@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -24,8 +23,6 @@ import (
 const (
 	centralKey   = "AKIACENTRALFUNCTION1"
 	developerKey = "AKIADEVELOPER0000001"
-	member       = "210987654321"
-	memberRole   = "arn:aws:iam::210987654321:role/autoremediate-member"
 )
 
 // TestProxyOnEmulator runs the proxy in front of moto_server: STS's trust
@@ -52,6 +49,12 @@ func TestProxyOnEmulator(t *testing.T) {
 		return cfg
 	}
 	fn := sts.NewFromConfig(through(centralKey))
+	members, err := CreateMembers(ctx, srv.AWSConfig(), "orgproxy-test", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	member := members[0]
+	memberRole := "arn:aws:iam::" + member + ":role/autoremediate-member"
 
 	id, err := fn.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
 	if err != nil {
@@ -87,13 +90,11 @@ func TestProxyOnEmulator(t *testing.T) {
 
 	// The member account creates its role with the member module's trust.
 	direct := srv.AWSConfig()
-	boot, err := sts.NewFromConfig(direct).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + member + ":role/admin"), RoleSessionName: aws.String("setup")})
+	inMember, err := InAccount(ctx, direct, member)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inMember := direct.Copy()
-	inMember.Credentials = credentials.NewStaticCredentialsProvider(aws.ToString(boot.Credentials.AccessKeyId), aws.ToString(boot.Credentials.SecretAccessKey), aws.ToString(boot.Credentials.SessionToken))
-	if _, err := iam.NewFromConfig(inMember).CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("autoremediate-member"), AssumeRolePolicyDocument: aws.String(memberTrust)}); err != nil {
+	if err := CreateRole(ctx, inMember, "autoremediate-member", MemberTrustPolicy(central, []string{centralRole, centralSweep}, "s3cret")); err != nil {
 		t.Fatal(err)
 	}
 	_, err = assume(fn, memberRole, "")

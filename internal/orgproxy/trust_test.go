@@ -127,3 +127,23 @@ func TestCallWrite(t *testing.T) {
 		}
 	}
 }
+
+// The policy the helpers give the emulator's member roles is the one the
+// evaluation is tested with.
+func TestMemberTrustPolicy(t *testing.T) {
+	for _, ext := range []string{"s3cret", ""} {
+		p, err := parseTrustPolicy(MemberTrustPolicy(central, []string{centralRole, centralSweep}, ext))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !p.admits(sessionOf(centralRole, "s"), assumeRequest{ExternalID: ext}) || !p.admits(sessionOf(centralSweep, "s"), assumeRequest{ExternalID: ext}) {
+			t.Errorf("external ID %q: the central roles are not admitted", ext)
+		}
+		if p.admits(sessionOf("arn:aws:iam::123456789012:role/developer", "s"), assumeRequest{ExternalID: ext}) {
+			t.Errorf("external ID %q: another central role is admitted", ext)
+		}
+		if ext != "" && p.admits(sessionOf(centralRole, "s"), assumeRequest{}) {
+			t.Error("the central role is admitted without the external ID")
+		}
+	}
+}
