@@ -103,10 +103,11 @@ lint:
 	  if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## tf-check: the Terraform static checks: terraform fmt, tflint (recommended
-## rules of the bundled terraform ruleset, no warnings) and tfsec (no
-## findings). The Go tests in terraform/ (go test ./terraform) add the
-## provider schema check and the consistency of the module with the code.
+## tf-check: the Terraform static checks of terraform/ and terraform/modules/*:
+## terraform fmt, tflint (recommended rules of the bundled terraform ruleset,
+## no warnings) and tfsec (no findings). The Go tests in terraform/ (go test
+## ./terraform) add the provider schema check and the consistency of the
+## modules with the code.
 TF_DIR         := terraform
 TERRAFORM_VER  := v1.5.7
 TFLINT_VER     := v0.53.0
@@ -121,11 +122,15 @@ tf-tools:
 tf-fmt: tf-tools
 	terraform fmt -check -recursive -diff $(TF_DIR)
 
+# The root module and the modules it ships (modules/member): tflint walks
+# them with --recursive; tfsec scans one root module at a time.
 tf-lint: tf-tools
-	tflint --chdir=$(TF_DIR) --minimum-failure-severity=notice --format=compact
+	tflint --chdir=$(TF_DIR) --recursive --minimum-failure-severity=notice --format=compact
 
 tf-sec: tf-tools
-	tfsec $(TF_DIR) --no-colour --concise-output --minimum-severity LOW
+	@set -e; for m in $(TF_DIR) $(wildcard $(TF_DIR)/modules/*); do \
+	  echo "tfsec $$m"; tfsec $$m --no-colour --concise-output --minimum-severity LOW; \
+	done
 
 ## validate: terraform init + validate with the real provider. Where the
 ## provider cannot be downloaded (no access to registry.terraform.io) it says

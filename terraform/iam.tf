@@ -210,7 +210,7 @@ resource "aws_iam_role" "function" {
 # role policy (it skips data sources with for_each or count). Each is the
 # basics (its log group, X-Ray, the dead-letter queue) plus its permissions.
 data "aws_iam_policy_document" "remediate" {
-  source_policy_documents = [data.aws_iam_policy_document.remediators.json, data.aws_iam_policy_document.publisher.json, data.aws_iam_policy_document.state.json]
+  source_policy_documents = [data.aws_iam_policy_document.remediators.json, data.aws_iam_policy_document.publisher.json, data.aws_iam_policy_document.state.json, data.aws_iam_policy_document.member_access.json]
 
   statement {
     sid       = "LogStreams"
@@ -242,7 +242,7 @@ data "aws_iam_policy_document" "remediate" {
 }
 
 data "aws_iam_policy_document" "sweep" {
-  source_policy_documents = [data.aws_iam_policy_document.sweep_permissions.json, data.aws_iam_policy_document.remediators.json, data.aws_iam_policy_document.publisher.json, data.aws_iam_policy_document.state.json]
+  source_policy_documents = [data.aws_iam_policy_document.sweep_permissions.json, data.aws_iam_policy_document.remediators.json, data.aws_iam_policy_document.publisher.json, data.aws_iam_policy_document.state.json, data.aws_iam_policy_document.member_access.json]
 
   statement {
     sid       = "LogStreams"

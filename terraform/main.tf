@@ -116,6 +116,12 @@ locals {
     METRICS_NAMESPACE   = var.metrics_namespace
     METRICS_MODE        = var.metrics_mode
     LOG_LEVEL           = var.log_level
+    # The organisation (organization_id): the role the functions assume in
+    # a member account, the accounts and regions they leave alone.
+    MEMBER_ROLE_NAME        = var.member_role_name
+    MEMBER_ROLE_EXTERNAL_ID = var.member_role_external_id
+    EXCLUDED_ACCOUNTS       = join(",", var.excluded_accounts)
+    REGIONS                 = join(",", var.regions)
   }
 
   dashboard_name = "${var.name}-compliance"

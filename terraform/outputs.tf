@@ -72,3 +72,34 @@ output "report_function_arn" {
   description = "ARN of the report function (null when enable_report is false)."
   value       = var.enable_report ? aws_lambda_function.function["report"].arn : null
 }
+
+output "account_id" {
+  description = "ID of the account the module is deployed in: the central account of an organisation."
+  value       = local.account
+}
+
+output "event_bus_arn" {
+  description = "ARN of the default event bus the functions' rules listen on, where member accounts and other regions forward their events."
+  value       = local.event_bus_arn
+}
+
+output "member_trust_role_arns" {
+  description = "ARNs of the roles of the functions that act in member accounts (remediate, sweep): the principals a member role trusts."
+  value       = local.member_trust_role_arns
+}
+
+output "member_settings" {
+  description = "The inputs of terraform/modules/member that come from this deployment, by the member module's variable names: central account, region and roles, member role name and external ID, and what the forwarding rules match (the same events as this module's rules). The StackSet template takes the first ones as parameters."
+  value = {
+    central_account_id         = local.account
+    central_region             = local.region
+    central_role_arns          = local.member_trust_role_arns
+    external_id                = var.member_role_external_id
+    role_name                  = var.member_role_name
+    enabled_remediators        = local.enabled_remediators
+    config_rule_names          = local.rule_name_matchers["deployed"]
+    match_generated_rule_names = var.match_generated_rule_names
+    enable_cloudtrail_path     = var.enable_cloudtrail_path
+    ignore_actor_arns          = var.ignore_actor_arns
+  }
+}

@@ -314,10 +314,10 @@ var validSid = regexp.MustCompile(`^[A-Za-z0-9]+$`)
 func TestFunctionPolicyGrantsOnlyThese(t *testing.T) {
 	m := loadModule(t, moduleDir(t))
 	// Everything on, so that every statement is there.
-	e := newEval(t, m, map[string]cty.Value{"metrics_mode": cty.StringVal("both"), "notify_outcomes": cty.True})
+	e := newEval(t, m, map[string]cty.Value{"metrics_mode": cty.StringVal("both"), "notify_outcomes": cty.True, "organization_id": cty.StringVal("o-a1b2c3d4e5")})
 	want := map[string][]string{
-		"remediate": {"publisher", "remediators", "state"},
-		"sweep":     {"publisher", "remediators", "state", "sweep_permissions"},
+		"remediate": {"member_access", "publisher", "remediators", "state"},
+		"sweep":     {"member_access", "publisher", "remediators", "state", "sweep_permissions"},
 		"report":    {"report_permissions"},
 	}
 	for fn, sources := range want {

@@ -12,7 +12,20 @@ import (
 // has one row per variable of variables.tf in its "Variables" table and one
 // per output in its "Outputs" table, and no row for one that does not exist.
 func TestReadmeListsEveryVariable(t *testing.T) {
-	m := loadModule(t, moduleDir(t))
+	checkReadmeTables(t, moduleDir(t))
+}
+
+// TestMemberReadmeListsEveryVariable: the same for the member module
+// (terraform/modules/member/README.md).
+func TestMemberReadmeListsEveryVariable(t *testing.T) {
+	checkReadmeTables(t, memberDir(t))
+}
+
+// checkReadmeTables checks the Variables and Outputs tables of the README of
+// the module in dir against its variables and outputs.
+func checkReadmeTables(t *testing.T, dir string) {
+	t.Helper()
+	m := loadModule(t, dir)
 	var vars []string
 	for _, b := range m.blocks("variable") {
 		vars = append(vars, b.Labels[0])
@@ -23,7 +36,7 @@ func TestReadmeListsEveryVariable(t *testing.T) {
 			t.Errorf("variable %s has no type", b.Labels[0])
 		}
 	}
-	readme, err := os.ReadFile(filepath.Join(moduleDir(t), "README.md"))
+	readme, err := os.ReadFile(filepath.Join(dir, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +51,7 @@ func TestReadmeListsEveryVariable(t *testing.T) {
 		return names
 	}
 	if d := sameSet(rows("## Variables"), vars); d != "" {
-		t.Errorf("terraform/README.md variable table vs variables.tf (\"in Terraform\" = in the README table): %s", d)
+		t.Errorf("%s/README.md variable table vs variables.tf (\"in Terraform\" = in the README table): %s", dir, d)
 	}
 	var outputs []string
 	for _, b := range m.blocks("output") {
@@ -48,7 +61,7 @@ func TestReadmeListsEveryVariable(t *testing.T) {
 		t.Error("no outputs found")
 	}
 	if d := sameSet(rows("## Outputs"), outputs); d != "" {
-		t.Errorf("terraform/README.md output table vs outputs.tf (\"in Terraform\" = in the README table): %s", d)
+		t.Errorf("%s/README.md output table vs outputs.tf (\"in Terraform\" = in the README table): %s", dir, d)
 	}
 }
 
@@ -58,7 +71,7 @@ func readmeSection(t *testing.T, doc []byte, heading string) []byte {
 	t.Helper()
 	start := regexp.MustCompile("(?m)^" + regexp.QuoteMeta(heading) + "$").FindIndex(doc)
 	if start == nil {
-		t.Fatalf("terraform/README.md has no %q section", heading)
+		t.Fatalf("the README has no %q section", heading)
 	}
 	section := doc[start[1]:]
 	level := heading[:bytes.IndexByte([]byte(heading), ' ')+1] // "## "

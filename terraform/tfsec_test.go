@@ -178,3 +178,68 @@ func TestTfsecChecksTheTrail(t *testing.T) {
 		t.Errorf("tfsec on a trail without log file validation found %q", got)
 	}
 }
+
+// TestTfsecChecksMemberStatements: tfsec evaluates the member role's
+// statements, which the member module reads from the root's
+// remediators.json, and flags a sensitive action on "*" in them (from a
+// remediator or the sweep); a wildcard inside an ARN passes through the
+// statement whose wildcards are accepted, as in the root module.
+func TestTfsecChecksMemberStatements(t *testing.T) {
+	tfsec, err := exec.LookPath("tfsec")
+	if err != nil {
+		t.Skip("tfsec is not on PATH (make tf-tools installs it)")
+	}
+	root := copyModule(t)
+	member := filepath.Join(root, "modules", "member")
+	if err := os.MkdirAll(member, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	paths, err := filepath.Glob(filepath.Join(memberDir(t), "*.tf"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no .tf files in the member module (%v)", err)
+	}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(member, filepath.Base(p)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := tfsecFindings(t, tfsec, member); len(got) > 0 {
+		t.Fatalf("tfsec flags the member module as it is: %q", got)
+	}
+
+	path := filepath.Join(root, "remediators.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	stmt := func(sid, action, resource string) any {
+		return map[string]any{"sid": sid, "actions": []string{action}, "resources": []string{resource}}
+	}
+	first := doc["names"].([]any)[0].(string)
+	perms := doc["remediators"].(map[string]any)[first].(map[string]any)["permissions"].(map[string]any)
+	perms["unscoped"] = append(perms["unscoped"].([]any), stmt("DoctoredUnscoped", "s3:PutBucketPolicy", "*"))
+	perms["patterns"] = append(perms["patterns"].([]any), stmt("DoctoredPattern", "s3:DeleteBucketPolicy", "arn:aws:s3:::*"))
+	doc["sweep_permissions"] = append(doc["sweep_permissions"].([]any), stmt("DoctoredSweep", "s3:PutBucketPolicy", "*"))
+	if b, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := tfsecFindings(t, tfsec, member)
+	want := []string{
+		"IAM policy document uses sensitive action 's3:PutBucketPolicy' on wildcarded resource '*'", // remediator
+		"IAM policy document uses sensitive action 's3:PutBucketPolicy' on wildcarded resource '*'", // sweep
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("tfsec on a member module reading bad statements found\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}

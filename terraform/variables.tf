@@ -206,6 +206,65 @@ variable "notify_outcomes" {
 }
 
 # ----------------------------------------------------------------------------
+# An AWS Organization: member accounts and regions forward their events here
+# (terraform/modules/member or the StackSet template deploy the member side)
+
+variable "organization_id" {
+  description = "ID of the AWS Organization (o-...) whose accounts forward their events to this account's default event bus: the bus policy admits events:PutEvents from the organisation's principals only, and the remediate and sweep functions may assume member_role_name in the organisation's accounts. Empty (the default) protects this account only (its other regions can still forward to it)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.organization_id == "" || can(regex("^o-[a-z0-9]{10,32}$", var.organization_id))
+    error_message = "organization_id must be empty or an AWS Organizations ID: o- and 10 to 32 lower-case letters or digits, like o-a1b2c3d4e5."
+  }
+}
+
+variable "member_role_name" {
+  description = "Name of the role the functions assume in a member account to act there (created by terraform/modules/member or the StackSet template, without a path). Environment MEMBER_ROLE_NAME."
+  type        = string
+  default     = "autoremediate-member"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9+=,.@_-]{1,64}$", var.member_role_name))
+    error_message = "member_role_name must be an IAM role name: 1-64 letters, digits or + = , . @ _ -."
+  }
+}
+
+variable "member_role_external_id" {
+  description = "External ID the functions present when they assume member_role_name; the member roles' trust policies require it when it is set. Not a secret (it guards against the confused deputy), so it appears in plans and outputs. Environment MEMBER_ROLE_EXTERNAL_ID."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.member_role_external_id == "" || can(regex("^[A-Za-z0-9+=,.@:/_-]{2,1224}$", var.member_role_external_id))
+    error_message = "member_role_external_id must be empty or 2-1224 letters, digits or + = , . @ : / _ - (what STS accepts)."
+  }
+}
+
+variable "excluded_accounts" {
+  description = "Account IDs whose events are `ignored` as a whole. Environment EXCLUDED_ACCOUNTS."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for a in var.excluded_accounts : can(regex("^[0-9]{12}$", a))])
+    error_message = "excluded_accounts must be 12-digit AWS account IDs."
+  }
+}
+
+variable "regions" {
+  description = "Regions the functions act in; events from other regions are `ignored`. Empty (the default) acts in every region an event comes from. Environment REGIONS."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for r in var.regions : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", r))])
+    error_message = "regions must be AWS region names such as eu-west-1 or us-gov-west-1."
+  }
+}
+
+# ----------------------------------------------------------------------------
 # The remediate function and its delivery
 
 variable "architecture" {

@@ -122,11 +122,23 @@ func run(module, out string, useTF bool, jsonFile, dir, version string) error {
 }
 
 // ModuleTypes returns the aws_* resource and data source types declared by
-// the .tf files of a module and of the local modules it calls, sorted.
+// the .tf files of a module, of the local modules it calls and of the
+// modules it ships in its modules/ directory (terraform/modules/member,
+// which the schema test checks too), sorted.
 func ModuleTypes(dir string) (resources, dataSources []string, err error) {
 	res, data := map[string]bool{}, map[string]bool{}
-	if err := moduleTypes(dir, res, data, map[string]bool{}); err != nil {
+	visited := map[string]bool{}
+	if err := moduleTypes(dir, res, data, visited); err != nil {
 		return nil, nil, err
+	}
+	shipped, err := filepath.Glob(filepath.Join(dir, "modules", "*", "*.tf"))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, f := range shipped {
+		if err := moduleTypes(filepath.Dir(f), res, data, visited); err != nil {
+			return nil, nil, err
+		}
 	}
 	if len(res)+len(data) == 0 {
 		return nil, nil, fmt.Errorf("no aws_* resources or data sources in %s: is it the module?", dir)

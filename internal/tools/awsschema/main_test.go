@@ -29,6 +29,11 @@ data "aws_region" "current" {}
 module "local" { source = "../child" }
 module "registry" { source = "terraform-aws-modules/s3-bucket/aws" }
 `)
+	// A module shipped in root/modules/, called by its users, not by root.
+	writeFile(t, filepath.Join(dir, "root", "modules", "member", "main.tf"), `
+resource "aws_iam_role" "r" {}
+data "aws_partition" "current" {}
+`)
 	writeFile(t, filepath.Join(dir, "child", "main.tf"), `
 resource "aws_sns_topic" "t" {}
 module "back" { source = "../root" }
@@ -37,10 +42,10 @@ module "back" { source = "../root" }
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"aws_sns_topic", "aws_sqs_queue"}; !slices.Equal(res, want) {
+	if want := []string{"aws_iam_role", "aws_sns_topic", "aws_sqs_queue"}; !slices.Equal(res, want) {
 		t.Errorf("resources %q, want %q", res, want)
 	}
-	if want := []string{"aws_region"}; !slices.Equal(data, want) {
+	if want := []string{"aws_partition", "aws_region"}; !slices.Equal(data, want) {
 		t.Errorf("data sources %q, want %q", data, want)
 	}
 }
