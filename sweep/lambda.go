@@ -10,11 +10,15 @@ import (
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
-// LambdaResult is what the scheduled sweep function returns: the summary
-// counts and the score (the outcomes themselves are published one by one).
-// When no check was scored (ScoredChecks is 0) there is no score:
+// LambdaResult is what the scheduled sweep function returns, and the
+// organisation sweep's summary: the summary counts and the score (the
+// outcomes themselves are published one by one), with a breakdown per
+// account. When no check was scored (ScoredChecks is 0) there is no score:
 // ScorePercent is nil (JSON null) and Score reads NoChecks.
 type LambdaResult struct {
+	// RunID names the organisation sweep ("" for a sweep of the function's
+	// own account and region).
+	RunID           string                     `json:"runId,omitempty"`
 	Checked         int                        `json:"checked"`
 	Counts          map[remediation.Action]int `json:"counts"`
 	CompliantChecks int                        `json:"compliantChecks"`
@@ -22,6 +26,12 @@ type LambdaResult struct {
 	ScorePercent    *float64                   `json:"scorePercent"`
 	Score           string                     `json:"score"` // Score.String(), e.g. "66.7% (2 of 3 checks compliant)"
 	DurationMs      int64                      `json:"durationMs"`
+	// Scopes counts the account-regions swept, FailedScopes those where
+	// something failed or that could not be swept at all.
+	Scopes       int `json:"scopes"`
+	FailedScopes int `json:"failedScopes"`
+	// Accounts is the breakdown per account, in account order.
+	Accounts []AccountResult `json:"accounts"`
 }
 
 // LambdaHandler runs one sweep per invocation (an EventBridge Scheduler
@@ -33,15 +43,8 @@ func LambdaHandler(s *Sweeper, summary io.Writer) func(ctx context.Context) (Lam
 		if err != nil {
 			return LambdaResult{}, err
 		}
-		res := LambdaResult{Checked: len(rep.Outcomes), Counts: map[remediation.Action]int{}, DurationMs: rep.Duration.Milliseconds()}
-		for _, o := range rep.Outcomes {
-			res.Counts[o.Action]++
-		}
-		sc := rep.Score()
-		res.CompliantChecks, res.ScoredChecks, res.Score = sc.Compliant, sc.Total, sc.String()
-		if pct, ok := sc.Percent(); ok {
-			res.ScorePercent = &pct
-		}
+		scope := ScopeReport{AccountRegion: AccountRegion{Account: s.Account, Region: s.Region}, Report: rep}
+		res := Summarize([]ScopeResult{scope.Result()}, rep.Duration)
 		if summary != nil {
 			b, _ := json.Marshal(struct {
 				Msg string `json:"msg"`
@@ -50,13 +53,7 @@ func LambdaHandler(s *Sweeper, summary io.Writer) func(ctx context.Context) (Lam
 			fmt.Fprintln(summary, string(b))
 		}
 		if rep.Failed() {
-			var problems []error
-			for _, o := range rep.Outcomes {
-				if o.Action == remediation.ActionFailed {
-					problems = append(problems, fmt.Errorf("%s on %s %q: %s", o.Remediator, o.ResourceType, o.ResourceID, o.Error))
-				}
-			}
-			problems = append(append(problems, rep.ListErrors...), rep.PublishErrors...)
+			problems := rep.Problems()
 			return res, fmt.Errorf("sweep: %d problem(s): %w", len(problems), errors.Join(problems...))
 		}
 		return res, nil

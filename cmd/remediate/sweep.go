@@ -17,7 +17,8 @@ import (
 // sweepHelp is the usage text; what the sweep lists comes from the
 // remediators' definitions, so that a new remediator's listing shows up.
 func sweepHelp(defs []remediators.Definition) string {
-	return "Usage: remediate sweep [--dry-run] [--only NAMES] [--concurrency N] [--output text|json]\n\n" +
+	return "Usage: remediate sweep [--dry-run] [--only NAMES] [--concurrency N] [--output text|json]\n" +
+		"       [--accounts all|ID,ID] [--regions all|REGION,REGION] [--parallel N]\n\n" +
 		wrapText("Lists every resource the remediators cover in the account and region of your "+
 			"AWS credentials (or AWS_ENDPOINT_URL): "+listings(defs)+". Each goes through its remediators "+
 			"exactly as a Config event would (same settings, modes, exemptions, outcomes; outcomes are "+
@@ -86,6 +87,18 @@ failed checks count as not compliant. With no check to score it reads
 Requests are rate-limited per API on the client to stay under AWS's
 published EC2 request limits, and retried with backoff when throttled.
 
+Organisation: --accounts and --regions sweep other accounts and regions
+than the credentials' own, every account-region in parallel (--parallel at
+once), each with its own rate limits, as AWS's are per account and region.
+--accounts all is the organisation's ACTIVE accounts (AWS Organizations
+ListAccounts: run it in the management account or a delegated
+administrator), --regions all the enabled regions; EXCLUDED_ACCOUNTS are
+left out, and with REGIONS set only its regions are swept. Another account
+is acted in as its member role (MEMBER_ROLE_NAME); an account-region whose
+role cannot be assumed is reported as not swept, with what to fix, and the
+others go on. The text output then has a table per account and one for the
+organisation; every JSON outcome carries its account and region.
+
 Exit status: 0 when nothing failed, 1 when a check, a listing or a delivery
 failed, 2 for bad flags or settings (a missing region too).
 
@@ -100,6 +113,9 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 	fs.Var(&names, "only", "comma-separated `remediators` to run; repeat to add more (default: every enabled one)")
 	concurrency := fs.Int("concurrency", 8, "checks in flight at once")
 	output := fs.String("output", "text", "`format`: text (summary table) or json (outcome JSON lines)")
+	accounts := fs.String("accounts", "", "`all` (the organisation's ACTIVE accounts) or comma-separated account IDs (default: the credentials' account)")
+	regions := fs.String("regions", "", "`all` (the enabled regions) or comma-separated regions (default: the credentials' region)")
+	parallel := fs.Int("parallel", app.DefaultSweepParallel, "account-regions swept at once (with --accounts or --regions)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), sweepHelp(remediators.Definitions())); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -108,6 +124,10 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 		return exitBadArgs // the flag package has printed the problem and the usage
 	}
 	if problem := sweepArgsProblem(fs.Args(), *output, *concurrency); problem != "" {
+		fmt.Fprintf(c.stderr, "remediate sweep: %s (see remediate sweep --help)\n", problem)
+		return exitBadArgs
+	}
+	if problem := orgSweepArgsProblem(*accounts, *regions, *parallel); problem != "" {
 		fmt.Fprintf(c.stderr, "remediate sweep: %s (see remediate sweep --help)\n", problem)
 		return exitBadArgs
 	}
@@ -142,6 +162,11 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 	awsCfg, err := app.LoadAWSConfig(ctx)
 	if err != nil {
 		return awsConfigFailed(c, "sweep", err)
+	}
+	if *accounts != "" || *regions != "" {
+		o := orgSweepRun{accounts: *accounts, regions: *regions, parallel: *parallel, only: names, dryRun: *dryRun,
+			concurrency: *concurrency, json: *output == "json", terminal: terminal, prog: prog}
+		return o.run(ctx, c, cfg, awsCfg, logger)
 	}
 	sweep.NewRateLimiter(nil).AddTo(&awsCfg)
 	clients := app.NewClients(awsCfg)

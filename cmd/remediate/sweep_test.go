@@ -32,6 +32,10 @@ func TestSweepAndDashboardBadArgs(t *testing.T) {
 		// Repeated --only adds up: the first one is not silently dropped.
 		{args: []string{"sweep", "--only", "ec2-imdsv2", "--only", "s3-encryption"}, env: map[string]string{"ENABLED_REMEDIATORS": "s3-encryption"},
 			want: []string{`"ec2-imdsv2" is not enabled`}},
+		{args: []string{"sweep", "--accounts", "12345"}, want: []string{"--accounts", `"12345" is not a 12-digit AWS account ID`}},
+		{args: []string{"sweep", "--accounts", ","}, want: []string{"--accounts", "names no account"}},
+		{args: []string{"sweep", "--regions", "Ireland"}, want: []string{"--regions", `"Ireland" is not an AWS region name`}},
+		{args: []string{"sweep", "--accounts", "all", "--parallel", "0"}, want: []string{"--parallel 0", "1 or more"}},
 		{args: []string{"dashboard"}, want: []string{"--out FILE is required"}},
 		{args: []string{"dashboard", "--out", "x.html", "extra"}, want: []string{`unexpected argument "extra"`}},
 		{args: []string{"dashboard", "--out", "x.html", "--hours", "0"}, want: []string{"--hours 0"}},
