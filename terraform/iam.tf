@@ -164,7 +164,7 @@ data "aws_iam_policy_document" "report_permissions" {
 
   statement {
     sid       = "ReportMetrics"
-    actions   = ["cloudwatch:GetMetricData"]
+    actions   = ["cloudwatch:GetMetricData", "cloudwatch:ListMetrics"]
     resources = ["*"]
   }
 
