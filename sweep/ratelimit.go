@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,6 +126,28 @@ func (l *RateLimiter) Calls() map[string]int64 {
 		out[k] = v
 	}
 	return out
+}
+
+// Floor is the least time the requests seen so far need under the limits:
+// AWS's rate-limit floor of a sweep that made them. Each API's bucket serves
+// its burst at once and the rest at its rate; the slowest bucket sets the
+// floor.
+func (l *RateLimiter) Floor() time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var floor time.Duration
+	for key, n := range l.calls {
+		service, _, _ := strings.Cut(key, ".")
+		lim, ok := l.limits[key]
+		if !ok {
+			lim, ok = l.limits[service+".*"]
+		}
+		if !ok || lim.Rate <= 0 || n <= int64(lim.Burst) {
+			continue
+		}
+		floor = max(floor, time.Duration(float64(n-int64(lim.Burst))/lim.Rate*float64(time.Second)))
+	}
+	return floor
 }
 
 // AddTo installs the limiter on every client built from cfg. It sits in the

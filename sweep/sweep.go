@@ -67,7 +67,8 @@ type Sweeper struct {
 	// DryRun runs every remediator in dry-run mode whatever Handler.Modes
 	// says.
 	DryRun bool
-	// Concurrency bounds the checks working at once (4 when 0). A check
+	// Concurrency bounds the checks working at once (DefaultConcurrency
+	// when 0). A check
 	// waiting for a client-side rate-limit token (RateLimiter) or for a
 	// batched read does not count: AWS's limits set the pace of the checks
 	// they hold back, and the others go on meanwhile.
@@ -162,6 +163,13 @@ func ValidateOnlyEnabled(only, enabled []string, cat remediation.Catalog) error 
 	}
 	return nil
 }
+
+// DefaultConcurrency is Sweeper.Concurrency when it is 0. The checks that
+// are not rate-limited client-side (S3's bucket settings) go at the pace of
+// the calls' latency, so it takes this many for them to finish within the
+// time AWS's EC2 write limits keep the others: 500 buckets (some 7,000
+// calls) took 35 s at 4 with 20 ms a call, 17 s at 16.
+const DefaultConcurrency = 16
 
 // DefaultWaiting is Sweeper.Waiting when it is 0: more than the burst of
 // any of AWS's write limits the sweep meets (ModifyInstanceMetadataOptions
@@ -302,7 +310,7 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 	}
 	workers := s.Concurrency
 	if workers <= 0 {
-		workers = 4
+		workers = DefaultConcurrency
 	}
 	waiting := s.Waiting
 	if waiting <= 0 {

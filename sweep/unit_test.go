@@ -244,6 +244,32 @@ func TestRateLimiterTokenBucket(t *testing.T) {
 	}
 }
 
+// The floor is what the slowest bucket needs for the calls beyond its
+// burst; calls within their bursts, and unlimited services, need nothing.
+func TestRateLimiterFloor(t *testing.T) {
+	l := NewRateLimiter(map[string]Limit{"EC2.ModifyInstanceMetadataOptions": {Burst: 100, Rate: 5}, "EC2.*": {Burst: 100, Rate: 20}})
+	l.sleep = func(context.Context, time.Duration) error { return nil }
+	ctx := context.Background()
+	calls := func(n int, service, op string) {
+		for range n {
+			_ = l.Wait(ctx, service, op)
+		}
+	}
+	calls(1000, "S3", "GetBucketPolicy")
+	calls(90, "EC2", "ModifyInstanceMetadataOptions")
+	if f := l.Floor(); f != 0 {
+		t.Errorf("floor %v within the bursts, want 0", f)
+	}
+	calls(150, "EC2", "DescribeInstances") // 50 beyond the burst at 20/s
+	if f := l.Floor(); f != 2500*time.Millisecond {
+		t.Errorf("floor %v, want 2.5s", f)
+	}
+	calls(110, "EC2", "ModifyInstanceMetadataOptions") // 200 in all: 100 beyond at 5/s
+	if f := l.Floor(); f != 20*time.Second {
+		t.Errorf("floor %v, want 20s", f)
+	}
+}
+
 type failingRemediator struct{ recordingRemediator }
 
 func (r *failingRemediator) Remediate(_ context.Context, req remediation.Request) remediation.Result {
