@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/autoremediate/autoremediate/internal/demo"
 )
 
 const demoHelp = `Usage: remediate demo [--watch] [--interval 5s] [--dashboard demo/dashboard.html] [--log FILE] [--simulate-failure]
+       remediate demo --accounts N [--log FILE]
 
 Runs the whole production pipeline on a local AWS emulator, without an AWS
 account, along both of its paths. It starts moto_server on a free loopback
@@ -64,6 +66,20 @@ The demo runs with its own settings (enforce mode, METRICS_MODE=api, its own
 topic and state table, IGNORE_ACTOR_ARNS, FLAP_LIMIT=3); the pipeline's settings in the environment are checked like for the
 other commands (exit 2 when one is bad) but not used.
 
+--accounts N runs the organisation demo instead: AWS Organizations on the
+emulator with N member accounts (at least 2), the member role in each but
+the last (whose member stack was never deployed), the same
+misconfigurations in every account, the central one included, in two
+regions (EBS encryption by default off and an instance accepting IMDSv1 in
+each, a bucket without a public access block), and one central function
+(REGIONS, MEMBER_ROLE_EXTERNAL_ID set) handling every account's Config
+events. A stand-in for STS (a proxy in front of the emulator, which grants
+every AssumeRole) denies the AssumeRole into the missing role as STS does
+and records which account's key signed each call. It prints a table per
+account: events, fixed, compliant (read back with the account's own
+credentials), failed, AssumeRole calls and writes, and the failed member's
+message with what to do. With make: make demo ARGS=--accounts=3.
+
 Exit status: 0 when the demo ran to the end (also with --simulate-failure,
 whose failure is the point, and when Ctrl-C stops --watch); 1 when it could
 not run (moto_server missing or failing, the pipeline not done in time, the
@@ -71,6 +87,10 @@ dashboard not written); 2 for bad flags or settings.
 
 Flags:
 `
+
+// maxDemoAccounts bounds --accounts: each member account costs the
+// emulator a second or so.
+const maxDemoAccounts = 50
 
 func runDemo(ctx context.Context, c *cli, args []string) int {
 	opts, logPath, code, ok := parseDemo(c, args)
@@ -112,6 +132,7 @@ func parseDemo(c *cli, args []string) (opts demo.Options, logPath string, code i
 	dashboard := fs.String("dashboard", filepath.Join("demo", "dashboard.html"), "where to write the dashboard page (empty: none)")
 	fs.StringVar(&logPath, "log", "", "write the handler's structured outcome log lines to `FILE`")
 	simulateFailure := fs.Bool("simulate-failure", false, "add a bucket whose fix a simulated service control policy denies: one failed outcome, a dead-letter message")
+	accounts := fs.Int("accounts", 0, "run the organisation demo with `N` member accounts (at least 2; the last one without its member role)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), demoHelp); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -122,6 +143,25 @@ func parseDemo(c *cli, args []string) (opts demo.Options, logPath string, code i
 	if fs.NArg() > 0 || *interval <= 0 {
 		fmt.Fprintln(c.stderr, "remediate demo: bad arguments (see remediate demo --help)")
 		return opts, "", exitBadArgs, false
+	}
+	if *accounts != 0 {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		var others []string
+		for _, name := range []string{"watch", "interval", "dashboard", "simulate-failure"} {
+			if set[name] {
+				others = append(others, "--"+name)
+			}
+		}
+		switch {
+		case *accounts < 2 || *accounts > maxDemoAccounts:
+			fmt.Fprintf(c.stderr, "remediate demo: --accounts %d: give from 2 to %d member accounts (the last one is left without its member role)\n", *accounts, maxDemoAccounts)
+			return opts, "", exitBadArgs, false
+		case len(others) > 0:
+			fmt.Fprintf(c.stderr, "remediate demo: %s: not with --accounts (the organisation demo has neither watch mode, simulated failure nor dashboard)\n", strings.Join(others, ", "))
+			return opts, "", exitBadArgs, false
+		}
+		return demo.Options{Out: c.stdout, Accounts: *accounts}, logPath, exitOK, true
 	}
 	opts = demo.Options{Out: c.stdout, Watch: *watch, Interval: *interval, DashboardPath: *dashboard, SimulateFailure: *simulateFailure}
 	return opts, logPath, exitOK, true

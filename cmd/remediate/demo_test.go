@@ -32,3 +32,21 @@ func TestDemoHelpDocumentsTheSimulatedFailure(t *testing.T) {
 		}
 	}
 }
+
+func TestDemoAccountsFlag(t *testing.T) {
+	c, _, stderr := testCLI("", nil)
+	opts, logPath, _, ok := parseDemo(c, []string{"--accounts", "3", "--log", "out.log"})
+	if !ok || opts.Accounts != 3 || logPath != "out.log" || opts.Watch || opts.SimulateFailure || opts.DashboardPath != "" {
+		t.Errorf("--accounts 3 --log out.log: options %+v, log %q (ok %t)", opts, logPath, ok)
+	}
+	if opts, _, _, ok := parseDemo(c, []string{"--accounts=2"}); !ok || opts.Accounts != 2 {
+		t.Errorf("--accounts=2 (what make demo ARGS=--accounts=2 passes): options %+v (ok %t)", opts, ok)
+	}
+	for _, args := range [][]string{{"--accounts", "1"}, {"--accounts", "-3"}, {"--accounts", "51"}, {"--accounts", "3", "--watch"},
+		{"--accounts", "3", "--simulate-failure"}, {"--accounts", "3", "--dashboard", "d.html"}} {
+		stderr.Reset()
+		if _, _, code, ok := parseDemo(c, args); ok || code != exitBadArgs || !strings.Contains(stderr.String(), "--") {
+			t.Errorf("%v: ok %t, code %d, stderr %q; want refused with exit 2", args, ok, code, stderr.String())
+		}
+	}
+}

@@ -77,6 +77,13 @@ type Options struct {
 	// lands in the dead-letter queue and a high-severity notification goes
 	// out. Off, nothing fails.
 	SimulateFailure bool
+	// Accounts, when above 0, runs the organisation demo instead: AWS
+	// Organizations with that many member accounts, each with the member
+	// role but the last, the same misconfigurations in every account and
+	// two regions, the central function fixing each in its own account,
+	// and the per-account table (Result.Accounts). Watch, SimulateFailure
+	// and DashboardPath do not apply to it.
+	Accounts int
 }
 
 // Watching is what watch mode's printed command uses.
@@ -103,7 +110,10 @@ type Result struct {
 	Before, After sweep.Score
 	DashboardPath string
 	ServerURL     string
-	ProxyURL      string // the CloudTrail stand-in's
+	ProxyURL      string // the CloudTrail stand-in's (the STS stand-in's in the organisation demo)
+	// Accounts is the organisation demo's table, the central account
+	// first (Options.Accounts).
+	Accounts []AccountResult
 }
 
 // Notification is one SNS message received through the SQS subscription.
@@ -165,7 +175,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		defer srv.Stop()
 		d.srv = srv
 	}
-	res, err := d.run(ctx)
+	run := d.run
+	if opts.Accounts > 0 {
+		run = d.runOrg
+	}
+	res, err := run(ctx)
 	if res != nil {
 		res.ServerURL = d.srv.URL
 	}
