@@ -128,6 +128,7 @@ var wildcardOnly = map[string]bool{
 	"ec2:GetEbsDefaultKmsKeyId":        true,
 	"ec2:ModifyEbsDefaultKmsKeyId":     true,
 	"cloudwatch:GetMetricData":         true,
+	"cloudwatch:ListMetrics":           true,
 	"cloudwatch:PutMetricData":         true, // limited by the cloudwatch:namespace condition instead
 	"s3:ListAllMyBuckets":              true,
 	"sts:GetCallerIdentity":            true,
