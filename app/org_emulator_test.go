@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -130,7 +132,16 @@ func (r *orgRig) launchIMDSv1(account, region string) string {
 	if err != nil {
 		r.t.Fatalf("launching an instance in %s %s: %v", account, region, err)
 	}
-	return aws.ToString(out.Instances[0].InstanceId)
+	id := aws.ToString(out.Instances[0].InstanceId)
+	if account == centralAcct {
+		// The package's other tests share the central account.
+		r.t.Cleanup(func() {
+			c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, _ = r.ec2(account, region).TerminateInstances(c, &ec2.TerminateInstancesInput{InstanceIds: []string{id}})
+		})
+	}
+	return id
 }
 
 func (r *orgRig) httpTokens(account, region, id string) ec2types.HttpTokensState {

@@ -115,7 +115,7 @@ func (c Call) Write() bool {
 	case "sts":
 		return false
 	}
-	for _, p := range []string{"Describe", "Get", "List", "Head", "Search", "Lookup", "Query", "Scan", "BatchGet", "Select"} {
+	for _, p := range []string{"Describe", "Get", "List", "Head", "Search", "Lookup", "Query", "Scan", "BatchGet", "Select", "Simulate"} {
 		if strings.HasPrefix(c.Operation, p) {
 			return false
 		}

@@ -120,6 +120,7 @@ func TestCallWrite(t *testing.T) {
 		{Call{Service: "sts", Operation: "AssumeRole"}, false},
 		{Call{Service: "monitoring", Operation: "PutMetricData"}, true},
 		{Call{Service: "dynamodb", Operation: "Query"}, false},
+		{Call{Service: "iam", Operation: "SimulatePrincipalPolicy"}, false},
 	}
 	for _, c := range cases {
 		if got := c.c.Write(); got != c.want {
