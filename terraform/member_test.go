@@ -676,3 +676,47 @@ func TestMemberModuleReadsTheRootsFiles(t *testing.T) {
 		t.Error("local.catalog does not read local.root's remediators.json")
 	}
 }
+
+// TestOrganisationInputsAreValidated: the organisation's inputs take what
+// AWS takes (Organizations IDs, STS external IDs up to 1224 characters,
+// account IDs, region names, role names) in both modules, and refuse the
+// rest at plan time.
+func TestOrganisationInputsAreValidated(t *testing.T) {
+	root, member := loadModule(t, moduleDir(t)), loadModule(t, memberDir(t))
+	long := strings.Repeat("x", 1224)
+	for _, tc := range []struct {
+		m        *module
+		name     string
+		accepted []cty.Value
+		rejected []cty.Value
+	}{
+		{root, "organization_id", []cty.Value{cty.StringVal(""), cty.StringVal("o-a1b2c3d4e5"), cty.StringVal("o-" + strings.Repeat("a", 32))},
+			[]cty.Value{cty.StringVal("o-123"), cty.StringVal("O-A1B2C3D4E5"), cty.StringVal("r-a1b2"), cty.StringVal("a1b2c3d4e5")}},
+		{root, "member_role_external_id", []cty.Value{cty.StringVal(""), cty.StringVal("ab"), cty.StringVal("ext-1"), cty.StringVal("a+b=c,d.e@f:g/h_i-j"), cty.StringVal(long)},
+			[]cty.Value{cty.StringVal("a"), cty.StringVal(long + "x"), cty.StringVal("has space"), cty.StringVal("semi;colon")}},
+		{member, "external_id", []cty.Value{cty.StringVal(""), cty.StringVal("ext-1"), cty.StringVal(long)},
+			[]cty.Value{cty.StringVal("a"), cty.StringVal(long + "x"), cty.StringVal("has space")}},
+		{root, "member_role_name", []cty.Value{cty.StringVal("autoremediate-member"), cty.StringVal("a"), cty.StringVal(strings.Repeat("r", 64))},
+			[]cty.Value{cty.StringVal(""), cty.StringVal("path/name"), cty.StringVal(strings.Repeat("r", 65))}},
+		{member, "role_name", []cty.Value{cty.StringVal("autoremediate-member")}, []cty.Value{cty.StringVal("path/name")}},
+		{root, "excluded_accounts", []cty.Value{strs(), strs("111122223333", "444455556666")},
+			[]cty.Value{strs("11112222333"), strs("111122223333", "abc")}},
+		{root, "regions", []cty.Value{strs(), strs("eu-west-1", "us-gov-west-1", "ap-southeast-3")},
+			[]cty.Value{strs("eu-west"), strs("EU-WEST-1"), strs("all")}},
+		{member, "central_account_id", []cty.Value{cty.StringVal("111122223333")}, []cty.Value{cty.StringVal(""), cty.StringVal("1111-2222-3333")}},
+		{member, "central_region", []cty.Value{cty.StringVal("eu-central-2")}, []cty.Value{cty.StringVal("europe")}},
+		{member, "central_role_arns", []cty.Value{strs(centralRoles...)},
+			[]cty.Value{strs(), strs("arn:aws:sts::111122223333:assumed-role/x/y"), strs("arn:aws:iam::111122223333:user/u")}},
+	} {
+		for _, v := range tc.accepted {
+			if !validation(t, tc.m, tc.name, v) {
+				t.Errorf("%s = %s is refused", tc.name, v.GoString())
+			}
+		}
+		for _, v := range tc.rejected {
+			if validation(t, tc.m, tc.name, v) {
+				t.Errorf("%s = %s is accepted", tc.name, v.GoString())
+			}
+		}
+	}
+}

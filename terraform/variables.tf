@@ -237,7 +237,8 @@ variable "member_role_external_id" {
   default     = ""
 
   validation {
-    condition     = var.member_role_external_id == "" || can(regex("^[A-Za-z0-9+=,.@:/_-]{2,1224}$", var.member_role_external_id))
+    # RE2 repeats at most 1000 times: the length is checked apart.
+    condition     = var.member_role_external_id == "" || (length(var.member_role_external_id) >= 2 && length(var.member_role_external_id) <= 1224 && can(regex("^[A-Za-z0-9+=,.@:/_-]+$", var.member_role_external_id)))
     error_message = "member_role_external_id must be empty or 2-1224 letters, digits or + = , . @ : / _ - (what STS accepts)."
   }
 }

@@ -39,7 +39,8 @@ variable "external_id" {
   default     = ""
 
   validation {
-    condition     = var.external_id == "" || can(regex("^[A-Za-z0-9+=,.@:/_-]{2,1224}$", var.external_id))
+    # RE2 repeats at most 1000 times: the length is checked apart.
+    condition     = var.external_id == "" || (length(var.external_id) >= 2 && length(var.external_id) <= 1224 && can(regex("^[A-Za-z0-9+=,.@:/_-]+$", var.external_id)))
     error_message = "external_id must be empty or 2-1224 letters, digits or + = , . @ : / _ -."
   }
 }
