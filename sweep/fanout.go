@@ -45,6 +45,22 @@ import (
 // absent); the worker that completes the set claims the summary, reads the
 // accounts' items and publishes. Every item carries the table's TTL.
 
+// PlannerActions are the calls the planner of a scheduled organisation
+// sweep makes besides the state table's (state.Actions): the
+// organisation's accounts (ListAccounts has no resource type), the enabled
+// regions, and the sweep queue (SendMessageBatch is authorised as
+// sqs:SendMessage).
+func PlannerActions() []string {
+	return []string{"organizations:ListAccounts", "ec2:DescribeRegions", "sqs:SendMessage"}
+}
+
+// WorkerQueueActions are what Lambda's event source mapping needs of the
+// worker's role on the sweep queue: it receives the messages, deletes the
+// handled ones and reads the queue's attributes.
+func WorkerQueueActions() []string {
+	return []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+}
+
 // Message is one account-region of a scheduled organisation sweep: what the
 // planner sends and a worker sweeps.
 type Message struct {

@@ -13,10 +13,11 @@ import (
 	"github.com/autoremediate/autoremediate/remediators"
 )
 
-// TestEnvironmentMatchesSettings: the remediate and sweep functions get
-// exactly the settings app.Settings() lists and the report function exactly
-// those app.ReportSettings() lists: every variable Terraform sets is one the
-// code reads, and every one the code reads is set.
+// TestEnvironmentMatchesSettings: the remediate, sweep and sweepworker
+// functions get exactly the settings app.Settings() lists (the sweep also
+// app.SweepSettings()) and the report function exactly those
+// app.ReportSettings() lists: every variable Terraform sets is one the code
+// reads, and every one the code reads is set.
 func TestEnvironmentMatchesSettings(t *testing.T) {
 	m := loadModule(t, moduleDir(t))
 	var known []string
@@ -29,7 +30,7 @@ func TestEnvironmentMatchesSettings(t *testing.T) {
 	}
 
 	settings := objectItems(t, "local.function_settings", m.local(t, "function_settings"))
-	for _, fn := range []string{"remediate", "sweep", "report"} {
+	for _, fn := range []string{"remediate", "sweep", "sweepworker", "report"} {
 		e, ok := settings[fn]
 		if !ok {
 			t.Errorf("local.function_settings has no %s", fn)
@@ -38,6 +39,24 @@ func TestEnvironmentMatchesSettings(t *testing.T) {
 		envExpr, ok := objectItems(t, "local.function_settings."+fn, e)["environment"]
 		if !ok {
 			t.Errorf("local.function_settings.%s has no environment", fn)
+			continue
+		}
+		if fn == "sweep" {
+			// The planner's settings come on top (sweep_worker.tf).
+			if refs := referencedLocals(envExpr); !slices.Equal(refs, []string{"remediation_environment", "sweep_environment"}) {
+				t.Errorf("sweep: environment is %v, want local.remediation_environment merged with local.sweep_environment", refs)
+			}
+			var sweepKnown []string
+			for _, s := range app.SweepSettings() {
+				sweepKnown = append(sweepKnown, s.Name)
+				if slices.Contains(known, s.Name) {
+					t.Errorf("%s is in app.Settings() and app.SweepSettings()", s.Name)
+				}
+			}
+			names := sortedKeys(objectItems(t, "local.sweep_environment", m.local(t, "sweep_environment")))
+			if d := sameSet(names, sweepKnown); d != "" {
+				t.Errorf("local.sweep_environment vs app.SweepSettings(): %s", d)
+			}
 			continue
 		}
 		if fn != "report" {

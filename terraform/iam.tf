@@ -242,7 +242,7 @@ data "aws_iam_policy_document" "remediate" {
 }
 
 data "aws_iam_policy_document" "sweep" {
-  source_policy_documents = [data.aws_iam_policy_document.sweep_permissions.json, data.aws_iam_policy_document.remediators.json, data.aws_iam_policy_document.publisher.json, data.aws_iam_policy_document.state.json, data.aws_iam_policy_document.member_access.json]
+  source_policy_documents = [data.aws_iam_policy_document.sweep_permissions.json, data.aws_iam_policy_document.remediators.json, data.aws_iam_policy_document.publisher.json, data.aws_iam_policy_document.state.json, data.aws_iam_policy_document.member_access.json, data.aws_iam_policy_document.sweep_planner.json]
 
   statement {
     sid       = "LogStreams"

@@ -1,5 +1,6 @@
 # The functions: remediate (invoked by the EventBridge rule), sweep and report
-# (invoked by EventBridge Scheduler). Go binaries for provided.al2023 on
+# (invoked by EventBridge Scheduler), and sweepworker when the sweep fans out
+# over the organisation (sweep_worker.tf). Go binaries for provided.al2023 on
 # var.architecture, built into dist/<name>.zip by `make build` (arm64) or
 # `make build GOARCH=amd64` (x86_64).
 
@@ -10,7 +11,7 @@ locals {
 
   # Which functions are deployed: kept apart from their settings, which
   # refer to resources (the topic) that depend on the roles.
-  functions = toset(concat(["remediate"], var.enable_sweep ? ["sweep"] : [], var.enable_report ? ["report"] : []))
+  functions = toset(concat(["remediate"], var.enable_sweep ? ["sweep"] : [], var.enable_report ? ["report"] : [], local.sweep_fanout ? ["sweepworker"] : []))
 
   function_settings = {
     remediate = {
@@ -24,6 +25,14 @@ locals {
       timeout     = var.sweep_timeout_seconds
       # One sweep at a time.
       concurrency = var.reserved_concurrency == -1 ? -1 : 1
+      # SWEEP_* make it the organisation sweep's planner (sweep_worker.tf).
+      environment = merge(local.remediation_environment, local.sweep_environment)
+    }
+    sweepworker = {
+      description = "Sweeps one account-region of the organisation sweep per message of the sweep queue, and publishes the run's summary."
+      timeout     = var.sweep_timeout_seconds
+      # As many as the sweep queue's event source mapping runs at once.
+      concurrency = var.reserved_concurrency == -1 ? -1 : var.sweep_worker_concurrency
       environment = local.remediation_environment
     }
     report = {
@@ -81,7 +90,7 @@ resource "aws_lambda_function" "function" {
   # The log group (with its retention and key) must exist before the first
   # invocation, or Lambda creates one without either; the role's policy
   # before the function can use it.
-  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.remediate, aws_iam_role_policy.sweep, aws_iam_role_policy.report]
+  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.remediate, aws_iam_role_policy.sweep, aws_iam_role_policy.report, aws_iam_role_policy.sweepworker]
 
   lifecycle {
     # A zip built for the other architecture deploys fine and fails at every

@@ -130,6 +130,7 @@ var wildcardOnly = map[string]bool{
 	"cloudwatch:GetMetricData":         true,
 	"cloudwatch:ListMetrics":           true,
 	"cloudwatch:PutMetricData":         true, // limited by the cloudwatch:namespace condition instead
+	"organizations:ListAccounts":       true,
 	"s3:ListAllMyBuckets":              true,
 	"sts:GetCallerIdentity":            true,
 	"xray:PutTraceSegments":            true,
@@ -315,11 +316,13 @@ var validSid = regexp.MustCompile(`^[A-Za-z0-9]+$`)
 func TestFunctionPolicyGrantsOnlyThese(t *testing.T) {
 	m := loadModule(t, moduleDir(t))
 	// Everything on, so that every statement is there.
-	e := newEval(t, m, map[string]cty.Value{"metrics_mode": cty.StringVal("both"), "notify_outcomes": cty.True, "organization_id": cty.StringVal("o-a1b2c3d4e5")})
+	e := newEval(t, m, map[string]cty.Value{"metrics_mode": cty.StringVal("both"), "notify_outcomes": cty.True, "organization_id": cty.StringVal("o-a1b2c3d4e5"),
+		"sweep_accounts": cty.StringVal("all")})
 	want := map[string][]string{
-		"remediate": {"member_access", "publisher", "remediators", "state"},
-		"sweep":     {"member_access", "publisher", "remediators", "state", "sweep_permissions"},
-		"report":    {"report_permissions"},
+		"remediate":   {"member_access", "publisher", "remediators", "state"},
+		"sweep":       {"member_access", "publisher", "remediators", "state", "sweep_permissions", "sweep_planner"},
+		"sweepworker": {"member_access", "publisher", "remediators", "state", "sweep_permissions", "sweep_worker_queue"},
+		"report":      {"report_permissions"},
 	}
 	for fn, sources := range want {
 		ss, got := docStatements(t, e, fn)

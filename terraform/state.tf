@@ -9,7 +9,7 @@ locals {
   # names the table (a test holds the two lists together; the key policy
   # cannot read the environment, which depends on the table, which depends
   # on the key).
-  state_functions = [for fn in ["remediate", "sweep"] : fn if contains(local.functions, fn)]
+  state_functions = [for fn in ["remediate", "sweep", "sweepworker"] : fn if contains(local.functions, fn)]
 }
 
 resource "aws_dynamodb_table" "state" {
