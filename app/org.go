@@ -306,6 +306,9 @@ func (o *OrgSweeper) sweepScope(ctx context.Context, runID string, t sweep.Accou
 	sw.Account, sw.Region = t.Account, t.Region
 	sw.Only, sw.DryRun, sw.Concurrency = o.Only, o.DryRun, o.Concurrency
 	sw.RunID = fmt.Sprintf("%s-%s-%s", runID, t.Account, t.Region)
+	// The session keeps its name when it is renewed (the context names
+	// it), and so its ARN.
+	sw.ActedAs = sc.ActedAs()
 	sw.Progress = progress
 	res.Report, res.Err = sw.Run(ctx)
 	return res

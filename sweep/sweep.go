@@ -83,6 +83,9 @@ type Sweeper struct {
 	Progress func(done, total int, o remediation.Outcome)
 	// RunID prefixes the outcomes' eventId (sweep-<unix time> when empty).
 	RunID string
+	// ActedAs is the member role session the sweep acts as in a member
+	// account (the outcomes' actedAs); "" in the function's own account.
+	ActedAs string
 }
 
 // Report is the result of a sweep.
@@ -381,5 +384,5 @@ func (s *Sweeper) check(ctx context.Context, t Target, eventID string) (remediat
 	}
 	// Through Process: with a state store the sweep's fixes count toward the
 	// flap limit like the events' do.
-	return h.Process(ctx, remediation.Job{Remediator: rem, Request: req, EventID: eventID, Trigger: remediation.TriggerSweep})
+	return h.Process(ctx, remediation.Job{Remediator: rem, Request: req, EventID: eventID, Trigger: remediation.TriggerSweep, ActedAs: s.ActedAs})
 }
