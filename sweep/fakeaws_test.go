@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
+	cwtypes "github.com/aws/aws-sdk-go-v2/service/cloudwatch/types"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -42,6 +43,12 @@ type fakeAWS struct {
 	ebsDefault bool
 	group      ec2types.SecurityGroup
 
+	// noToken is the instances' MetadataNoToken sums (IMDSv1 calls);
+	// dropped are the instances whose metadata writes are answered but
+	// never applied.
+	noToken map[string]float64
+	dropped map[string]bool
+
 	calls     map[string]int // by "Service.Operation"
 	describes []ec2.DescribeInstancesInput
 	modifies  []ec2.ModifyInstanceMetadataOptionsInput
@@ -57,6 +64,7 @@ type fakeBucket struct {
 func newFakeAWS(t testing.TB) *fakeAWS {
 	return &fakeAWS{t: t, region: "us-east-1", account: "123456789012",
 		buckets: map[string]*fakeBucket{}, instances: map[string]*ec2types.Instance{}, calls: map[string]int{},
+		noToken: map[string]float64{}, dropped: map[string]bool{},
 		group: ec2types.SecurityGroup{GroupId: aws.String("sg-0a1b2c3d4e5f60718"), GroupName: aws.String("default"), VpcId: aws.String("vpc-0a1b2c3d")}}
 }
 
@@ -83,13 +91,6 @@ func (f *fakeAWS) addInstance(tokens ec2types.HttpTokensState, endpoint ec2types
 		AvailabilityZone: aws.String("us-east-1a"), VolumeType: ec2types.VolumeTypeGp3, Iops: aws.Int32(3000), Throughput: aws.Int32(125),
 		Attachments: []ec2types.VolumeAttachment{{InstanceId: aws.String(id), Device: aws.String("/dev/xvda"), State: ec2types.VolumeAttachmentStateAttached}}})
 	return id
-}
-
-// terminate marks an instance terminated (EC2 lists it for about an hour).
-func (f *fakeAWS) terminate(id string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.instances[id].State = &ec2types.InstanceState{Name: ec2types.InstanceStateNameTerminated}
 }
 
 // config returns an SDK configuration whose calls the fake answers; the
@@ -142,12 +143,19 @@ func (f *fakeAWS) serve(op string, params any) (any, error) {
 	case *sts.GetCallerIdentityInput:
 		return &sts.GetCallerIdentityOutput{Account: aws.String(f.account)}, nil
 	case *cloudwatch.GetMetricDataInput:
+		out := &cloudwatch.GetMetricDataOutput{}
 		for _, q := range in.MetricDataQueries {
-			if q.MetricStat == nil || aws.ToString(q.MetricStat.Metric.MetricName) != "MetadataNoToken" {
+			ms := q.MetricStat
+			if ms == nil || aws.ToString(ms.Metric.MetricName) != "MetadataNoToken" || len(ms.Metric.Dimensions) != 1 ||
+				aws.ToString(ms.Metric.Dimensions[0].Name) != "InstanceId" {
 				f.t.Errorf("GetMetricData: unexpected query %+v", q)
+				continue
+			}
+			if n := f.noToken[aws.ToString(ms.Metric.Dimensions[0].Value)]; n > 0 {
+				out.MetricDataResults = append(out.MetricDataResults, cwtypes.MetricDataResult{Id: q.Id, Values: []float64{n}})
 			}
 		}
-		return &cloudwatch.GetMetricDataOutput{}, nil // no IMDSv1 call recorded
+		return out, nil
 	}
 	if out, err, ok := f.serveS3(params); ok {
 		return out, err
@@ -272,6 +280,9 @@ func (f *fakeAWS) serveEC2(params any) (out any, err error, ok bool) {
 		}
 		if in.HttpTokens != ec2types.HttpTokensStateRequired || in.HttpProtocolIpv6 != "" || in.InstanceMetadataTags != "" {
 			f.t.Errorf("ModifyInstanceMetadataOptions: %+v changes more than HttpTokens to required", *in)
+		}
+		if f.dropped[aws.ToString(in.InstanceId)] {
+			return &ec2.ModifyInstanceMetadataOptionsOutput{InstanceId: in.InstanceId}, nil, true
 		}
 		mo := *inst.MetadataOptions
 		mo.HttpTokens = in.HttpTokens
