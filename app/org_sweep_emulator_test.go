@@ -1,19 +1,25 @@
 package app_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	lambdaevents "github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/internal/cloudtrailproxy"
@@ -21,6 +27,7 @@ import (
 	"github.com/autoremediate/autoremediate/internal/orgproxy"
 	"github.com/autoremediate/autoremediate/internal/syncbuf"
 	"github.com/autoremediate/autoremediate/remediation"
+	"github.com/autoremediate/autoremediate/state"
 	"github.com/autoremediate/autoremediate/sweep"
 )
 
@@ -390,4 +397,135 @@ func paramValues(p map[string][]string) []string {
 		out = append(out, vs...)
 	}
 	return out
+}
+
+// TestScheduledOrganizationSweepFansOut runs the scheduled organisation
+// sweep as deployed: the planner (the sweep function with SWEEP_ACCOUNTS
+// and SWEEP_REGIONS) sends one message per account-region to the sweep
+// queue; each is handed to the worker as Lambda's event source mapping
+// would (one record per invocation, in another order, one of them twice);
+// every account-region is swept in its account, the member without its
+// role is reported, and the worker that finishes the last one publishes
+// the summary to the topic, once, with the breakdown per account.
+func TestScheduledOrganizationSweepFansOut(t *testing.T) {
+	r, members := newOrgSweepRig(t, 2)
+	a, broken := members[0], members[1]
+	const extID = "o-fanout:autoremediate"
+	if err := orgproxy.CreateRole(ctx(t), r.in[a], app.DefaultMemberRoleName, orgproxy.MemberTrustPolicy(centralAcct, []string{sweepRole}, extID)); err != nil {
+		t.Fatal(err)
+	}
+	instances := map[string]string{}
+	for _, acct := range []string{centralAcct, a} {
+		for _, region := range orgRegions {
+			instances[acct+"/"+region] = r.launchIMDSv1(acct, region)
+		}
+	}
+	direct := r.srv.AWSConfig()
+	table := "sweep-fanout-state"
+	if _, err := state.Init(ctx(t), dynamodb.NewFromConfig(direct), table); err != nil {
+		t.Fatal(err)
+	}
+	sqsc, snsc := sqs.NewFromConfig(direct), sns.NewFromConfig(direct)
+	queue, err := sqsc.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("autoremediate-sweep")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := snsc.CreateTopic(ctx(t), &sns.CreateTopicInput{Name: aws.String("autoremediate-notifications")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inbox, err := sqsc.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("inbox")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inboxARN := "arn:aws:sqs:" + emulator.Region + ":" + centralAcct + ":inbox"
+	if _, err := snsc.Subscribe(ctx(t), &sns.SubscribeInput{TopicArn: topic.TopicArn, Protocol: aws.String("sqs"), Endpoint: aws.String(inboxARN),
+		Attributes: map[string]string{"RawMessageDelivery": "true"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	env := map[string]string{"MEMBER_ROLE_EXTERNAL_ID": extID, "IMDS_LOOKBACK_DAYS": "0", "METRICS_MODE": app.MetricsOff, "ENABLED_REMEDIATORS": "ec2-imdsv2",
+		"STATE_TABLE": table, "SNS_TOPIC_ARN": aws.ToString(topic.TopicArn),
+		"SWEEP_ACCOUNTS": app.All, "SWEEP_REGIONS": strings.Join(orgRegions, ","), "SWEEP_QUEUE_URL": aws.ToString(queue.QueueUrl)}
+	cfg, clients, _ := r.wire(env)
+	sc, err := app.LoadSweep(func(k string) string { return env[k] })
+	if err != nil || !sc.Org() {
+		t.Fatalf("LoadSweep: %+v %v", sc, err)
+	}
+	planner, err := app.NewSweepFanOut(cfg, sc, clients, r.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := planner.Run(ctx(t), "sweep-fanout-1")
+	if err != nil || plan.Scopes != 6 || plan.Accounts != 3 {
+		t.Fatalf("plan %+v, %v: want 3 accounts (the central one, a member, a member without its role) in 2 regions", plan, err)
+	}
+	var records []lambdaevents.SQSMessage
+	for deadline := time.Now().Add(10 * time.Second); len(records) < plan.Scopes && time.Now().Before(deadline); {
+		out, err := sqsc.ReceiveMessage(ctx(t), &sqs.ReceiveMessageInput{QueueUrl: queue.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range out.Messages {
+			records = append(records, lambdaevents.SQSMessage{MessageId: aws.ToString(m.MessageId), Body: aws.ToString(m.Body)})
+		}
+	}
+	if len(records) != plan.Scopes {
+		t.Fatalf("%d messages on the sweep queue, want %d", len(records), plan.Scopes)
+	}
+	worker, err := app.NewSweepWorker(cfg, clients, app.NewLogger(r.logs, slog.LevelDebug), r.logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(records)
+	records = slices.Insert(records, 2, records[0]) // delivered twice
+	for _, rec := range records {
+		resp, err := worker.LambdaHandler()(ctx(t), lambdaevents.SQSEvent{Records: []lambdaevents.SQSMessage{rec}})
+		if err != nil || len(resp.BatchItemFailures) > 0 {
+			t.Fatalf("worker on %s: %v %+v", rec.Body, err, resp)
+		}
+	}
+	for where, id := range instances {
+		acct, region, _ := strings.Cut(where, "/")
+		if r.httpTokens(acct, region, id) != ec2types.HttpTokensStateRequired {
+			t.Errorf("instance %s in %s still accepts IMDSv1", id, where)
+		}
+	}
+	var summaries []sweep.LambdaResult
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+		out, err := sqsc.ReceiveMessage(ctx(t), &sqs.ReceiveMessageInput{QueueUrl: inbox.QueueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+			MessageAttributeNames: []string{"All"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Messages) == 0 && len(summaries) > 0 {
+			break
+		}
+		for _, m := range out.Messages {
+			if aws.ToString(m.MessageAttributes["type"].StringValue) != "sweep-summary" {
+				continue // an outcome
+			}
+			var s sweep.LambdaResult
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &s); err != nil {
+				t.Fatalf("summary %q: %v", aws.ToString(m.Body), err)
+			}
+			summaries = append(summaries, s)
+		}
+	}
+	if len(summaries) != 1 {
+		t.Fatalf("%d summaries on the topic, want 1", len(summaries))
+	}
+	s := summaries[0]
+	if s.RunID != "sweep-fanout-1" || s.Scopes != 6 || s.FailedScopes != 2 || s.Checked != 4 || s.Counts[remediation.ActionRemediated] != 4 || len(s.Accounts) != 3 {
+		t.Errorf("summary %+v", s)
+	}
+	for _, acct := range s.Accounts {
+		if !slices.Equal(acct.Regions, slices.Sorted(slices.Values(orgRegions))) {
+			t.Errorf("account %s: regions %v", acct.Account, acct.Regions)
+		}
+		failed := acct.Account == broken
+		if failed != (len(acct.FailedRegions) == 2) || failed && !strings.Contains(strings.Join(acct.Problems, "\n"), "cannot assume the member role") {
+			t.Errorf("account %s: %+v", acct.Account, acct)
+		}
+	}
 }

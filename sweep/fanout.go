@@ -280,7 +280,8 @@ type Worker struct {
 	Log io.Writer
 	// Reserve is the time kept, before the invocation's deadline, to record
 	// the account-region's result and publish the summary (DefaultReserve
-	// when 0): the sweep stops that much earlier.
+	// when 0, and at most a quarter of the time left): the sweep stops that
+	// much earlier.
 	Reserve time.Duration
 	// SummaryLease is how long a worker may take to publish the summary
 	// before another may (DefaultSummaryLease when 0).
@@ -357,8 +358,10 @@ func (w *Worker) Handle(ctx context.Context, body string) error {
 	}
 	sweepCtx := ctx
 	if dl, ok := ctx.Deadline(); ok {
+		// At most a quarter of the time left is kept back: a short
+		// invocation still gets most of its time to sweep.
 		var cancel context.CancelFunc
-		sweepCtx, cancel = context.WithDeadline(ctx, dl.Add(-w.reserve()))
+		sweepCtx, cancel = context.WithDeadline(ctx, dl.Add(-min(w.reserve(), time.Until(dl)/4)))
 		defer cancel()
 	}
 	res := w.Sweep(sweepCtx, m.RunID, AccountRegion{Account: m.Account, Region: m.Region})

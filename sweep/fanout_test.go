@@ -432,11 +432,10 @@ func TestWorkerRefusesBadMessagesAndUnknownRuns(t *testing.T) {
 }
 
 // The sweep stops Reserve before the invocation's deadline, so that its
-// result is still recorded.
+// result is still recorded; of a short invocation it keeps a quarter.
 func TestWorkerSweepsWithinTheReserve(t *testing.T) {
 	w, _, _, _ := worker(t, map[string]sweep.ScopeResult{"111111111111/eu-west-1": {}})
 	msgs := plan(t, w, "sweep-run-4", []string{"111111111111"}, []string{"eu-west-1"})
-	w.Reserve = 10 * time.Minute
 	var left time.Duration
 	sweepFn := w.Sweep
 	w.Sweep = func(ctx context.Context, runID string, ar sweep.AccountRegion) sweep.ScopeResult {
@@ -444,12 +443,21 @@ func TestWorkerSweepsWithinTheReserve(t *testing.T) {
 		left = time.Until(dl)
 		return sweepFn(ctx, runID, ar)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	if err := w.Handle(ctx, body(msgs[0])); err != nil {
-		t.Fatal(err)
-	}
-	if left > 5*time.Minute || left < 4*time.Minute {
-		t.Errorf("the sweep had %s, want about 15m - 10m", left)
+	for _, tc := range []struct {
+		reserve, timeout, wantAbout time.Duration
+	}{
+		{10 * time.Minute, 60 * time.Minute, 50 * time.Minute},
+		{0, 15 * time.Minute, 15*time.Minute - sweep.DefaultReserve},
+		{0, 60 * time.Second, 45 * time.Second},
+	} {
+		w.Reserve = tc.reserve
+		ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
+		if err := w.Handle(ctx, body(msgs[0])); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		if left > tc.wantAbout || left < tc.wantAbout-5*time.Second {
+			t.Errorf("reserve %s of %s: the sweep had %s, want about %s", tc.reserve, tc.timeout, left, tc.wantAbout)
+		}
 	}
 }
