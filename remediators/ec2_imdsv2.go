@@ -106,8 +106,9 @@ func ec2Region(region string) func(*ec2.Options) {
 // and the verification are the same as on the event path, which keeps its
 // own reads.
 type InstanceReads interface {
-	// Listed returns the instance as a recent listing described it; ok is
-	// false when there is none, and the remediator then calls Read.
+	// Listed returns the instance (its ID, state, metadata options and
+	// tags at least) as a recent listing described it; ok is false when
+	// there is none, and the remediator then calls Read.
 	Listed(region, id string) (inst ec2types.Instance, ok bool)
 	// Read describes the instance now; found is false when EC2 does not
 	// list it (any more). Concurrent reads may be answered by one call.

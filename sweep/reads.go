@@ -70,7 +70,10 @@ func (r *instanceReads) ListedInstances(region string, instances []ec2types.Inst
 	defer r.mu.Unlock()
 	for _, inst := range instances {
 		if inst.InstanceId != nil {
-			r.listed[readKey(region, *inst.InstanceId)] = listedInstance{inst: inst, at: at}
+			// What the remediator reads of it; the rest of a description
+			// (interfaces, volumes, ...) would only weigh on a large fleet.
+			kept := ec2types.Instance{InstanceId: inst.InstanceId, State: inst.State, MetadataOptions: inst.MetadataOptions, Tags: inst.Tags}
+			r.listed[readKey(region, *inst.InstanceId)] = listedInstance{inst: kept, at: at}
 		}
 	}
 }
