@@ -65,6 +65,51 @@ func (d *deployment) check() {
 	d.checkDashboard()
 	d.checkAlarms()
 	d.checkBuckets()
+	d.checkOrganization()
+}
+
+// checkOrganization: with organization_id, the default bus admits
+// events:PutEvents from the organisation only, and the remediate function
+// may assume the member role in the organisation's accounts; without it,
+// the bus has no policy of the module's.
+func (d *deployment) checkOrganization() {
+	if !d.in.has("organization_id") {
+		return
+	}
+	org := d.in.str("organization_id")
+	bus, err := eventbridge.NewFromConfig(d.srv.AWSConfig()).DescribeEventBus(d.ctx, &eventbridge.DescribeEventBusInput{})
+	d.must("the default event bus", err)
+	policy := aws.ToString(bus.Policy)
+	if org == "" {
+		if strings.Contains(policy, "aws:PrincipalOrgID") {
+			d.t.Errorf("without organization_id the default bus admits an organisation: %s", policy)
+		}
+		return
+	}
+	var doc struct {
+		Statement []struct {
+			Effect    string
+			Principal any
+			Action    stringOrList
+			Condition map[string]map[string]stringOrList
+		}
+	}
+	if err := json.Unmarshal([]byte(policy), &doc); err != nil || len(doc.Statement) != 1 {
+		d.t.Fatalf("the default bus's policy %q: %v", policy, err)
+	}
+	st := doc.Statement[0]
+	if st.Effect != "Allow" || !slices.Equal(st.Action, []string{"events:PutEvents"}) ||
+		!slices.Equal(st.Condition["StringEquals"]["aws:PrincipalOrgID"], []string{org}) {
+		d.t.Errorf("the default bus's policy is %s; want events:PutEvents for aws:PrincipalOrgID %s only", policy, org)
+	}
+	fn, ok := d.functions["remediate"]
+	if !ok {
+		return
+	}
+	pol := d.rolePolicies(fn.Role[strings.LastIndex(fn.Role, "/")+1:], "lambda.amazonaws.com")
+	if !pol.allows("sts:AssumeRole", "arn:aws:iam::111122223333:role/"+d.in.str("member_role_name")) {
+		d.t.Errorf("the remediate function may not assume %s in the organisation's accounts", d.in.str("member_role_name"))
+	}
 }
 
 // output returns a string output ("" for null).
@@ -298,6 +343,12 @@ func (d *deployment) remediationEnvironment() map[string]string {
 		"STATE_TABLE":         d.output("state_table_name"),
 		"FLAP_LIMIT":          strconv.Itoa(d.in.num("flap_limit")),
 		"FLAP_WINDOW":         d.in.str("flap_window"),
+	}
+	if d.in.has("organization_id") {
+		env["MEMBER_ROLE_NAME"] = d.in.str("member_role_name")
+		env["MEMBER_ROLE_EXTERNAL_ID"] = d.in.str("member_role_external_id")
+		env["EXCLUDED_ACCOUNTS"] = strings.Join(d.in.list("excluded_accounts"), ",")
+		env["REGIONS"] = strings.Join(d.in.list("regions"), ",")
 	}
 	return env
 }

@@ -25,6 +25,15 @@ metrics_mode               = "emf"
 log_level                  = "info"
 notify_outcomes            = true
 
+# An AWS Organization: this is the central account; the members forward
+# their events here and the functions assume autoremediate-member in them
+# (terraform/modules/member or cloudformation/member.json deploy it).
+organization_id         = "o-a1b2c3d4e5"
+member_role_name        = "autoremediate-member"
+member_role_external_id = "autoremediate-7f3c9a"
+excluded_accounts       = ["999988887777"]
+regions                 = ["eu-west-1", "us-east-1"]
+
 # The remediate function and its delivery.
 lambda_memory_mb            = 256
 lambda_timeout_seconds      = 60
