@@ -68,10 +68,10 @@ type Sweeper struct {
 	// says.
 	DryRun bool
 	// Concurrency bounds the checks working at once (DefaultConcurrency
-	// when 0). A check
-	// waiting for a client-side rate-limit token (RateLimiter) or for a
-	// batched read does not count: AWS's limits set the pace of the checks
-	// they hold back, and the others go on meanwhile.
+	// when 0). A check waiting for a client-side rate-limit token
+	// (RateLimiter) or for a batched read does not count: AWS's limits set
+	// the pace of the checks they hold back, and the others go on
+	// meanwhile.
 	Concurrency int
 	// Waiting bounds the checks that may be waiting on top of Concurrency
 	// (DefaultWaiting when 0). It keeps a check's read close to its write:
