@@ -181,3 +181,65 @@ func TestWaitingChecksAreBounded(t *testing.T) {
 		t.Errorf("at most %d checks waited at once, want 3 (Concurrency 1 + Waiting 2)", m)
 	}
 }
+
+// parker waits, parked, until release is closed (or gives up after 10 s).
+type parker struct{ release chan struct{} }
+
+func (p parker) Name() string            { return "parker" }
+func (p parker) ResourceTypes() []string { return []string{typeInstance} }
+func (p parker) Remediate(ctx context.Context, _ remediation.Request) remediation.Result {
+	defer park(ctx)()
+	select {
+	case <-p.release:
+		return remediation.Result{Action: remediation.ActionCompliant}
+	case <-time.After(10 * time.Second):
+		return remediation.Failed(nil, errors.New("never released: the bucket checks did not all run while the instance checks waited"))
+	}
+}
+
+// counter counts its checks and closes done after the last.
+type counter struct {
+	n, of *atomic.Int32
+	done  chan struct{}
+}
+
+func (c counter) Name() string            { return "counter" }
+func (c counter) ResourceTypes() []string { return []string{typeBucket} }
+func (c counter) Remediate(context.Context, remediation.Request) remediation.Result {
+	if c.n.Add(1) == c.of.Load() {
+		close(c.done)
+	}
+	return remediation.Result{Action: remediation.ActionCompliant}
+}
+
+// The checks of one resource type that fill their waiting places do not
+// keep another type's checks from starting: here the bucket checks all run
+// while every instance check waits.
+func TestWaitingChecksOfOneTypeDoNotHoldUpOthers(t *testing.T) {
+	release := make(chan struct{})
+	var n, of atomic.Int32
+	buckets := []string{"b1", "b2", "b3", "b4", "b5", "b6", "b7", "b8"}
+	of.Store(int32(len(buckets)))
+	reg, err := remediation.NewRegistry(parker{release}, counter{&n, &of, release})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs := []remediators.Definition{
+		def("parker", []string{typeInstance}, remediators.SweepCheck{Rule: "p", Lister: lister(t, "instances", typeInstance, []string{"i-1", "i-2", "i-3", "i-4", "i-5", "i-6"}, nil, nil)}),
+		def("counter", []string{typeBucket}, remediators.SweepCheck{Rule: "c", Lister: lister(t, "buckets", typeBucket, buckets, nil, nil)}),
+	}
+	sw := &Sweeper{Definitions: defs, Account: "111122223333", Region: "eu-west-1", Concurrency: 1, Waiting: 1,
+		Handler: &remediation.Handler{Registry: reg, Modes: remediation.Modes{Default: remediation.ModeEnforce}}}
+	rep, err := sw.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Outcomes) != 14 {
+		t.Errorf("%d outcomes, want 14", len(rep.Outcomes))
+	}
+	for _, o := range rep.Outcomes {
+		if o.Action == remediation.ActionFailed {
+			t.Errorf("%s: %s", o.ResourceID, o.Error)
+		}
+	}
+}

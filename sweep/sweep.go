@@ -73,10 +73,10 @@ type Sweeper struct {
 	// the pace of the checks they hold back, and the others go on
 	// meanwhile.
 	Concurrency int
-	// Waiting bounds the checks that may be waiting on top of Concurrency
-	// (DefaultWaiting when 0). It keeps a check's read close to its write:
-	// a check waits at most for the tokens of the Waiting checks ahead of
-	// it.
+	// Waiting bounds, per resource type, the checks that may be waiting on
+	// top of Concurrency (DefaultWaiting when 0). It keeps a check's read
+	// close to its write: a check waits at most for the tokens of the
+	// Waiting checks of its type ahead of it.
 	Waiting int
 	// Progress, when set, is called after each check (from one goroutine at
 	// a time).
@@ -319,54 +319,74 @@ func (s *Sweeper) Run(ctx context.Context) (*Report, error) {
 	if waiting <= 0 {
 		waiting = DefaultWaiting
 	}
-	// A check holds one of the admitted places from its start to its end,
-	// and a working slot whenever it is not waiting (slots).
+	// A check holds a working slot whenever it is not waiting (slots), and
+	// one of its resource type's admitted places from its start to its
+	// end. Each resource type is fed on its own, so that the checks of one
+	// type waiting for tokens never keep the others from starting.
 	working := newSlots(workers)
-	admitted := make(chan struct{}, workers+waiting)
+	var types []string
+	byType := map[string][]int{}
+	for i, t := range targets {
+		if byType[t.ResourceType] == nil {
+			types = append(types, t.ResourceType)
+		}
+		byType[t.ResourceType] = append(byType[t.ResourceType], i)
+	}
+	started := make([]bool, len(targets))
 	var mu sync.Mutex
 	done := 0
-	var wg sync.WaitGroup
-	started := len(targets)
-feed:
-	for i := range targets {
-		select {
-		case admitted <- struct{}{}:
-		case <-ctx.Done():
-			started = i
-			break feed
-		}
-		if err := working.acquire(ctx); err != nil {
-			<-admitted
-			started = i
-			break
-		}
-		slot := &checkSlot{s: working, held: true}
-		wg.Add(1)
+	var checks, feeders sync.WaitGroup
+	for _, typ := range types {
+		feeders.Add(1)
 		go func() {
-			defer wg.Done()
-			cctx := withCheckSlot(ctx, slot)
-			if reads != nil {
-				cctx = remediators.WithInstanceReads(cctx, reads)
-			}
-			o, err := s.check(cctx, targets[i], fmt.Sprintf("%s-%d", runID, i+1))
-			slot.done()
-			<-admitted
-			mu.Lock()
-			defer mu.Unlock()
-			rep.Outcomes[i] = o
-			var failed *remediation.OutcomeError
-			if err != nil && !errors.As(err, &failed) {
-				rep.PublishErrors = append(rep.PublishErrors, err)
-			}
-			done++
-			if s.Progress != nil {
-				s.Progress(done, len(targets), o)
+			defer feeders.Done()
+			admitted := make(chan struct{}, workers+waiting)
+			for _, i := range byType[typ] {
+				select {
+				case admitted <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				if working.acquire(ctx) != nil {
+					return
+				}
+				started[i] = true
+				slot := &checkSlot{s: working, held: true}
+				checks.Add(1)
+				go func() {
+					defer checks.Done()
+					cctx := withCheckSlot(ctx, slot)
+					if reads != nil {
+						cctx = remediators.WithInstanceReads(cctx, reads)
+					}
+					o, err := s.check(cctx, targets[i], fmt.Sprintf("%s-%d", runID, i+1))
+					slot.done()
+					<-admitted
+					mu.Lock()
+					defer mu.Unlock()
+					rep.Outcomes[i] = o
+					var failed *remediation.OutcomeError
+					if err != nil && !errors.As(err, &failed) {
+						rep.PublishErrors = append(rep.PublishErrors, err)
+					}
+					done++
+					if s.Progress != nil {
+						s.Progress(done, len(targets), o)
+					}
+				}()
 			}
 		}()
 	}
-	wg.Wait()
+	feeders.Wait()
+	checks.Wait()
 	// Checks not started because the context ended are left out.
-	rep.Outcomes = rep.Outcomes[:started]
+	kept := rep.Outcomes[:0]
+	for i, o := range rep.Outcomes {
+		if started[i] {
+			kept = append(kept, o)
+		}
+	}
+	rep.Outcomes = kept
 	rep.Duration = time.Since(rep.Started)
 	return rep, nil
 }
