@@ -174,9 +174,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseCloudTrail -fuzztime $(FUZZTIME) ./events
 	$(GO) test -run '^$$' -fuzz 'FuzzParse$$' -fuzztime $(FUZZTIME) ./events
 
-## demo: the whole pipeline on the local emulator (ARGS=--watch keeps it running)
+## demo: the whole pipeline on the local emulator (ARGS=--watch keeps it running;
+## ACCOUNTS=3, or ARGS="--accounts 3", runs it across an organisation of 3
+## member accounts)
 demo: tools $(BIN)/remediate
-	$(BIN)/remediate demo $(ARGS)
+	$(BIN)/remediate demo $(if $(ACCOUNTS),--accounts $(ACCOUNTS)) $(ARGS)
 
 clean:
 	rm -rf $(DIST) $(BIN)
