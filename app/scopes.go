@@ -197,11 +197,11 @@ func (s *Scopes) explainAssume(ctx context.Context, account, role string, err er
 	fix := fmt.Sprintf("deploy or update the member stack in account %s (terraform/modules/member, or the StackSet template), then check it with `remediate org check --accounts %s`", account, account)
 	switch {
 	case awserr.Denied(err):
-		ext := "no external ID (MEMBER_ROLE_EXTERNAL_ID is empty)"
+		ext := "this function sends none: MEMBER_ROLE_EXTERNAL_ID is empty"
 		if s.externalID != "" {
-			ext = "the external ID in MEMBER_ROLE_EXTERNAL_ID"
+			ext = "this function sends the one in MEMBER_ROLE_EXTERNAL_ID"
 		}
-		return fmt.Errorf("cannot assume the member role %s in account %s (sts:AssumeRole denied): the role is missing, does not trust %s, or expects another external ID than %s; %s (MEMBER_ROLE_NAME names the role): %w",
+		return fmt.Errorf("cannot assume the member role %s in account %s (sts:AssumeRole denied): the role is missing, does not trust %s, or expects another external ID (%s); %s (MEMBER_ROLE_NAME names the role): %w",
 			role, account, s.callerRole(ctx), ext, fix, err)
 	case awserr.Is(err, "RegionDisabledException"):
 		return fmt.Errorf("cannot assume the member role %s in account %s: STS is not activated in region %s of the central account; activate it (IAM account settings) or set AWS_REGION to a region where it is: %w", role, account, s.base.Region, err)

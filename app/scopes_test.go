@@ -174,12 +174,12 @@ func TestScopesExplainADeniedAssumeRole(t *testing.T) {
 		{"role missing or untrusting", "", denied, []string{
 			"cannot assume the member role " + role + " in account " + memberAccount + " (sts:AssumeRole denied)",
 			"the role is missing, does not trust arn:aws:iam::" + centralAccount + ":role/autoremediate-remediate",
-			"no external ID (MEMBER_ROLE_EXTERNAL_ID is empty)",
+			"or expects another external ID (this function sends none: MEMBER_ROLE_EXTERNAL_ID is empty)",
 			"deploy or update the member stack in account " + memberAccount + " (terraform/modules/member, or the StackSet template)",
 			"`remediate org check --accounts " + memberAccount + "`",
 			"AccessDenied",
 		}},
-		{"external ID", "ext-1", denied, []string{"the external ID in MEMBER_ROLE_EXTERNAL_ID"}},
+		{"external ID", "ext-1", denied, []string{"(this function sends the one in MEMBER_ROLE_EXTERNAL_ID)"}},
 		{"STS off in the region", "", apiError("RegionDisabledException", "STS is not activated in this region"), []string{
 			"STS is not activated in region us-east-1 of the central account",
 		}},
