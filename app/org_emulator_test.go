@@ -49,6 +49,8 @@ type orgRig struct {
 	t       *testing.T
 	proxy   *orgproxy.Server
 	handler *remediation.Handler
+	cfg     app.Config
+	clients *app.Clients // the central function's, through the proxy
 	logs    *syncbuf.Buffer
 	// in is each account's configuration, straight to the emulator.
 	in map[string]aws.Config
@@ -80,6 +82,7 @@ func newOrgRig(t *testing.T, env map[string]string, accounts []string) *orgRig {
 	awsCfg.Credentials = credentials.NewStaticCredentialsProvider(pipelineKey, "secret", "")
 	clients := app.NewClients(awsCfg)
 	clients.PathStyleS3 = true
+	r.cfg, r.clients = cfg, clients
 	if r.handler, err = app.NewHandler(cfg, clients, app.NewLogger(r.logs, slog.LevelDebug)); err != nil {
 		t.Fatalf("app.NewHandler: %v", err)
 	}

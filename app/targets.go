@@ -14,8 +14,18 @@ import (
 )
 
 // ErrBadTarget marks an accounts or regions argument that is not valid (a
-// usage error, not an AWS failure).
+// usage error, not an AWS failure): errors.Is(err, ErrBadTarget).
 var ErrBadTarget = errors.New("bad target")
+
+// targetError is a usage error in an accounts or regions argument.
+type targetError struct{ msg string }
+
+func (e *targetError) Error() string        { return e.msg }
+func (e *targetError) Is(target error) bool { return target == ErrBadTarget }
+
+func badTarget(format string, args ...any) error {
+	return &targetError{msg: fmt.Sprintf(format, args...)}
+}
 
 // Organizations returns the AWS Organizations client.
 func (c *Clients) Organizations() *organizations.Client {
@@ -83,24 +93,24 @@ func ResolveTargets(ctx context.Context, c *Clients, cfg Config, accounts, regio
 			return nil, nil, err
 		}
 	} else if accs, err = accountList(accounts); err != nil {
-		return nil, nil, fmt.Errorf("--accounts: %w: %w", err, ErrBadTarget)
+		return nil, nil, badTarget("--accounts: %v", err)
 	}
 	if strings.TrimSpace(regions) == "all" {
 		if regs, err = EnabledRegions(ctx, c.EC2()); err != nil {
 			return nil, nil, err
 		}
 	} else if regs, err = regionList(regions); err != nil {
-		return nil, nil, fmt.Errorf("--regions: %w: %w", err, ErrBadTarget)
+		return nil, nil, badTarget("--regions: %v", err)
 	}
 	accs = slices.DeleteFunc(slices.Compact(accs), func(a string) bool { return slices.Contains(cfg.ExcludedAccounts, a) })
 	if len(cfg.Regions) > 0 {
 		regs = slices.DeleteFunc(regs, func(r string) bool { return !slices.Contains(cfg.Regions, r) })
 	}
 	if len(accs) == 0 {
-		return nil, nil, fmt.Errorf("no account to act in (--accounts %q, EXCLUDED_ACCOUNTS %q): %w", accounts, strings.Join(cfg.ExcludedAccounts, ","), ErrBadTarget)
+		return nil, nil, badTarget("no account to act in (--accounts %q, EXCLUDED_ACCOUNTS %q)", accounts, strings.Join(cfg.ExcludedAccounts, ","))
 	}
 	if len(regs) == 0 {
-		return nil, nil, fmt.Errorf("no region to act in (--regions %q, REGIONS %q): %w", regions, strings.Join(cfg.Regions, ","), ErrBadTarget)
+		return nil, nil, badTarget("no region to act in (--regions %q, REGIONS %q)", regions, strings.Join(cfg.Regions, ","))
 	}
 	return accs, regs, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -108,6 +109,10 @@ func runOrgCheck(ctx context.Context, c *cli, args []string) int {
 		}
 		return exitFailed
 	}
+	terminal := false
+	if f, ok := c.stderr.(*os.File); ok {
+		terminal = isTerminal(f)
+	}
 	var enabled []remediators.Definition
 	for _, d := range cfg.Definitions {
 		if len(cfg.Enabled) == 0 || contains(cfg.Enabled, d.Name) {
@@ -115,9 +120,17 @@ func runOrgCheck(ctx context.Context, c *cli, args []string) int {
 		}
 	}
 	chk := &orgcheck.Checker{Scopes: app.NewScopes(cfg, clients), Definitions: enabled, RunID: fmt.Sprint(time.Now().Unix()), Concurrency: *concurrency,
-		Progress: func(done, total int) { fmt.Fprintf(c.stderr, "\rchecked %d of %d account-regions", done, total) }}
+		Progress: func(done, total int) {
+			if terminal {
+				fmt.Fprintf(c.stderr, "\rchecked %d of %d account-regions", done, total)
+			} else {
+				fmt.Fprintf(c.stderr, "org check: %d of %d account-regions checked\n", done, total)
+			}
+		}}
 	findings := chk.Run(ctx, accounts, regions)
-	fmt.Fprintln(c.stderr)
+	if terminal {
+		fmt.Fprintln(c.stderr)
+	}
 	if *output == "json" {
 		enc := json.NewEncoder(c.stdout)
 		for _, f := range findings {
