@@ -31,9 +31,9 @@ func TestOrgCheckOnTheEmulator(t *testing.T) {
 	}
 	r.launchIMDSv1(good, otherRegion)
 
-	chk := &orgcheck.Checker{Scopes: app.NewScopes(r.cfg, r.clients), Definitions: r.cfg.Definitions, RunID: "t1",
-		Simulator: func(sc app.Scope) orgcheck.SimulateAPI {
-			return iam.NewFromConfig(sc.Clients.Config(), func(o *iam.Options) { o.RetryMaxAttempts = 1 })
+	chk := &orgcheck.Checker{Scopes: app.NewScopes(r.cfg, r.clients).OrgCheck(), Definitions: r.cfg.Definitions, RunID: "t1",
+		Simulator: func(sc orgcheck.Scope) orgcheck.SimulateAPI {
+			return iam.NewFromConfig(sc.Config, func(o *iam.Options) { o.RetryMaxAttempts = 1 })
 		}}
 	fs := chk.Run(ctx(t), []string{centralAcct, good, broken}, orgRegions)
 	got := map[string]orgcheck.Finding{}

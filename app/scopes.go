@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/autoremediate/autoremediate/internal/awserr"
+	"github.com/autoremediate/autoremediate/orgcheck"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
 )
@@ -189,6 +190,19 @@ func (s *Scopes) Handler() func(ctx context.Context, account, region, eventID st
 			return remediation.Scope{}, err
 		}
 		return remediation.Scope{Registry: sc.Registry, ActedAs: sc.ActedAs()}, nil
+	}
+}
+
+// OrgCheck returns the function `remediate org check` gets its scopes from
+// (orgcheck.Checker.Scopes).
+func (s *Scopes) OrgCheck() orgcheck.Scoper {
+	return func(ctx context.Context, account, region, sessionID string) (orgcheck.Scope, error) {
+		sc, err := s.For(ctx, account, region, sessionID)
+		if err != nil {
+			return orgcheck.Scope{}, err
+		}
+		return orgcheck.Scope{Account: sc.Account, Region: sc.Region, Role: sc.Role, ActedAs: sc.ActedAs(),
+			Clients: sc.Clients, Config: sc.Clients.Config()}, nil
 	}
 }
 

@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 
-	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/internal/awserr"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
@@ -59,10 +58,25 @@ type SimulateAPI interface {
 	SimulatePrincipalPolicy(ctx context.Context, in *iam.SimulatePrincipalPolicyInput, optFns ...func(*iam.Options)) (*iam.SimulatePrincipalPolicyOutput, error)
 }
 
-// Scoper hands out the scope of an account and region (app.Scopes).
-type Scoper interface {
-	For(ctx context.Context, account, region, eventID string) (app.Scope, error)
+// Scope is one account and region as the pipeline acts in it: its clients
+// (with the member role's credentials in a member account) and the role.
+type Scope struct {
+	Account, Region string
+	// Role is the member role's ARN; "" in the central account, which is
+	// acted in with the functions' own roles.
+	Role string
+	// ActedAs is the role session's ARN.
+	ActedAs string
+	// Clients serve the listings; Config builds the policy simulator's
+	// client.
+	Clients remediators.Clients
+	Config  aws.Config
 }
+
+// Scoper hands out the scope of an account and region, assuming the member
+// role (session named after sessionID); its error says what is wrong with
+// the member (app.Scopes.OrgCheck).
+type Scoper func(ctx context.Context, account, region, sessionID string) (Scope, error)
 
 // Checker checks member accounts.
 type Checker struct {
@@ -76,7 +90,7 @@ type Checker struct {
 	Concurrency int
 	// Simulator returns the policy simulator client of a scope (the
 	// scope's IAM client when nil).
-	Simulator func(sc app.Scope) SimulateAPI
+	Simulator func(sc Scope) SimulateAPI
 	// Progress, when set, is called after each account-region.
 	Progress func(done, total int)
 }
@@ -132,7 +146,7 @@ func (c *Checker) check(ctx context.Context, account, region string) []Finding {
 	f := func(check, status, detail string) Finding {
 		return Finding{Account: account, Region: region, Check: check, Status: status, Detail: detail}
 	}
-	sc, err := c.Scopes.For(ctx, account, region, "org-check-"+c.RunID)
+	sc, err := c.Scopes(ctx, account, region, "org-check-"+c.RunID)
 	if err != nil {
 		return []Finding{f("member role", StatusMissing, err.Error())}
 	}
@@ -141,8 +155,8 @@ func (c *Checker) check(ctx context.Context, account, region string) []Finding {
 		out = append(out, f("member role", StatusOK, "the central account itself: acted in with the functions' own roles (no member role needed)"))
 	} else {
 		detail := "assumed " + sc.Role
-		if s := sc.ActedAs(); s != "" {
-			detail += " as " + s
+		if sc.ActedAs != "" {
+			detail += " as " + sc.ActedAs
 		}
 		out = append(out, f("member role", StatusOK, detail))
 	}
@@ -175,13 +189,13 @@ func (c *Checker) check(ctx context.Context, account, region string) []Finding {
 // simulate asks IAM's policy simulator, as the member role, whether the
 // role may call every action of the enabled remediators (on the resources
 // they name, in this region) and of the check itself.
-func (c *Checker) simulate(ctx context.Context, sc app.Scope, f func(check, status, detail string) Finding) Finding {
+func (c *Checker) simulate(ctx context.Context, sc Scope, f func(check, status, detail string) Finding) Finding {
 	const what = "permissions"
 	sim := SimulateAPI(nil)
 	if c.Simulator != nil {
 		sim = c.Simulator(sc)
 	} else {
-		sim = iam.NewFromConfig(sc.Clients.Config())
+		sim = iam.NewFromConfig(sc.Config)
 	}
 	partition := strings.Split(sc.Role, ":")[1]
 	var perms []remediation.Permission
@@ -225,7 +239,7 @@ func (c *Checker) simulate(ctx context.Context, sc app.Scope, f func(check, stat
 	return f(what, StatusOK, fmt.Sprintf("all %d simulated action-resource pairs allowed", checked))
 }
 
-func roleName(sc app.Scope) string {
+func roleName(sc Scope) string {
 	if sc.Role == "" {
 		return "the function's role"
 	}

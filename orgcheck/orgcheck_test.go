@@ -12,7 +12,6 @@ import (
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
 )
@@ -26,11 +25,11 @@ const (
 
 type fakeScopes struct{ err map[string]error }
 
-func (f fakeScopes) For(_ context.Context, account, region, eventID string) (app.Scope, error) {
+func (f fakeScopes) For(_ context.Context, account, region, sessionID string) (Scope, error) {
 	if err := f.err[account]; err != nil {
-		return app.Scope{}, err
+		return Scope{}, err
 	}
-	sc := app.Scope{Account: account, Region: region}
+	sc := Scope{Account: account, Region: region}
 	if account != central {
 		sc.Role = "arn:aws:iam::" + account + ":role/autoremediate-member"
 	}
@@ -93,9 +92,9 @@ func TestCheckReportsPerAccountAndRegion(t *testing.T) {
 	sim := &fakeSimulator{denied: map[string]bool{}}
 	partialSim := &fakeSimulator{denied: map[string]bool{"ec2:EnableEbsEncryptionByDefault": true}}
 	c := &Checker{
-		Scopes:      fakeScopes{err: map[string]error{noRole: errors.New("cannot assume the member role arn:aws:iam::333333333333:role/autoremediate-member in account 333333333333 (sts:AssumeRole denied)")}},
+		Scopes:      fakeScopes{err: map[string]error{noRole: errors.New("cannot assume the member role arn:aws:iam::333333333333:role/autoremediate-member in account 333333333333 (sts:AssumeRole denied)")}}.For,
 		Definitions: testDefinitions(), RunID: "1",
-		Simulator: func(sc app.Scope) SimulateAPI {
+		Simulator: func(sc Scope) SimulateAPI {
 			if sc.Account == partial {
 				return partialSim
 			}
@@ -159,7 +158,7 @@ func TestCheckSimulatorUnavailable(t *testing.T) {
 		{&smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized"}, StatusMissing, "may not use IAM's policy simulator on itself (iam:SimulatePrincipalPolicy)"},
 		{errors.New("connection refused"), StatusUnchecked, "asking IAM's policy simulator"},
 	} {
-		c := &Checker{Scopes: fakeScopes{}, Definitions: testDefinitions(), Simulator: func(app.Scope) SimulateAPI { return &fakeSimulator{err: tc.err} }}
+		c := &Checker{Scopes: fakeScopes{}.For, Definitions: testDefinitions(), Simulator: func(Scope) SimulateAPI { return &fakeSimulator{err: tc.err} }}
 		fs := c.Run(context.Background(), []string{good}, []string{"us-east-1"})
 		last := fs[len(fs)-1]
 		if last.Check != "permissions" || last.Status != tc.status || !strings.Contains(last.Detail, tc.has) {

@@ -119,7 +119,7 @@ func runOrgCheck(ctx context.Context, c *cli, args []string) int {
 			enabled = append(enabled, d)
 		}
 	}
-	chk := &orgcheck.Checker{Scopes: app.NewScopes(cfg, clients), Definitions: enabled, RunID: fmt.Sprint(time.Now().Unix()), Concurrency: *concurrency,
+	chk := &orgcheck.Checker{Scopes: app.NewScopes(cfg, clients).OrgCheck(), Definitions: enabled, RunID: fmt.Sprint(time.Now().Unix()), Concurrency: *concurrency,
 		Progress: func(done, total int) {
 			if terminal {
 				fmt.Fprintf(c.stderr, "\rchecked %d of %d account-regions", done, total)

@@ -31,6 +31,7 @@ func TestDependencyBoundaries(t *testing.T) {
 		{"publish", []string{module + "app", module + "remediators", module + "sweep"}},
 		{"remediators", []string{module + "app", module + "publish", module + "sweep"}},
 		{"report", []string{module + "app", module + "cmd/"}},
+		{"orgcheck", []string{module + "app", module + "cmd/"}},
 		{"events", []string{module}},
 	}
 	for _, c := range cases {
