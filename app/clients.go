@@ -17,6 +17,7 @@ import (
 	cwschemas "github.com/aws/aws-sdk-go-v2/service/cloudwatch/schemas"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -116,6 +117,11 @@ func (c *Clients) KMS() *kms.Client {
 // SNS returns the SNS client.
 func (c *Clients) SNS() *sns.Client {
 	return Memo(c, "sns", func(cfg aws.Config) *sns.Client { return sns.NewFromConfig(cfg) })
+}
+
+// Organizations returns the AWS Organizations client.
+func (c *Clients) Organizations() *organizations.Client {
+	return Memo(c, "organizations", func(cfg aws.Config) *organizations.Client { return organizations.NewFromConfig(cfg) })
 }
 
 // STS returns the STS client.

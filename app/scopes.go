@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -158,6 +159,9 @@ func (s *Scopes) For(ctx context.Context, account, region, eventID string) (Scop
 func (s *Scopes) build(account, region string, m *memberCredentials) (Scope, error) {
 	cfg := s.base.Copy()
 	cfg.Region = region
+	// Copy shares the APIOptions array: clip it, so that a Configure hook
+	// appending to one scope's options cannot write over another's.
+	cfg.APIOptions = slices.Clip(cfg.APIOptions)
 	sc := Scope{Account: account, Region: region, member: m}
 	if m != nil {
 		cfg.Credentials = m.cache

@@ -14,6 +14,7 @@ import (
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/orgcheck"
 	"github.com/autoremediate/autoremediate/remediators"
+	"github.com/autoremediate/autoremediate/sweep"
 )
 
 const orgHelp = `Usage: remediate org check [--accounts all|ID,ID] [--regions all|REGION,REGION] [--output text|json]
@@ -91,6 +92,14 @@ func runOrgCheck(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "remediate org check: --concurrency %d is not at least 1\n", *concurrency)
 		return exitBadArgs
 	}
+	if err := app.CheckSweepAccounts(*accountsFlag); err != nil {
+		fmt.Fprintf(c.stderr, "remediate org check: --accounts: %v\n", err)
+		return exitBadArgs
+	}
+	if err := app.CheckSweepRegions(*regionsFlag); err != nil {
+		fmt.Fprintf(c.stderr, "remediate org check: --regions: %v\n", err)
+		return exitBadArgs
+	}
 	cfg, err := app.Load(c.getenv)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "remediate org check: configuration: %v\n", err)
@@ -101,10 +110,13 @@ func runOrgCheck(ctx context.Context, c *cli, args []string) int {
 		return awsConfigFailed(c, "org check", err)
 	}
 	clients := app.NewClients(awsCfg)
-	accounts, regions, err := orgTargets(ctx, cfg, clients, *accountsFlag, *regionsFlag)
+	accounts, regions, skipped, err := orgTargets(ctx, cfg, clients, *accountsFlag, *regionsFlag)
+	for _, sk := range skipped {
+		fmt.Fprintf(c.stderr, "remediate org check: skipping %s\n", sk)
+	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "remediate org check: %v\n", err)
-		if errors.Is(err, app.ErrBadTarget) {
+		if errors.Is(err, sweep.ErrNothingToSweep) {
 			return exitBadArgs
 		}
 		return exitFailed
@@ -171,16 +183,26 @@ func printFindings(c *cli, fs []orgcheck.Finding) {
 	fmt.Fprintf(c.stdout, "%d ok, %d missing, %d unchecked\n", counts[orgcheck.StatusOK], counts[orgcheck.StatusMissing], counts[orgcheck.StatusUnchecked])
 }
 
-// orgTargets resolves --accounts and --regions.
-func orgTargets(ctx context.Context, cfg app.Config, clients *app.Clients, accountsFlag, regionsFlag string) (accounts, regions []string, err error) {
-	regionsFlag = strings.TrimSpace(regionsFlag)
-	if regionsFlag == "" {
+// orgTargets resolves --accounts and --regions as the organisation sweep
+// does (app.SweepPlanner): the accounts and the regions, in order, and what
+// was skipped. An empty --regions is REGIONS, else the credentials' region.
+func orgTargets(ctx context.Context, cfg app.Config, clients *app.Clients, accountsFlag, regionsFlag string) (accounts, regions, skipped []string, err error) {
+	if strings.TrimSpace(regionsFlag) == "" {
 		regionsFlag = strings.Join(cfg.Regions, ",")
 	}
-	if regionsFlag == "" {
-		regionsFlag = clients.Config().Region
+	targets, skipped, err := app.NewSweepPlanner(cfg, clients).Plan(ctx, accountsFlag, regionsFlag)
+	if err != nil {
+		return nil, nil, skipped, err
 	}
-	return app.ResolveTargets(ctx, clients, cfg, accountsFlag, regionsFlag)
+	for _, t := range targets {
+		if !contains(accounts, t.Account) {
+			accounts = append(accounts, t.Account)
+		}
+		if !contains(regions, t.Region) {
+			regions = append(regions, t.Region)
+		}
+	}
+	return accounts, regions, skipped, nil
 }
 
 func contains(list []string, s string) bool {
