@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/autoremediate/autoremediate/orgcheck"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
 	"github.com/autoremediate/autoremediate/sweep"
@@ -35,9 +36,11 @@ type MemberOptions struct {
 }
 
 // MemberPermissions returns the IAM statements of the member role: the
-// enabled remediators' permissions and the sweep's (its listings of every
+// enabled remediators' permissions, the sweep's (its listings of every
 // remediator, as the central deployment grants them, and
-// GetCallerIdentity), with their placeholders unfilled.
+// GetCallerIdentity) and `remediate org check`'s (orgcheck.Permissions():
+// the policy simulator, which the check asks as the member role), with
+// their placeholders unfilled.
 func MemberPermissions(defs []remediators.Definition, enabled []string) ([]remediation.Permission, error) {
 	perms := remediators.Permissions(defs)
 	var out []remediation.Permission
@@ -51,7 +54,8 @@ func MemberPermissions(defs []remediators.Definition, enabled []string) ([]remed
 			return nil, fmt.Errorf("unknown remediator %q (known: %s)", n, strings.Join(remediators.Catalog(defs).Names(), ", "))
 		}
 	}
-	return append(out, sweep.Permissions(defs)...), nil
+	out = append(out, sweep.Permissions(defs)...)
+	return append(out, orgcheck.Permissions()...), nil
 }
 
 // cfn is a CloudFormation template value: a JSON object.

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/autoremediate/autoremediate/orgcheck"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
 	"github.com/autoremediate/autoremediate/sweep"
@@ -100,7 +101,8 @@ func expandedIn(ps []remediation.Permission, account string) []string {
 
 // wantMemberPermissions is what the member role must grant with these
 // remediators enabled (nil: all), from the Go definitions: their
-// permissions and the sweep's, as the central functions get them.
+// permissions and the sweep's, as the central functions get them, and the
+// policy simulation of `remediate org check`.
 func wantMemberPermissions(enabled []string) []remediation.Permission {
 	defs := remediators.Definitions()
 	perms := remediators.Permissions(defs)
@@ -110,11 +112,13 @@ func wantMemberPermissions(enabled []string) []remediation.Permission {
 			want = append(want, perms[d.Name]...)
 		}
 	}
-	return append(want, sweep.Permissions(defs)...)
+	want = append(want, sweep.Permissions(defs)...)
+	return append(want, orgcheck.Permissions()...)
 }
 
 // TestMemberRoleGrantsTheDefinitions: the member role's policy is exactly
-// the enabled remediators' permissions plus the sweep's, in the member's
+// the enabled remediators' permissions plus the sweep's and the org
+// check's, in the member's
 // account and every region; the statements with a wildcard inside an ARN,
 // and only those, pass through the statement tfsec's wildcard check
 // ignores, and no action AWS can scope is granted on "*".

@@ -183,6 +183,11 @@ type catalog struct {
 	Remediators map[string]struct {
 		Permissions json.RawMessage `json:"permissions"`
 	} `json:"remediators"`
+	// OrgCheckPermissions are what `remediate org check` needs in a member
+	// account (the member role grants them).
+	OrgCheckPermissions []struct {
+		Actions []string `json:"actions"`
+	} `json:"org_check_permissions"`
 }
 
 func loadCatalog(t *testing.T, module string) *catalog {

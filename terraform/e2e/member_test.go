@@ -200,6 +200,21 @@ func TestDeployMember(t *testing.T) {
 	if pol.allows("ec2:ModifyInstanceMetadataOptions", "arn:aws:ec2:"+memberOtherRegion+":999999999999:instance/i-0abc") {
 		t.Error("the member role may modify the instances of another account")
 	}
+	// `remediate org check` asks IAM's policy simulator about the member
+	// role, as the member role.
+	if len(s.catalog.OrgCheckPermissions) == 0 {
+		t.Error("remediators.json has no org_check_permissions")
+	}
+	for _, p := range s.catalog.OrgCheckPermissions {
+		for _, a := range p.Actions {
+			if !pol.allows(a, aws.ToString(r.Role.Arn)) {
+				t.Errorf("the member role may not %s on itself, which `remediate org check` needs", a)
+			}
+			if pol.allows(a, "arn:aws:iam::999999999999:role/autoremediate-member") {
+				t.Errorf("the member role may %s on another account's role", a)
+			}
+		}
+	}
 	if _, err := iam.NewFromConfig(central).GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("autoremediate-member")}); err == nil {
 		t.Error("the central account got a member role: its functions act there with their own roles")
 	}

@@ -1,8 +1,10 @@
-# The member role: exactly what the enabled remediators need to remediate and
+# The member role: exactly what the enabled remediators need to remediate,
 # what the sweep needs to list (remediators.json, as the root module grants
-# its functions), in every region of this account, for the central
-# functions' roles only. terraform/member_test.go compares it with the Go
-# definitions, and the StackSet template (terraform/cloudformation) with it.
+# its functions) and what `remediate org check` needs to ask IAM's policy
+# simulator about the role (org_check_permissions), in every region of this
+# account, for the central functions' roles only. terraform/member_test.go
+# compares it with the Go definitions, and the StackSet template
+# (terraform/cloudformation) with it.
 
 locals {
   # The statements of remediators.json with their placeholders filled: this
@@ -16,6 +18,7 @@ locals {
   member_permissions = concat(
     flatten([for name, r in local.catalog.remediators : concat(r.permissions.scoped, r.permissions.patterns, r.permissions.unscoped) if contains(local.enabled_remediators, name)]),
     local.catalog.sweep_permissions,
+    local.catalog.org_check_permissions,
   )
   member_statements = [for p in local.member_permissions : {
     sid     = p.sid
