@@ -121,8 +121,13 @@ func TestParseFixtures(t *testing.T) {
 				}
 			}
 			wantARN := "arn:aws:config:us-east-1:" + account + ":config-rule/config-rule-"
-			if strings.HasPrefix(c.ConfigRuleName, "securityhub-") {
+			switch {
+			case strings.HasPrefix(c.ConfigRuleName, "securityhub-"):
 				wantARN = "arn:aws:config:us-east-1:" + account + ":config-rule/aws-service-rule/securityhub.amazonaws.com/config-rule-"
+			case strings.HasPrefix(c.ConfigRuleName, "OrgConfigRule-"):
+				// an organisation rule's rule in the member account is
+				// AWS Config's multi-account setup's service-linked rule
+				wantARN = "arn:aws:config:us-east-1:" + account + ":config-rule/aws-service-rule/config-multiaccountsetup.amazonaws.com/config-rule-"
 			}
 			if !strings.HasPrefix(c.ConfigRuleARN, wantARN) {
 				t.Errorf("configRuleARN = %q", c.ConfigRuleARN)

@@ -115,6 +115,7 @@ func TestHandleDispatchesFixtures(t *testing.T) {
 		{"s3-sse-noncompliant.json", S3Encryption, "s3-bucket-server-side-encryption-enabled", "AWS::S3::Bucket", "example-unencrypted-bucket"},
 		{"s3-kms-conformance-pack-noncompliant.json", S3Encryption, "s3-default-encryption-kms", "AWS::S3::Bucket", "example-unencrypted-bucket"},
 		{"ec2-imdsv2-noncompliant.json", EC2IMDSv2, "ec2-imdsv2-check", "AWS::EC2::Instance", "i-0abcd1234ef567890"},
+		{"ec2-imdsv2-org-config-rule-noncompliant.json", EC2IMDSv2, "ec2-imdsv2-check", "AWS::EC2::Instance", "i-0abcd1234ef567890"},
 		{"ebs-encrypted-volumes-noncompliant.json", EBSEncryption, "encrypted-volumes", "AWS::EC2::Volume", "vol-0123456789abcdef0"},
 		{"ebs-encryption-by-default-noncompliant.json", EBSEncryption, "ec2-ebs-encryption-by-default", "AWS::::Account", "123456789012"},
 	}

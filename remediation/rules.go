@@ -71,7 +71,9 @@ func NewRuleResolver(c Catalog, overrides map[string]string) *RuleResolver {
 // recognised as ("" for a configured override). Besides exact managed rule
 // names it recognises exactly the generated names the EventBridge patterns
 // deliver: Security Hub's securityhub-<managed rule>-<suffix>, conformance
-// packs' <managed rule>-conformance-pack-<suffix>, and AWS Control Tower's
+// packs' <managed rule>-conformance-pack-<suffix> (organisation conformance
+// packs' too), an organisation rule's OrgConfigRule-<managed rule>-<suffix>
+// (see OrgConfigRulePrefix), and AWS Control Tower's
 // AWSControlTower_AWS-GR_<SUFFIX>. Nothing looser: a Security Hub rule
 // such as securityhub-vpc-sg-restricted-common-ports-<suffix> is another
 // rule (other parameters) that merely contains a managed rule's name.
@@ -89,7 +91,8 @@ func (r *RuleResolver) Resolve(rule string) (remediator, managed string, ok bool
 		return "", "", false
 	}
 	for _, m := range r.longest {
-		if generatedName(rule, SecurityHubPrefix+m+"-") || generatedName(rule, m+ConformancePackInfix) {
+		if generatedName(rule, SecurityHubPrefix+m+"-") || generatedName(rule, m+ConformancePackInfix) ||
+			generatedName(rule, OrgConfigRulePrefix+m+"-") {
 			return r.managed[m], m, true
 		}
 	}
@@ -100,6 +103,14 @@ func (r *RuleResolver) Resolve(rule string) (remediator, managed string, ok bool
 const (
 	SecurityHubPrefix    = "securityhub-"
 	ConformancePackInfix = "-conformance-pack-"
+	// OrgConfigRulePrefix starts the name AWS Config gives, in each member
+	// account, the rule it creates for an organisation rule
+	// (PutOrganizationConfigRule): OrgConfigRule-<organisation rule
+	// name>-<suffix>, e.g. OrgConfigRule-s3-bucket-versioning-enabled-dbgzf8ba
+	// (AWS Audit Manager's documentation of service-linked rule names), the
+	// suffix AWS Config's own. The organisation rule's name is its
+	// creator's choice: it is recognised when it is a managed rule's name.
+	OrgConfigRulePrefix = "OrgConfigRule-"
 )
 
 // generatedName reports whether rule is prefix followed by a non-empty

@@ -37,6 +37,12 @@ func TestResolveGeneratedNames(t *testing.T) {
 		{"s3-default-encryption-kms-conformance-pack-mz2p5rt1", S3Encryption, "s3-default-encryption-kms"},
 		{"s3-bucket-public-read-prohibited-conformance-pack-x1y2z3", S3PublicAccessBlock, "s3-bucket-public-read-prohibited"},
 		{"encrypted-volumes-conformance-pack-abcdef", EBSEncryption, "encrypted-volumes"},
+		// organisation rules (PutOrganizationConfigRule) named after the
+		// managed rule, as AWS Config names them in the member accounts
+		{"OrgConfigRule-s3-bucket-public-read-prohibited-dbgzf8ba", S3PublicAccessBlock, "s3-bucket-public-read-prohibited"},
+		{"OrgConfigRule-ec2-imdsv2-check-k3x9q2w1", EC2IMDSv2, "ec2-imdsv2-check"},
+		{"OrgConfigRule-restricted-ssh-a1b2c3d4", EBSEncryption, "restricted-ssh"},
+		{"OrgConfigRule-s3-default-encryption-kms-mz2p5rt1", S3Encryption, "s3-default-encryption-kms"},
 		// AWS Control Tower: by identifier, or by the name in upper snake case
 		{"AWSControlTower_AWS-GR_S3_BUCKET_PUBLIC_READ_PROHIBITED", S3PublicAccessBlock, "s3-bucket-public-read-prohibited"},
 		{"AWSControlTower_AWS-GR_ENCRYPTED_VOLUMES", EBSEncryption, "encrypted-volumes"},
@@ -75,6 +81,14 @@ func TestResolveRejectsPartialWords(t *testing.T) {
 		"my-s3-bucket-public-read-prohibited-rule",
 		"xs3-bucket-public-read-prohibited-s3-bucket-public-read-prohibited",
 		"s3-bucket-public-read-prohibited-conformance-pack-",
+		"OrgConfigRule-s3-bucket-public-read-prohibited",
+		"OrgConfigRule-s3-bucket-public-read-prohibited-",
+		"OrgConfigRule-s3-bucket-public-read-prohibitedx-dbgzf8ba",
+		"OrgConfigRule-corp-s3-bucket-public-read-prohibited-dbgzf8ba",
+		"orgconfigrule-s3-bucket-public-read-prohibited-dbgzf8ba",
+		"OrgConfigRule_s3-bucket-public-read-prohibited-dbgzf8ba",
+		"xOrgConfigRule-s3-bucket-public-read-prohibited-dbgzf8ba",
+		"OrgConfigRule-iam-password-policy-dbgzf8ba",
 		"s3-bucket-public-read-prohibited-v2",
 		"AWSControlTower_AWS-GR_s3-bucket-public-read-prohibited",
 		"AWSControlTower_AWS-GR_IAM_PASSWORD_POLICY",
@@ -100,6 +114,7 @@ func TestResolveOverrides(t *testing.T) {
 		{"s3-bucket-public-write-prohibited", S3PublicAccessBlock, "s3-bucket-public-write-prohibited"},
 		// overrides are exact names: a generated name still resolves as managed
 		{"securityhub-s3-bucket-public-read-prohibited-1", S3PublicAccessBlock, "s3-bucket-public-read-prohibited"},
+		{"OrgConfigRule-s3-bucket-public-read-prohibited-dbgzf8ba", S3PublicAccessBlock, "s3-bucket-public-read-prohibited"},
 	}
 	for _, tc := range cases {
 		rem, managed, ok := r.Resolve(tc.rule)
