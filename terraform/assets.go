@@ -83,12 +83,14 @@ const MaxEventPatternSize = 2048
 
 // The kinds of Config rule names the module matches, one EventBridge rule
 // each (the keys of local.rule_name_matchers): the rules it deployed (plus
-// rule_map's), and the rules AWS Security Hub, conformance packs and AWS
-// Control Tower deployed for the same managed rules.
+// rule_map's), and the rules AWS Security Hub, conformance packs, AWS
+// Config organisation rules and AWS Control Tower deployed for the same
+// managed rules.
 const (
 	KindDeployed        = "deployed"
 	KindSecurityHub     = "securityhub"
 	KindConformancePack = "conformance-pack"
+	KindOrganization    = "organization"
 	KindControlTower    = "control-tower"
 )
 
@@ -104,6 +106,14 @@ func SecurityHubPrefix(managedRule string) string {
 // <managed rule>-conformance-pack-<suffix>.
 func ConformancePackPrefix(managedRule string) string {
 	return managedRule + remediation.ConformancePackInfix
+}
+
+// OrgConfigRulePrefix is the start of the name AWS Config gives, in each
+// member account, the rule of an organisation rule
+// (PutOrganizationConfigRule) named after a managed rule:
+// OrgConfigRule-<managed rule>-<suffix>.
+func OrgConfigRulePrefix(managedRule string) string {
+	return remediation.OrgConfigRulePrefix + managedRule + "-"
 }
 
 // ControlTowerNames are the names AWS Control Tower may give the Config rule
@@ -164,6 +174,7 @@ func Matchers(deployed []string, generated []remediation.ManagedRule) map[string
 	for _, r := range rules {
 		out[KindSecurityHub] = append(out[KindSecurityHub], map[string]string{"prefix": SecurityHubPrefix(r.Name)})
 		out[KindConformancePack] = append(out[KindConformancePack], map[string]string{"prefix": ConformancePackPrefix(r.Name)})
+		out[KindOrganization] = append(out[KindOrganization], map[string]string{"prefix": OrgConfigRulePrefix(r.Name)})
 		controlTower = append(controlTower, ControlTowerNames(r)...)
 	}
 	sort.Strings(controlTower)
@@ -217,7 +228,7 @@ func EventPattern(ruleNames []string, generated bool) ([]byte, error) {
 	}
 	byKind := Matchers(ruleNames, rules)
 	var all []any
-	for _, kind := range []string{KindDeployed, KindSecurityHub, KindConformancePack, KindControlTower} {
+	for _, kind := range []string{KindDeployed, KindSecurityHub, KindConformancePack, KindOrganization, KindControlTower} {
 		all = append(all, byKind[kind]...)
 	}
 	if len(all) == 0 {

@@ -3,8 +3,9 @@
 # asynchronous hop.
 
 # One rule per kind of Config rule name (local.rule_name_matchers): the
-# rules this module deployed, and those Security Hub, conformance packs and
-# Control Tower deployed for the same managed rules. Together they would
+# rules this module deployed, and those Security Hub, conformance packs, AWS
+# Config organisation rules and Control Tower deployed for the same managed
+# rules. Together they would
 # exceed EventBridge's event pattern size quota (2048 characters by
 # default); no name matches two kinds, so no event is delivered twice.
 resource "aws_cloudwatch_event_rule" "compliance_change" {

@@ -55,14 +55,17 @@ locals {
   # kind of rule name so that each pattern stays under EventBridge's
   # 2048-character limit: the rules this module deployed plus rule_map's
   # (exact names), and (match_generated_rule_names) the names others give
-  # the handled managed rules: Security Hub (securityhub-<rule>-<suffix>) and
-  # conformance packs (<rule>-conformance-pack-<suffix>) by prefix, AWS
-  # Control Tower (AWSControlTower_AWS-GR_<SUFFIX>) exactly. The Go function
+  # the handled managed rules: Security Hub (securityhub-<rule>-<suffix>),
+  # conformance packs (<rule>-conformance-pack-<suffix>) and AWS Config
+  # organisation rules named after the managed rule, in the member accounts
+  # (OrgConfigRule-<rule>-<suffix>) by prefix, AWS Control Tower
+  # (AWSControlTower_AWS-GR_<SUFFIX>) exactly. The Go function
   # terraform.Matchers builds the same lists.
   rule_name_matchers = {
     "deployed"         = sort(distinct(concat(keys(local.config_rules), [for k, v in var.rule_map : k if contains(local.enabled_remediators, v)])))
     "securityhub"      = [for name in sort(keys(local.handled_rules)) : { prefix = "securityhub-${name}-" } if var.match_generated_rule_names]
     "conformance-pack" = [for name in sort(keys(local.handled_rules)) : { prefix = "${name}-conformance-pack-" } if var.match_generated_rule_names]
+    "organization"     = [for name in sort(keys(local.handled_rules)) : { prefix = "OrgConfigRule-${name}-" } if var.match_generated_rule_names]
     "control-tower"    = sort(flatten([for name, r in local.handled_rules : [for s in r.control_tower_suffixes : "AWSControlTower_AWS-GR_${s}"] if var.match_generated_rule_names]))
   }
   event_patterns = { for kind, matchers in local.rule_name_matchers : kind => jsonencode(jsondecode(templatefile("${path.module}/templates/event_pattern.json.tftpl", {

@@ -120,7 +120,8 @@ func TestMatchersShape(t *testing.T) {
 	got := mustJSON(t, Matchers([]string{"b-rule", "a-rule", "b-rule"}, []remediation.ManagedRule{r}))
 	want := `{"conformance-pack":[{"prefix":"restricted-ssh-conformance-pack-"}],` +
 		`"control-tower":["AWSControlTower_AWS-GR_INCOMING_SSH_DISABLED","AWSControlTower_AWS-GR_RESTRICTED_SSH"],` +
-		`"deployed":["a-rule","b-rule"],"securityhub":[{"prefix":"securityhub-restricted-ssh-"}]}`
+		`"deployed":["a-rule","b-rule"],"organization":[{"prefix":"OrgConfigRule-restricted-ssh-"}],` +
+		`"securityhub":[{"prefix":"securityhub-restricted-ssh-"}]}`
 	if got != want {
 		t.Errorf("Matchers:\n got %s\nwant %s", got, want)
 	}

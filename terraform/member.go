@@ -30,8 +30,8 @@ type MemberOptions struct {
 	// rule names of the enabled remediators.
 	ConfigRuleNames []string
 	// SkipGeneratedRuleNames leaves out the rule names Security Hub,
-	// conformance packs and Control Tower give the managed rules
-	// (match_generated_rule_names = false).
+	// conformance packs, organisation rules and Control Tower give the
+	// managed rules (match_generated_rule_names = false).
 	SkipGeneratedRuleNames bool
 }
 

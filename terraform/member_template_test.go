@@ -46,8 +46,10 @@ func TestMemberTemplateOptions(t *testing.T) {
 	if !bytes.Contains(all, []byte(`"`+other+`"`)) || bytes.Contains(one, []byte(`"`+other+`"`)) {
 		t.Errorf("statement %s: in the default template %t, in the template of %s alone %t", other, bytes.Contains(all, []byte(other)), defs[0].Name, bytes.Contains(one, []byte(other)))
 	}
-	if !bytes.Contains(all, []byte("ForwardConfigSecurityhub")) || bytes.Contains(one, []byte("ForwardConfigSecurityhub")) {
-		t.Error("SkipGeneratedRuleNames should leave out the rule of the Security Hub names, and only it")
+	for _, rule := range []string{"ForwardConfigSecurityhub", "ForwardConfigOrganization"} {
+		if !bytes.Contains(all, []byte(rule)) || bytes.Contains(one, []byte(rule)) {
+			t.Errorf("SkipGeneratedRuleNames should leave out %s, and only the rules of generated names", rule)
+		}
 	}
 }
 

@@ -29,7 +29,7 @@ output "dead_letter_queue_url" {
 }
 
 output "event_rule_names" {
-  description = "Names of the EventBridge rules that invoke the remediate function on AWS Config compliance changes, by kind of Config rule name they match (deployed, securityhub, conformance-pack, control-tower)."
+  description = "Names of the EventBridge rules that invoke the remediate function on AWS Config compliance changes, by kind of Config rule name they match (deployed, securityhub, conformance-pack, organization, control-tower)."
   value       = { for kind, r in aws_cloudwatch_event_rule.compliance_change : kind => r.name }
 }
 

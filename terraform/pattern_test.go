@@ -75,6 +75,12 @@ func fixtureEvents(t *testing.T) []testEvent {
 		"conformance-pack-public-read": "s3-bucket-public-read-prohibited-conformance-pack-k3x9q2w1",
 		"conformance-pack-inside":      "corp-s3-bucket-public-read-prohibited-conformance-pack-k3x9q2w1",
 		"conformance-pack-no-dash":     "s3-bucket-public-read-prohibited-conformance-packk3x9q2w1",
+		// AWS Config organisation rules in a member account
+		"org-rule-public-read":   "OrgConfigRule-s3-bucket-public-read-prohibited-dbgzf8ba",
+		"org-rule-other-name":    "OrgConfigRule-corp-s3-bucket-public-read-prohibited-dbgzf8ba",
+		"org-rule-no-suffix":     "OrgConfigRule-s3-bucket-public-read-prohibited",
+		"org-rule-lower-case":    "orgconfigrule-s3-bucket-public-read-prohibited-dbgzf8ba",
+		"org-rule-name-extended": "OrgConfigRule-s3-bucket-public-read-prohibitedx-dbgzf8ba",
 	} {
 		out = append(out, newTestEvent(t, name, base.source, base.detailType, setDetail(t, base.detail, "configRuleName", rule)))
 	}
@@ -114,10 +120,11 @@ func setDetail(t *testing.T, detail json.RawMessage, key, value string) json.Raw
 // shouldMatch is the oracle, written from the issue rather than from the
 // patterns: AWS Config compliance changes to NON_COMPLIANT for exactly the
 // deployed rule names, or, for the generated managed rules, a name Security
-// Hub (securityhub-<rule>-<suffix>) or a conformance pack
-// (<rule>-conformance-pack-<suffix>) gives it, or a Control Tower name
-// (AWSControlTower_AWS-GR_...) the handler's resolver recognises as one of
-// them.
+// Hub (securityhub-<rule>-<suffix>), a conformance pack
+// (<rule>-conformance-pack-<suffix>) or an organisation rule named after it
+// (OrgConfigRule-<rule>-<suffix> in a member account) gives it, or a
+// Control Tower name (AWSControlTower_AWS-GR_...) the handler's resolver
+// recognises as one of them.
 func shouldMatch(e testEvent, deployed, generated []string) bool {
 	if e.source != "aws.config" || e.detailType != "Config Rules Compliance Change" ||
 		e.messageType != "ComplianceChangeNotification" || e.typ != "NON_COMPLIANT" {
@@ -127,7 +134,8 @@ func shouldMatch(e testEvent, deployed, generated []string) bool {
 		return true
 	}
 	for _, m := range generated {
-		if strings.HasPrefix(e.rule, "securityhub-"+m+"-") || strings.HasPrefix(e.rule, m+"-conformance-pack-") {
+		if strings.HasPrefix(e.rule, "securityhub-"+m+"-") || strings.HasPrefix(e.rule, m+"-conformance-pack-") ||
+			strings.HasPrefix(e.rule, "OrgConfigRule-"+m+"-") {
 			return true
 		}
 	}
@@ -227,15 +235,19 @@ func TestEventPatternOnEmulator(t *testing.T) {
 	}{
 		{"default", deployed, deployed,
 			[]string{"s3-public-read-noncompliant", "s3-public-write-securityhub-noncompliant", "ec2-imdsv2-noncompliant",
-				"s3-kms-conformance-pack-noncompliant", "conformance-pack-public-read", "controltower-public-read", "controltower-restricted-ssh"},
+				"s3-kms-conformance-pack-noncompliant", "conformance-pack-public-read", "controltower-public-read", "controltower-restricted-ssh",
+				"org-rule-public-read", "ec2-imdsv2-org-config-rule-noncompliant"},
 			[]string{"s3-public-read-compliant", "s3-public-read-not-applicable", "unknown-rule-noncompliant", "other-source", "securityhub-lookalike",
-				"rule-name-extended", "controltower-unhandled", "controltower-extended", "conformance-pack-inside", "conformance-pack-no-dash"}},
+				"rule-name-extended", "controltower-unhandled", "controltower-extended", "conformance-pack-inside", "conformance-pack-no-dash",
+				"org-rule-other-name", "org-rule-no-suffix", "org-rule-lower-case", "org-rule-name-extended"}},
 		{"without-generated-names", deployed, nil,
 			[]string{"s3-public-read-noncompliant"},
-			[]string{"s3-public-write-securityhub-noncompliant", "s3-kms-conformance-pack-noncompliant", "controltower-public-read"}},
+			[]string{"s3-public-write-securityhub-noncompliant", "s3-kms-conformance-pack-noncompliant", "controltower-public-read",
+				"org-rule-public-read", "ec2-imdsv2-org-config-rule-noncompliant"}},
 		{"only-imds-rule", []string{"ec2-imdsv2-check"}, []string{publicWrite},
 			[]string{"ec2-imdsv2-noncompliant", "s3-public-write-securityhub-noncompliant"},
-			[]string{"s3-public-read-noncompliant", "s3-sse-noncompliant", "controltower-public-read", "conformance-pack-public-read"}},
+			[]string{"s3-public-read-noncompliant", "s3-sse-noncompliant", "controltower-public-read", "conformance-pack-public-read",
+				"org-rule-public-read", "ec2-imdsv2-org-config-rule-noncompliant"}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -89,7 +89,7 @@ variable "config_rules" {
 }
 
 variable "match_generated_rule_names" {
-  description = "Also remediate the Config rules others deployed for the same managed rules under generated names: AWS Security Hub (securityhub-<managed rule>-<suffix>) and conformance packs (<managed rule>-conformance-pack-<suffix>), matched by prefix, and AWS Control Tower (AWSControlTower_AWS-GR_<IDENTIFIER>). Each kind has its own EventBridge rule."
+  description = "Also remediate the Config rules others deployed for the same managed rules under generated names: AWS Security Hub (securityhub-<managed rule>-<suffix>), conformance packs, the organisation's too (<managed rule>-conformance-pack-<suffix>), and AWS Config organisation rules named after the managed rule (OrgConfigRule-<managed rule>-<suffix> in the member accounts), matched by prefix, and AWS Control Tower (AWSControlTower_AWS-GR_<IDENTIFIER>). Each kind has its own EventBridge rule."
   type        = bool
   default     = true
 }

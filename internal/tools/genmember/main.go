@@ -22,7 +22,7 @@ func main() {
 	var (
 		enabled   = flag.String("enabled", "", "enabled remediators, comma-separated (the central deployment's enabled_remediators); empty: all")
 		ruleNames = flag.String("config-rule-names", "", "exact Config rule names to forward, comma-separated (the central deployment's member_settings.config_rule_names); empty: the managed rule names of the enabled remediators")
-		noGen     = flag.Bool("no-generated-rule-names", false, "do not forward the rules Security Hub, conformance packs and Control Tower deploy (match_generated_rule_names = false)")
+		noGen     = flag.Bool("no-generated-rule-names", false, "do not forward the rules Security Hub, conformance packs, organisation rules and Control Tower deploy (match_generated_rule_names = false)")
 	)
 	flag.Usage = func() {
 		fmt.Fprintln(flag.CommandLine.Output(), "usage: genmember [flags] OUTPUT.json")

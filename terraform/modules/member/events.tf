@@ -15,6 +15,7 @@ locals {
     "deployed"         = var.config_rule_names == null ? sort(keys(local.handled_rules)) : sort(distinct(var.config_rule_names))
     "securityhub"      = [for name in sort(keys(local.handled_rules)) : { prefix = "securityhub-${name}-" } if var.match_generated_rule_names]
     "conformance-pack" = [for name in sort(keys(local.handled_rules)) : { prefix = "${name}-conformance-pack-" } if var.match_generated_rule_names]
+    "organization"     = [for name in sort(keys(local.handled_rules)) : { prefix = "OrgConfigRule-${name}-" } if var.match_generated_rule_names]
     "control-tower"    = sort(flatten([for name, r in local.handled_rules : [for s in r.control_tower_suffixes : "AWSControlTower_AWS-GR_${s}"] if var.match_generated_rule_names]))
   }
   event_patterns = { for kind, matchers in local.rule_name_matchers : kind => jsonencode(jsondecode(templatefile("${local.root}/templates/event_pattern.json.tftpl", {

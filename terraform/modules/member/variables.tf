@@ -86,7 +86,7 @@ variable "config_rule_names" {
 }
 
 variable "match_generated_rule_names" {
-  description = "Also forward the compliance changes of the Config rules that Security Hub, conformance packs and AWS Control Tower deploy for the same managed rules (as the central deployment's match_generated_rule_names)."
+  description = "Also forward the compliance changes of the Config rules that Security Hub, conformance packs, AWS Config organisation rules (OrgConfigRule-<managed rule>-<suffix>) and AWS Control Tower deploy for the same managed rules (as the central deployment's match_generated_rule_names)."
   type        = bool
   default     = true
 }
