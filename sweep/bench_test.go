@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/internal/fakeaws"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/sweep"
 )
@@ -85,14 +86,14 @@ func BenchmarkSweep(b *testing.B) {
 // BenchmarkSweepFloor sweeps the account of BenchmarkSweep (500
 // non-compliant buckets, 200 IMDSv1 instances with their 200 unencrypted
 // root volumes, the default security group: 902 resources with the six
-// remediators) against fakeAWS instead of moto, so that it measures the
-// sweep, not an emulator, with AWS's client-side limits on. x-floor is the
-// wall time over the rate-limit floor of the calls made (RateLimiter.Floor:
-// the 200 ModifyInstanceMetadataOptions, 100 at once then 5 a second, need
-// 20 s); the target is 1.1. latency is the fake's time per call: none, and
-// about that of an AWS call within its region; concurrency is the CLI's
-// default (8) or the Sweeper's (0, DefaultConcurrency: the scheduled
-// sweep's).
+// remediators) against internal/fakeaws instead of moto, so that it
+// measures the sweep, not an emulator, with AWS's client-side limits on.
+// x-floor is the wall time over the rate-limit floor of the calls made
+// (RateLimiter.Floor: the 200 ModifyInstanceMetadataOptions, 100 at once
+// then 5 a second, need 20 s); the target is 1.1. latency is the fake's
+// time per call: none, and about that of an AWS call within its region;
+// concurrency is the CLI's default (8) or the Sweeper's (0,
+// DefaultConcurrency: the scheduled sweep's).
 func BenchmarkSweepFloor(b *testing.B) {
 	const buckets, instances = 500, 200
 	for _, bc := range []struct {
@@ -102,15 +103,15 @@ func BenchmarkSweepFloor(b *testing.B) {
 		b.Run(fmt.Sprintf("latency=%s/concurrency=%d", bc.latency, bc.concurrency), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				f := newFakeAWS(b)
-				f.latency = bc.latency
-				f.addBuckets(buckets)
+				f := fakeaws.New(b)
+				f.Latency = bc.latency
+				f.AddBuckets(buckets)
 				for range instances {
-					f.addInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 1)
+					f.AddInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 1)
 				}
 				lim := sweep.NewRateLimiter(nil)
 				cfg, _ := app.Load(func(string) string { return "" })
-				clients := app.NewClients(f.config(lim.AddTo))
+				clients := app.NewClients(f.Config(lim.AddTo))
 				h, err := app.NewHandler(cfg, clients, app.NewLogger(io.Discard, cfg.LogLevel))
 				if err != nil {
 					b.Fatal(err)
@@ -144,7 +145,7 @@ func BenchmarkSweepFloor(b *testing.B) {
 				b.ReportMetric(float64(len(resources)), "resources")
 				b.ReportMetric(float64(len(rep.Outcomes)), "checks")
 				b.ReportMetric(float64(calls)/float64(len(resources)), "api-calls/resource")
-				b.ReportMetric(float64(f.count("EC2.DescribeInstances")), "describe-instances")
+				b.ReportMetric(float64(f.Count("EC2.DescribeInstances")), "describe-instances")
 				b.ReportMetric(rep.Duration.Seconds(), "wall-s")
 				b.ReportMetric(floor.Seconds(), "floor-s")
 				b.ReportMetric(rep.Duration.Seconds()/floor.Seconds(), "x-floor")

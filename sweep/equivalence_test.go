@@ -13,6 +13,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/internal/fakeaws"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
 	"github.com/autoremediate/autoremediate/sweep"
@@ -21,27 +22,27 @@ import (
 // imdsAccount fills a fake account with instances in every state the IMDSv2
 // remediator tells apart, and enough plain IMDSv1 ones for the sweep's
 // read-backs to be batched.
-func imdsAccount(f *fakeAWS) {
-	f.addInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 1)
-	f.addInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateDisabled, 3) // endpoint kept off
-	f.addInstance("", "", 0)                                                                           // nothing set
-	f.addInstance(ec2types.HttpTokensStateRequired, ec2types.InstanceMetadataEndpointStateEnabled, 2)  // compliant
-	f.addInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 1,
+func imdsAccount(f *fakeaws.Region) {
+	f.AddInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 1)
+	f.AddInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateDisabled, 3) // endpoint kept off
+	f.AddInstance("", "", 0)                                                                           // nothing set
+	f.AddInstance(ec2types.HttpTokensStateRequired, ec2types.InstanceMetadataEndpointStateEnabled, 2)  // compliant
+	f.AddInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 1,
 		ec2types.Tag{Key: aws.String("Name"), Value: aws.String("legacy")}, ec2types.Tag{Key: aws.String("auto-remediation"), Value: aws.String("off")})
-	f.noToken[f.addInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 1)] = 12 // still uses IMDSv1
-	f.dropped[f.addInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 1)] = true
-	stopped := f.addInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 2)
-	f.instances[stopped].State.Name = ec2types.InstanceStateNameStopped
+	f.NoToken[f.AddInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 1)] = 12 // still uses IMDSv1
+	f.Dropped[f.AddInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 1)] = true
+	stopped := f.AddInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 2)
+	f.Instances[stopped].State.Name = ec2types.InstanceStateNameStopped
 	for range 40 {
-		f.addInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 1)
+		f.AddInstance(ec2types.HttpTokensStateOptional, ec2types.InstanceMetadataEndpointStateEnabled, 1)
 	}
 }
 
 // imdsHandler builds the IMDSv2 remediator on the fake's clients (with a
 // short read-back interval) and a handler without a publisher.
-func imdsHandler(t *testing.T, f *fakeAWS, mode remediation.Mode) (*remediation.Handler, *app.Clients) {
+func imdsHandler(t *testing.T, f *fakeaws.Region, mode remediation.Mode) (*remediation.Handler, *app.Clients) {
 	t.Helper()
-	clients := app.NewClients(f.config())
+	clients := app.NewClients(f.Config())
 	opts := remediators.DefaultOptions()
 	opts.VerifyAttempts, opts.VerifyInterval = 3, 10*time.Millisecond
 	defs := remediators.Definitions()
@@ -63,23 +64,23 @@ func TestSweepAgreesWithTheEventPathOnInstances(t *testing.T) {
 	for _, mode := range []remediation.Mode{remediation.ModeEnforce, remediation.ModeDryRun} {
 		t.Run(string(mode), func(t *testing.T) {
 			ctx := context.Background()
-			events := newFakeAWS(t)
+			events := fakeaws.New(t)
 			imdsAccount(events)
 			h, _ := imdsHandler(t, events, mode)
 			rem, _ := h.Registry.Get(remediators.EC2IMDSv2Name)
 			want := map[string]remediation.Outcome{}
-			for _, id := range events.order {
+			for _, id := range events.Order {
 				req := remediation.Request{Rule: "ec2-imdsv2-check", ManagedRule: "ec2-imdsv2-check", ResourceType: remediators.ResourceTypeInstance,
-					ResourceID: id, Account: events.account, Region: events.region, Mode: mode}
+					ResourceID: id, Account: events.Account, Region: events.Region, Mode: mode}
 				o, _ := h.Process(ctx, remediation.Job{Remediator: rem, Request: req, EventID: "event-" + id, Trigger: remediation.TriggerConfig})
 				want[id] = o
 			}
 
-			swept := newFakeAWS(t)
+			swept := fakeaws.New(t)
 			imdsAccount(swept)
 			h, clients := imdsHandler(t, swept, mode)
 			sw := &sweep.Sweeper{Definitions: remediators.Definitions(), Clients: clients, Handler: h,
-				Account: swept.account, Region: swept.region, Only: []string{remediators.EC2IMDSv2Name}}
+				Account: swept.Account, Region: swept.Region, Only: []string{remediators.EC2IMDSv2Name}}
 			rep, err := sw.Run(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -112,13 +113,13 @@ func TestSweepAgreesWithTheEventPathOnInstances(t *testing.T) {
 			byID := func(a, b ec2.ModifyInstanceMetadataOptionsInput) int {
 				return cmp.Compare(aws.ToString(a.InstanceId), aws.ToString(b.InstanceId))
 			}
-			slices.SortFunc(events.modifies, byID)
-			slices.SortFunc(swept.modifies, byID)
-			if !reflect.DeepEqual(swept.modifies, events.modifies) {
-				t.Errorf("the sweep's writes differ from the event path's:\n%v\n%v", swept.modifies, events.modifies)
+			slices.SortFunc(events.Modifies, byID)
+			slices.SortFunc(swept.Modifies, byID)
+			if !reflect.DeepEqual(swept.Modifies, events.Modifies) {
+				t.Errorf("the sweep's writes differ from the event path's:\n%v\n%v", swept.Modifies, events.Modifies)
 			}
-			for _, id := range events.order {
-				if a, b := swept.instances[id].MetadataOptions, events.instances[id].MetadataOptions; !reflect.DeepEqual(a, b) {
+			for _, id := range events.Order {
+				if a, b := swept.Instances[id].MetadataOptions, events.Instances[id].MetadataOptions; !reflect.DeepEqual(a, b) {
 					t.Errorf("%s after the sweep %+v, after the events %+v", id, *a, *b)
 				}
 			}
@@ -131,10 +132,10 @@ func TestSweepAgreesWithTheEventPathOnInstances(t *testing.T) {
 // listing, no instance described on its own, and read-backs, batched, only
 // for the instances it wrote (the one whose write never shows is read back
 // once per attempt).
-func checkSweepDescribes(t *testing.T, f *fakeAWS, mode remediation.Mode) {
+func checkSweepDescribes(t *testing.T, f *fakeaws.Region, mode remediation.Mode) {
 	t.Helper()
 	listings, batches, readBack := 0, 0, 0
-	for _, in := range f.describes {
+	for _, in := range f.Describes {
 		switch {
 		case len(in.InstanceIds) > 0:
 			t.Errorf("the sweep described instance(s) %v on their own", in.InstanceIds)
@@ -147,13 +148,13 @@ func checkSweepDescribes(t *testing.T, f *fakeAWS, mode remediation.Mode) {
 	}
 	wantReadBack := 0
 	if mode == remediation.ModeEnforce {
-		wantReadBack = len(f.modifies) - 1 + 3 // the dropped write's three attempts
+		wantReadBack = len(f.Modifies) - 1 + 3 // the dropped write's three attempts
 	}
 	if listings != 1 || readBack != wantReadBack {
 		t.Errorf("%d listings, %d instances read back; want 1 and %d", listings, readBack, wantReadBack)
 	}
-	if mode == remediation.ModeEnforce && batches >= len(f.modifies) {
-		t.Errorf("%d DescribeInstances read back %d written instances: not batched", batches, len(f.modifies))
+	if mode == remediation.ModeEnforce && batches >= len(f.Modifies) {
+		t.Errorf("%d DescribeInstances read back %d written instances: not batched", batches, len(f.Modifies))
 	}
-	t.Logf("%d writes read back in %d DescribeInstances", len(f.modifies), batches)
+	t.Logf("%d writes read back in %d DescribeInstances", len(f.Modifies), batches)
 }
