@@ -150,7 +150,7 @@ func TestResolverKnowsEveryDefinedRule(t *testing.T) {
 	r := remediation.NewRuleResolver(Catalog(defs), nil)
 	for _, d := range defs {
 		for _, m := range d.Rules {
-			for _, name := range []string{m.Name, "securityhub-" + m.Name + "-a1b2c3", m.Name + "-conformance-pack-x9y8z7", remediation.ControlTowerPrefix + m.Identifier} {
+			for _, name := range []string{m.Name, "securityhub-" + m.Name + "-a1b2c3", m.Name + "-conformance-pack-x9y8z7", remediation.OrgConfigRulePrefix + m.Name + "-dbgzf8ba", remediation.ControlTowerPrefix + m.Identifier} {
 				rem, managed, ok := r.Resolve(name)
 				if !ok || rem != d.Name || managed != m.Name {
 					t.Errorf("Resolve(%q) = %q, %q, %t; want %q, %q", name, rem, managed, ok, d.Name, m.Name)
