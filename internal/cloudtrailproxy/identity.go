@@ -32,6 +32,17 @@ func AssumedRole(roleARN, session string) Identity {
 // IAMUser is the identity of an IAM user with long-term access keys.
 func IAMUser(userARN string) Identity { return Identity{Type: TypeIAMUser, ARN: userARN} }
 
+// PrincipalID is the identity's unique ID as CloudTrail's
+// userIdentity.principalId and STS's GetCallerIdentity UserId give it: the
+// user's ID (AIDA...), or the role's ID and the session name
+// (AROA...:SESSION) for an assumed role.
+func (id Identity) PrincipalID() string {
+	if id.Type != TypeAssumedRole {
+		return uniqueID("AIDA", id.ARN)
+	}
+	return uniqueID("AROA", id.ARN) + ":" + id.SessionName
+}
+
 // userIdentity is CloudTrail's userIdentity element.
 type userIdentity struct {
 	Type           string          `json:"type"`
@@ -68,14 +79,14 @@ func (id Identity) record(accessKeyID string, sessionStart time.Time) userIdenti
 	account := arnAccount(id.ARN)
 	name := id.ARN[strings.LastIndexByte(id.ARN, '/')+1:]
 	if id.Type != TypeAssumedRole {
-		return userIdentity{Type: TypeIAMUser, PrincipalID: uniqueID("AIDA", id.ARN), ARN: id.ARN, AccountID: account,
+		return userIdentity{Type: TypeIAMUser, PrincipalID: id.PrincipalID(), ARN: id.ARN, AccountID: account,
 			AccessKeyID: accessKeyID, UserName: name}
 	}
 	roleID := uniqueID("AROA", id.ARN)
 	// The assumed-role ARN drops the role's path; the issuer's ARN keeps it.
 	return userIdentity{
 		Type:        TypeAssumedRole,
-		PrincipalID: roleID + ":" + id.SessionName,
+		PrincipalID: id.PrincipalID(),
 		ARN:         "arn:aws:sts::" + account + ":assumed-role/" + name + "/" + id.SessionName,
 		AccountID:   account,
 		AccessKeyID: accessKeyID,

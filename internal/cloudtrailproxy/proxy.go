@@ -16,7 +16,6 @@ package cloudtrailproxy
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +28,7 @@ import (
 	"time"
 
 	"github.com/autoremediate/autoremediate/events"
+	"github.com/autoremediate/autoremediate/internal/relay"
 )
 
 // maxBody is the largest request or response body the proxy reads to
@@ -69,6 +69,14 @@ type Proxy struct {
 	started    time.Time
 }
 
+// Server is a Proxy listening on a loopback port: its URL is what clients
+// use as their endpoint URL, and Close stops it, letting calls in flight
+// finish (at most 5 s).
+type Server struct {
+	*Proxy
+	*relay.Server
+}
+
 type callKey struct{}
 
 // New returns a proxy forwarding to opts.Target.
@@ -92,22 +100,7 @@ func New(opts Options) (*Proxy, error) {
 		p.onError = func(error) {}
 	}
 	p.started = p.now()
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 64
-	p.rp = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			// The emulator builds URLs it returns (SQS queue URLs) from the
-			// Host: the caller keeps talking to the proxy.
-			pr.Out.Host = pr.In.Host
-		},
-		Transport:      transport,
-		ModifyResponse: p.recordResponse,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			p.onError(fmt.Errorf("forwarding %s %s to the emulator: %w", r.Method, r.URL.Path, err))
-			w.WriteHeader(http.StatusBadGateway)
-		},
-	}
+	p.rp = relay.ReverseProxy(target, p.recordResponse, func(_ *http.Request, err error) { p.onError(err) })
 	return p, nil
 }
 
@@ -145,7 +138,7 @@ func (p *Proxy) classify(r *http.Request) (*call, error) {
 	} else {
 		c.source, c.eventSource = events.SourceEC2, events.EventSourceEC2
 	}
-	body, complete, err := readBody(r)
+	body, complete, err := relay.ReadBody(r, maxBody)
 	if err != nil {
 		return nil, fmt.Errorf("reading the request body of %s %s: %w", r.Method, r.URL.Path, err)
 	}
@@ -172,27 +165,6 @@ func (p *Proxy) classify(r *http.Request) (*call, error) {
 	return c, nil
 }
 
-// readBody reads up to maxBody of the request body and puts it back;
-// complete is false when the body is larger (it is forwarded as it came).
-func readBody(r *http.Request) (body []byte, complete bool, err error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, true, nil
-	}
-	body, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return nil, false, err
-	}
-	if len(body) > maxBody {
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
-		return nil, false, nil
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return body, true, nil
-}
-
 // recordResponse builds and puts the event of a call that succeeded,
 // before the caller gets the answer.
 func (p *Proxy) recordResponse(resp *http.Response) error {
@@ -211,7 +183,9 @@ func (p *Proxy) recordResponse(resp *http.Response) error {
 		if err != nil || len(raw) > maxBody {
 			p.onError(fmt.Errorf("reading the emulator's answer to %s: too large or cut short (%v): %s recorded without its response", c.eventName, err, c.eventName))
 		} else {
-			body = decoded(raw, resp.Header.Get("Content-Encoding"))
+			// The record reads the answer decompressed; the caller gets
+			// it as the emulator sent it.
+			body = relay.Decoded(raw, resp.Header.Get("Content-Encoding"), maxBody)
 		}
 	}
 	ev, err := p.build(c, resp, body)
@@ -231,59 +205,11 @@ func (p *Proxy) recordResponse(resp *http.Response) error {
 	return nil
 }
 
-// decoded undoes a gzip content encoding for reading (the caller gets the
-// bytes as the emulator sent them).
-func decoded(body []byte, encoding string) []byte {
-	if !strings.EqualFold(encoding, "gzip") {
-		return body
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(body))
-	if err != nil {
-		return body
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, maxBody))
-	if err != nil {
-		return body
-	}
-	return out
-}
-
-// Server is a Proxy listening on a loopback port.
-type Server struct {
-	*Proxy
-	// URL is what clients use as their endpoint URL.
-	URL  string
-	srv  *http.Server
-	done chan struct{}
-}
-
 // Start runs a proxy on a free loopback port.
 func Start(opts Options) (*Server, error) {
-	p, err := New(opts)
+	p, srv, err := relay.Start("CloudTrail proxy", New, opts)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listening for the CloudTrail proxy: %w", err)
-	}
-	s := &Server{Proxy: p, URL: "http://" + ln.Addr().String(), srv: &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second},
-		done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		_ = s.srv.Serve(ln)
-	}()
-	return s, nil
-}
-
-// Close stops the proxy, letting calls in flight finish (at most 5 s).
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(ctx)
-	<-s.done
-	if err != nil {
-		return fmt.Errorf("stopping the CloudTrail proxy: %w", err)
-	}
-	return nil
+	return &Server{Proxy: p, Server: srv}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/autoremediate/autoremediate/events"
+	"github.com/autoremediate/autoremediate/internal/awsid"
 )
 
 // signature is what a SigV4-signed request says about itself: the access
@@ -205,7 +206,7 @@ func (p *Proxy) build(c *call, resp *http.Response, respBody []byte) (Event, err
 	rec := record{
 		EventVersion: "1.09", UserIdentity: id.record(c.sig.accessKeyID, p.started), EventTime: c.at.UTC().Format(EventTimeFormat),
 		EventSource: c.eventSource, EventName: c.eventName, AWSRegion: c.sig.region, SourceIPAddress: c.sourceIP,
-		UserAgent: c.userAgent, EventID: uuid(), ReadOnly: false, EventType: "AwsApiCall", ManagementEvent: true,
+		UserAgent: c.userAgent, EventID: awsid.UUID(), ReadOnly: false, EventType: "AwsApiCall", ManagementEvent: true,
 		RecipientAccountID: p.account, EventCategory: "Management",
 	}
 	if rec.AWSRegion == "" {
@@ -281,7 +282,7 @@ func (p *Proxy) s3Record(rec *record, c *call, resp *http.Response) error {
 }
 
 func ec2Record(rec *record, c *call, respBody []byte) error {
-	rec.RequestID = uuid()
+	rec.RequestID = awsid.UUID()
 	tree := queryTree(c.params)
 	if ec2Wrapped[c.eventName] {
 		var inner any = ""
@@ -334,16 +335,6 @@ func ec2Record(rec *record, c *call, respBody []byte) error {
 	}
 	rec.ResponseElements = body
 	return nil
-}
-
-// uuid is a random (version 4) UUID.
-func uuid() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // requestID16 is an S3-style request ID: 16 upper-case hex digits.

@@ -2,8 +2,6 @@ package demo
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/events"
+	"github.com/autoremediate/autoremediate/internal/awsid"
 	"github.com/autoremediate/autoremediate/internal/cloudtrailproxy"
 	"github.com/autoremediate/autoremediate/internal/emulator"
 	"github.com/autoremediate/autoremediate/internal/orgproxy"
@@ -310,7 +309,7 @@ func (d *demo) sendOrgEvents(ctx context.Context, h *remediation.Handler, checks
 	)
 	sem := make(chan struct{}, orgConcurrency)
 	for _, c := range checks {
-		raw, err := events.NewComplianceChange(events.ComplianceChange{ID: eventID(),
+		raw, err := events.NewComplianceChange(events.ComplianceChange{ID: awsid.UUID(),
 			Account: c.account, Region: c.region, RuleName: c.rule, ResourceType: c.resourceType, ResourceID: c.resourceID,
 			New: events.ComplianceTypeNonCompliant, Old: events.ComplianceTypeCompliant, At: time.Now()})
 		if err != nil {
@@ -344,16 +343,6 @@ func (d *demo) sendOrgEvents(ctx context.Context, h *remediation.Handler, checks
 	}
 	wg.Wait()
 	return outcomes, firstErr
-}
-
-// eventID is a random EventBridge event ID (a version 4 UUID).
-func eventID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 // shortSession names an assumed-role session ARN by role/session.

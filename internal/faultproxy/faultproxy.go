@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -32,6 +31,8 @@ import (
 	"sync"
 
 	"github.com/aws/smithy-go/encoding/cbor"
+
+	"github.com/autoremediate/autoremediate/internal/relay"
 )
 
 // Kind is what the proxy did with a request instead of forwarding it
@@ -166,6 +167,16 @@ type Proxy struct {
 	seen  map[string]uint64 // calls per service and operation
 	stats Stats
 }
+
+// Server is a Proxy listening on a loopback port: its URL is what clients
+// use as their endpoint URL.
+type Server struct {
+	*Proxy
+	*relay.Server
+}
+
+// Close stops the proxy at once.
+func (s *Server) Close() error { return s.Server.CloseNow() }
 
 // New returns a proxy for the options.
 func New(o Options) (*Proxy, error) {
@@ -586,29 +597,11 @@ func typeOf(e apiError) string {
 	return e.code
 }
 
-// Server is a Proxy listening on a loopback port.
-type Server struct {
-	*Proxy
-	// URL is the proxy's address, e.g. http://127.0.0.1:41234.
-	URL string
-	srv *http.Server
-	ln  net.Listener
-}
-
-// Start runs a proxy for the options on a free loopback port.
-func Start(o Options) (*Server, error) {
-	p, err := New(o)
+// Start runs a proxy on a free loopback port.
+func Start(opts Options) (*Server, error) {
+	p, srv, err := relay.Start("fault proxy", New, opts)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listening for the fault proxy: %w", err)
-	}
-	s := &Server{Proxy: p, URL: "http://" + ln.Addr().String(), srv: &http.Server{Handler: p}, ln: ln}
-	go func() { _ = s.srv.Serve(ln) }() // ends with ErrServerClosed on Close
-	return s, nil
+	return &Server{Proxy: p, Server: srv}, nil
 }
-
-// Close stops the proxy.
-func (s *Server) Close() error { return s.srv.Close() }

@@ -63,6 +63,10 @@ func TestProxyOnEmulator(t *testing.T) {
 	if got, want := aws.ToString(id.Arn), "arn:aws:sts::123456789012:assumed-role/autoremediate-remediate/autoremediate-remediate"; got != want || aws.ToString(id.Account) != central {
 		t.Errorf("GetCallerIdentity for the function's key: %s in %s, want %s in %s", got, aws.ToString(id.Account), want, central)
 	}
+	// The UserId is the one the CloudTrail stand-in records for the same key.
+	if got, want := aws.ToString(id.UserId), cloudtrailproxy.AssumedRole(centralRole, "autoremediate-remediate").PrincipalID(); got != want {
+		t.Errorf("GetCallerIdentity for the function's key: UserId %q, want %q", got, want)
+	}
 
 	assume := func(c *sts.Client, role, externalID string) (*sts.AssumeRoleOutput, error) {
 		in := &sts.AssumeRoleInput{RoleArn: aws.String(role), RoleSessionName: aws.String("autoremediate-test")}

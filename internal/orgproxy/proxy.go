@@ -29,13 +29,8 @@ package orgproxy
 import (
 	"bytes"
 	"cmp"
-	"compress/gzip"
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -52,9 +47,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/autoremediate/autoremediate/internal/awserr"
+	"github.com/autoremediate/autoremediate/internal/awsid"
 	"github.com/autoremediate/autoremediate/internal/cloudtrailproxy"
 	"github.com/autoremediate/autoremediate/internal/emulator"
 	"github.com/autoremediate/autoremediate/internal/faultproxy"
+	"github.com/autoremediate/autoremediate/internal/relay"
 )
 
 // maxBody is the largest request body the proxy reads to name a call; a
@@ -149,6 +146,14 @@ type Proxy struct {
 	lookup   map[string]aws.CredentialsProvider // the proxy's own credentials per account
 }
 
+// Server is a Proxy listening on a loopback port: its URL is what clients
+// use as their endpoint URL, and Close stops it, letting calls in flight
+// finish (at most 5 s).
+type Server struct {
+	*Proxy
+	*relay.Server
+}
+
 // session is what the proxy knows of a key an AssumeRole answer issued.
 type session struct{ account, role, arn string }
 
@@ -169,25 +174,12 @@ func New(opts Options) (*Proxy, error) {
 		p.onError = func(error) {}
 	}
 	p.getRole = p.emulatorRole
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = 64
-	p.rp = &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(target)
-			// The emulator builds URLs it returns (SQS queue URLs) from the
-			// Host: the caller keeps talking to the proxy.
-			pr.Out.Host = pr.In.Host
-		},
-		Transport:      transport,
-		ModifyResponse: p.readResponse,
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			p.onError(fmt.Errorf("forwarding %s %s to the emulator: %w", r.Method, r.URL.Path, err))
-			if c, ok := r.Context().Value(callKey{}).(*Call); ok {
-				c.Status = http.StatusBadGateway
-			}
-			w.WriteHeader(http.StatusBadGateway)
-		},
-	}
+	p.rp = relay.ReverseProxy(target, p.readResponse, func(r *http.Request, err error) {
+		p.onError(err)
+		if c, ok := r.Context().Value(callKey{}).(*Call); ok {
+			c.Status = http.StatusBadGateway
+		}
+	})
 	return p, nil
 }
 
@@ -208,7 +200,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.rp.ServeHTTP(w, r)
 		return
 	}
-	body, complete, err := readBody(r)
+	body, complete, err := relay.ReadBody(r, maxBody)
 	if err != nil {
 		http.Error(w, fmt.Sprintf("reading the request body of %s %s: %v", r.Method, r.URL.Path, err), http.StatusBadRequest)
 		return
@@ -399,7 +391,7 @@ func (p *Proxy) readResponse(resp *http.Response) error {
 			AssumedRoleUser struct{ Arn string }
 		} `xml:"AssumeRoleResult"`
 	}
-	if err := xml.Unmarshal(decoded(raw, resp.Header.Get("Content-Encoding")), &out); err != nil || out.Result.Credentials.AccessKeyId == "" {
+	if err := xml.Unmarshal(relay.Decoded(raw, resp.Header.Get("Content-Encoding"), maxBody), &out); err != nil || out.Result.Credentials.AccessKeyId == "" {
 		p.onError(fmt.Errorf("reading the AssumeRole answer for %s: no credentials in it (%v)", c.Params.Get("RoleArn"), err))
 		return nil
 	}
@@ -416,7 +408,7 @@ const stsNamespace = "https://sts.amazonaws.com/doc/2011-06-15/"
 // writeSTSError answers as STS's query protocol answers an error:
 // <ErrorResponse><Error><Type/><Code/><Message/></Error><RequestId/></ErrorResponse>.
 func writeSTSError(w http.ResponseWriter, status int, typ, code, message string) {
-	id := requestID()
+	id := awsid.UUID()
 	body, _ := xml.MarshalIndent(struct {
 		XMLName xml.Name `xml:"ErrorResponse"`
 		NS      string   `xml:"xmlns,attr"`
@@ -433,11 +425,8 @@ func writeSTSError(w http.ResponseWriter, status int, typ, code, message string)
 
 // writeCallerIdentity answers GetCallerIdentity for a base key's identity.
 func writeCallerIdentity(w http.ResponseWriter, id cloudtrailproxy.Identity, who signerInfo) {
-	userID := uniqueID("AIDA", id.ARN)
-	if id.Type == cloudtrailproxy.TypeAssumedRole {
-		userID = uniqueID("AROA", id.ARN) + ":" + id.SessionName
-	}
-	rid := requestID()
+	userID := id.PrincipalID()
+	rid := awsid.UUID()
 	type result struct{ Arn, UserId, Account string }
 	body, _ := xml.MarshalIndent(struct {
 		XMLName  xml.Name `xml:"GetCallerIdentityResponse"`
@@ -473,102 +462,11 @@ func s3Bucket(r *http.Request) string {
 	return bucket
 }
 
-// readBody reads up to maxBody of the request body and puts it back;
-// complete is false when the body is larger (it is forwarded as it came).
-func readBody(r *http.Request) (body []byte, complete bool, err error) {
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, true, nil
-	}
-	body, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return nil, false, err
-	}
-	if len(body) > maxBody {
-		r.Body = struct {
-			io.Reader
-			io.Closer
-		}{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
-		return nil, false, nil
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	return body, true, nil
-}
-
-// decoded undoes a gzip content encoding for reading.
-func decoded(body []byte, encoding string) []byte {
-	if !strings.EqualFold(encoding, "gzip") {
-		return body
-	}
-	zr, err := gzip.NewReader(bytes.NewReader(body))
-	if err != nil {
-		return body
-	}
-	out, err := io.ReadAll(io.LimitReader(zr, maxBody))
-	if err != nil {
-		return body
-	}
-	return out
-}
-
-// requestID is a random AWS-style request ID (a version 4 UUID).
-func requestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
-// uniqueID derives a stable IAM unique ID (prefix and 17 characters, like
-// AROA... for roles and AIDA... for users) from an ARN.
-func uniqueID(prefix, arn string) string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-	sum := sha256.Sum256([]byte(arn))
-	var b strings.Builder
-	b.WriteString(prefix)
-	for i := range 17 {
-		b.WriteByte(alphabet[sum[i]%32])
-	}
-	return b.String()
-}
-
-// Server is a Proxy listening on a loopback port.
-type Server struct {
-	*Proxy
-	// URL is what clients use as their endpoint URL.
-	URL  string
-	srv  *http.Server
-	done chan struct{}
-}
-
 // Start runs a proxy on a free loopback port.
 func Start(opts Options) (*Server, error) {
-	p, err := New(opts)
+	p, srv, err := relay.Start("organisation proxy", New, opts)
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("listening for the organisation proxy: %w", err)
-	}
-	s := &Server{Proxy: p, URL: "http://" + ln.Addr().String(), srv: &http.Server{Handler: p, ReadHeaderTimeout: 30 * time.Second},
-		done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		_ = s.srv.Serve(ln)
-	}()
-	return s, nil
-}
-
-// Close stops the proxy, letting calls in flight finish (at most 5 s).
-func (s *Server) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := s.srv.Shutdown(ctx)
-	<-s.done
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("stopping the organisation proxy: %w", err)
-	}
-	return nil
+	return &Server{Proxy: p, Server: srv}, nil
 }
