@@ -43,36 +43,25 @@ type statement struct {
 }
 
 // statements is a policy's Statement: one statement or a list of them.
-type statements []statement
-
-func (s *statements) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '{' {
-		var one statement
-		if err := json.Unmarshal(b, &one); err != nil {
-			return err
-		}
-		*s = statements{one}
-		return nil
-	}
-	var many []statement
-	err := json.Unmarshal(b, &many)
-	*s = many
-	return err
-}
+type statements = oneOrMany[statement]
 
 // stringList is a policy value that is one string or a list of strings.
-type stringList []string
+type stringList = oneOrMany[string]
 
-func (l *stringList) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		var one string
+// oneOrMany is a policy element that IAM takes as one value or a list of
+// them.
+type oneOrMany[T any] []T
+
+func (l *oneOrMany[T]) UnmarshalJSON(b []byte) error {
+	if len(b) > 0 && b[0] != '[' && string(b) != "null" {
+		var one T
 		if err := json.Unmarshal(b, &one); err != nil {
 			return err
 		}
-		*l = stringList{one}
+		*l = oneOrMany[T]{one}
 		return nil
 	}
-	var many []string
+	var many []T
 	err := json.Unmarshal(b, &many)
 	*l = many
 	return err
