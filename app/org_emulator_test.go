@@ -16,8 +16,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/internal/cloudtrailproxy"
@@ -46,20 +44,18 @@ var orgRegions = []string{emulator.Region, otherRegion}
 // emulator's accounts with credentials straight to moto for setting up
 // and reading back.
 type orgRig struct {
-	t       *testing.T
+	orgAccounts
 	proxy   *orgproxy.Server
 	handler *remediation.Handler
 	cfg     app.Config
 	clients *app.Clients // the central function's, through the proxy
 	logs    *syncbuf.Buffer
-	// in is each account's configuration, straight to the emulator.
-	in map[string]aws.Config
 }
 
 func newOrgRig(t *testing.T, env map[string]string, accounts []string) *orgRig {
 	t.Helper()
 	srv := emu(t)
-	r := &orgRig{t: t, logs: &syncbuf.Buffer{}, in: map[string]aws.Config{centralAcct: srv.AWSConfig()}}
+	r := &orgRig{orgAccounts: orgAccounts{t: t, in: map[string]aws.Config{centralAcct: srv.AWSConfig()}}, logs: &syncbuf.Buffer{}}
 	var err error
 	r.proxy, err = orgproxy.Start(orgproxy.Options{Target: srv.URL, Central: centralAcct,
 		Identities: map[string]cloudtrailproxy.Identity{pipelineKey: cloudtrailproxy.AssumedRole(pipelineRole, "autoremediate-remediate")},
@@ -94,48 +90,11 @@ func newOrgRig(t *testing.T, env map[string]string, accounts []string) *orgRig {
 	return r
 }
 
-func (r *orgRig) ec2(account, region string) *ec2.Client {
-	return ec2.NewFromConfig(r.in[account], func(o *ec2.Options) { o.Region = region })
-}
-
-func (r *orgRig) s3(account string) *s3.Client {
-	return s3.NewFromConfig(r.in[account], func(o *s3.Options) { o.UsePathStyle = true })
-}
-
-func (r *orgRig) setEBSDefault(account, region string, on bool) {
-	r.t.Helper()
-	var err error
-	if on {
-		_, err = r.ec2(account, region).EnableEbsEncryptionByDefault(ctx(r.t), &ec2.EnableEbsEncryptionByDefaultInput{})
-	} else {
-		_, err = r.ec2(account, region).DisableEbsEncryptionByDefault(ctx(r.t), &ec2.DisableEbsEncryptionByDefaultInput{})
-	}
-	if err != nil {
-		r.t.Fatalf("EBS encryption by default in %s %s: %v", account, region, err)
-	}
-}
-
-func (r *orgRig) ebsDefault(account, region string) bool {
-	r.t.Helper()
-	out, err := r.ec2(account, region).GetEbsEncryptionByDefault(ctx(r.t), &ec2.GetEbsEncryptionByDefaultInput{})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return aws.ToBool(out.EbsEncryptionByDefault)
-}
-
 // launchIMDSv1 starts an instance that accepts IMDSv1 in account and
-// region.
+// region; one in the central account is terminated when the test ends.
 func (r *orgRig) launchIMDSv1(account, region string) string {
 	r.t.Helper()
-	// moto launches any image ID; listing its images (over a thousand per
-	// region) would cost a second per account and region.
-	out, err := r.ec2(account, region).RunInstances(ctx(r.t), &ec2.RunInstancesInput{ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: ec2types.InstanceTypeT3Micro,
-		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), MetadataOptions: &ec2types.InstanceMetadataOptionsRequest{HttpTokens: ec2types.HttpTokensStateOptional}})
-	if err != nil {
-		r.t.Fatalf("launching an instance in %s %s: %v", account, region, err)
-	}
-	id := aws.ToString(out.Instances[0].InstanceId)
+	id := r.orgAccounts.launchIMDSv1(account, region)
 	if account == centralAcct {
 		// The package's other tests share the central account.
 		r.t.Cleanup(func() {
@@ -145,36 +104,6 @@ func (r *orgRig) launchIMDSv1(account, region string) string {
 		})
 	}
 	return id
-}
-
-func (r *orgRig) httpTokens(account, region, id string) ec2types.HttpTokensState {
-	r.t.Helper()
-	out, err := r.ec2(account, region).DescribeInstances(ctx(r.t), &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
-	if err != nil || len(out.Reservations) == 0 {
-		r.t.Fatalf("describing %s in %s %s: %v", id, account, region, err)
-	}
-	return out.Reservations[0].Instances[0].MetadataOptions.HttpTokens
-}
-
-func (r *orgRig) bucket(account, region, name string) {
-	r.t.Helper()
-	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
-	if region != emulator.Region {
-		in.CreateBucketConfiguration = &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint(region)}
-	}
-	if _, err := s3.NewFromConfig(r.in[account], func(o *s3.Options) { o.UsePathStyle = true; o.Region = region }).CreateBucket(ctx(r.t), in); err != nil {
-		r.t.Fatalf("creating bucket %s in %s: %v", name, account, err)
-	}
-}
-
-func (r *orgRig) blocked(account, bucket string) bool {
-	r.t.Helper()
-	out, err := r.s3(account).GetPublicAccessBlock(ctx(r.t), &s3.GetPublicAccessBlockInput{Bucket: aws.String(bucket)})
-	if err != nil {
-		return false // NoSuchPublicAccessBlockConfiguration
-	}
-	c := out.PublicAccessBlockConfiguration
-	return aws.ToBool(c.BlockPublicAcls) && aws.ToBool(c.IgnorePublicAcls) && aws.ToBool(c.BlockPublicPolicy) && aws.ToBool(c.RestrictPublicBuckets)
 }
 
 // retarget rewrites a fixture (events/testdata/NAME) for account and
@@ -262,9 +191,10 @@ func TestOrganizationEventsFixedInTheirAccounts(t *testing.T) {
 	}
 	prefix := uniqueName("org")
 	buckets := map[string]string{centralAcct: prefix + "-central", a: prefix + "-a", b: prefix + "-b"}
-	r.bucket(centralAcct, emulator.Region, buckets[centralAcct])
-	r.bucket(a, emulator.Region, buckets[a])
-	r.bucket(b, otherRegion, buckets[b])
+	bucketRegions := map[string]string{centralAcct: emulator.Region, a: emulator.Region, b: otherRegion}
+	for _, acct := range []string{centralAcct, a, b} {
+		r.bucket(acct, bucketRegions[acct], buckets[acct])
+	}
 
 	type sent struct {
 		what     string
@@ -352,7 +282,7 @@ func TestOrganizationEventsFixedInTheirAccounts(t *testing.T) {
 				t.Errorf("instance %s in member %s %s still accepts IMDSv1", id, acct, region)
 			}
 		}
-		if !r.blocked(acct, buckets[acct]) {
+		if !r.blocked(acct, bucketRegions[acct], buckets[acct]) {
 			t.Errorf("bucket %s of member %s not blocked", buckets[acct], acct)
 		}
 	}
@@ -366,7 +296,7 @@ func TestOrganizationEventsFixedInTheirAccounts(t *testing.T) {
 			t.Errorf("the central account's instance %s in %s was changed", id, region)
 		}
 	}
-	if r.blocked(centralAcct, buckets[centralAcct]) {
+	if r.blocked(centralAcct, bucketRegions[centralAcct], buckets[centralAcct]) {
 		t.Errorf("the central account's bucket %s was changed", buckets[centralAcct])
 	}
 

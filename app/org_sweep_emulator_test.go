@@ -14,10 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
@@ -40,16 +37,15 @@ const sweepRole = "arn:aws:iam::123456789012:role/autoremediate-sweep"
 // management account; every call of the code under test goes through the
 // organisation proxy, signed with the sweep function's key.
 type orgSweepRig struct {
-	t     *testing.T
+	orgAccounts
 	srv   *emulator.Server
 	proxy *orgproxy.Server
-	in    map[string]aws.Config // each account's configuration, straight to the emulator
 	logs  *syncbuf.Buffer
 }
 
 func newOrgSweepRig(t *testing.T, members int) (*orgSweepRig, []string) {
 	t.Helper()
-	r := &orgSweepRig{t: t, srv: emulator.StartT(t), logs: &syncbuf.Buffer{}}
+	r := &orgSweepRig{orgAccounts: orgAccounts{t: t}, srv: emulator.StartT(t), logs: &syncbuf.Buffer{}}
 	ids, err := orgproxy.CreateMembers(ctx(t), r.srv.AWSConfig(), "sweep", members)
 	if err != nil {
 		t.Fatal(err)
@@ -93,76 +89,6 @@ func (r *orgSweepRig) wire(env map[string]string) (app.Config, *app.Clients, *re
 		r.t.Fatal(err)
 	}
 	return cfg, clients, h
-}
-
-func (r *orgSweepRig) ec2(account, region string) *ec2.Client {
-	return ec2.NewFromConfig(r.in[account], func(o *ec2.Options) { o.Region = region })
-}
-
-func (r *orgSweepRig) launchIMDSv1(account, region string) string {
-	r.t.Helper()
-	out, err := r.ec2(account, region).RunInstances(ctx(r.t), &ec2.RunInstancesInput{ImageId: aws.String("ami-0123456789abcdef0"), InstanceType: ec2types.InstanceTypeT3Micro,
-		MinCount: aws.Int32(1), MaxCount: aws.Int32(1), MetadataOptions: &ec2types.InstanceMetadataOptionsRequest{HttpTokens: ec2types.HttpTokensStateOptional}})
-	if err != nil {
-		r.t.Fatalf("launching an instance in %s %s: %v", account, region, err)
-	}
-	return aws.ToString(out.Instances[0].InstanceId)
-}
-
-func (r *orgSweepRig) httpTokens(account, region, id string) ec2types.HttpTokensState {
-	r.t.Helper()
-	out, err := r.ec2(account, region).DescribeInstances(ctx(r.t), &ec2.DescribeInstancesInput{InstanceIds: []string{id}})
-	if err != nil || len(out.Reservations) == 0 {
-		r.t.Fatalf("describing %s in %s %s: %v", id, account, region, err)
-	}
-	return out.Reservations[0].Instances[0].MetadataOptions.HttpTokens
-}
-
-func (r *orgSweepRig) setEBSDefault(account, region string, on bool) {
-	r.t.Helper()
-	var err error
-	if on {
-		_, err = r.ec2(account, region).EnableEbsEncryptionByDefault(ctx(r.t), &ec2.EnableEbsEncryptionByDefaultInput{})
-	} else {
-		_, err = r.ec2(account, region).DisableEbsEncryptionByDefault(ctx(r.t), &ec2.DisableEbsEncryptionByDefaultInput{})
-	}
-	if err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-func (r *orgSweepRig) ebsDefault(account, region string) bool {
-	r.t.Helper()
-	out, err := r.ec2(account, region).GetEbsEncryptionByDefault(ctx(r.t), &ec2.GetEbsEncryptionByDefaultInput{})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return aws.ToBool(out.EbsEncryptionByDefault)
-}
-
-func (r *orgSweepRig) s3(account, region string) *s3.Client {
-	return s3.NewFromConfig(r.in[account], func(o *s3.Options) { o.UsePathStyle = true; o.Region = region })
-}
-
-func (r *orgSweepRig) bucket(account, region, name string) {
-	r.t.Helper()
-	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
-	if region != emulator.Region {
-		in.CreateBucketConfiguration = &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint(region)}
-	}
-	if _, err := r.s3(account, region).CreateBucket(ctx(r.t), in); err != nil {
-		r.t.Fatalf("creating bucket %s in %s: %v", name, account, err)
-	}
-}
-
-func (r *orgSweepRig) blocked(account, region, bucket string) bool {
-	r.t.Helper()
-	out, err := r.s3(account, region).GetPublicAccessBlock(ctx(r.t), &s3.GetPublicAccessBlockInput{Bucket: aws.String(bucket)})
-	if err != nil {
-		return false // NoSuchPublicAccessBlockConfiguration
-	}
-	c := out.PublicAccessBlockConfiguration
-	return aws.ToBool(c.BlockPublicAcls) && aws.ToBool(c.IgnorePublicAcls) && aws.ToBool(c.BlockPublicPolicy) && aws.ToBool(c.RestrictPublicBuckets)
 }
 
 // TestOrganizationSweep sweeps an organisation of three accounts with their
