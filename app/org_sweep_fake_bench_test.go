@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,7 +35,14 @@ const fakeLatency = 20 * time.Millisecond
 // account-region's (target: 1.5 or less); parallel-x is the sum of the 20
 // account-regions' own sweep times over the organisation's wall time (20
 // if they all overlap, 1 if serial), serial-s that sum (what a serial
-// sweep would take). ns/op is the organisation's time.
+// sweep would take). ns/op is the organisation's time. cpu-s is the
+// process's CPU time during the organisation's sweep, cpu-us/call that
+// over the calls the fake answered: mostly the SDK's (endpoint rules,
+// signing, serialising) and the garbage collector's. When cpu-s nears
+// org-s times the cores the machine has to spare, the organisation is
+// bound by this process's CPU, not by AWS's limits: on a busy machine
+// x-one-scope grows with the load (the scheduled sweep gives each
+// account-region a Lambda worker of its own).
 //
 // Sizes: imdsv2 is BenchmarkOrganizationSweep's (300 IMDSv1 instances, the
 // IMDSv2 remediator); all is BenchmarkSweepFloor's account (500
@@ -67,13 +75,16 @@ func BenchmarkOrganizationSweepFake(b *testing.B) {
 			floor := time.Duration(max(0, size.instances-100)) * time.Second / 5
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				oneTook, _ := fakeOrgSweep(b, cfg, members, one, size.buckets, size.instances, false)
-				orgTook, serial := fakeOrgSweep(b, cfg, members, whole, size.buckets, size.instances, true)
+				oneTook, _, _, _ := fakeOrgSweep(b, cfg, members, one, size.buckets, size.instances, false)
+				orgTook, serial, cpu, calls := fakeOrgSweep(b, cfg, members, whole, size.buckets, size.instances, true)
 				b.ReportMetric(orgTook.Seconds()/oneTook.Seconds(), "x-one-scope")
 				b.ReportMetric(oneTook.Seconds(), "one-scope-s")
 				b.ReportMetric(orgTook.Seconds(), "org-s")
 				b.ReportMetric(serial.Seconds(), "serial-s")
 				b.ReportMetric(serial.Seconds()/orgTook.Seconds(), "parallel-x")
+				b.ReportMetric(cpu.Seconds(), "cpu-s")
+				b.ReportMetric(float64(cpu.Microseconds())/float64(calls), "cpu-us/call")
+				b.ReportMetric(float64(calls), "calls")
 				b.ReportMetric(floor.Seconds(), "floor-s")
 				b.ReportMetric(float64(len(whole)), "account-regions")
 			}
@@ -87,10 +98,11 @@ const fakeCentral = "100000000001"
 // fakeOrgSweep builds the organisation on a fresh fake (buckets and IMDSv1
 // instances in each of targets), sweeps targets as the CLI does, checks
 // that every account-region was fixed in its own account, by its own
-// credentials, and returns the wall time and the sum of the
-// account-regions' own sweep times. With timed, the benchmark's timer runs
-// during the sweep.
-func fakeOrgSweep(b *testing.B, cfg app.Config, members []string, targets []sweep.AccountRegion, buckets, instances int, timed bool) (took, serial time.Duration) {
+// credentials, and returns the wall time, the sum of the account-regions'
+// own sweep times, the process's CPU time during the sweep and the calls
+// the fake answered. With timed, the benchmark's timer runs during the
+// sweep.
+func fakeOrgSweep(b *testing.B, cfg app.Config, members []string, targets []sweep.AccountRegion, buckets, instances int, timed bool) (took, serial, cpu time.Duration, calls int) {
 	b.Helper()
 	b.StopTimer()
 	org := fakeaws.NewOrg(b, fakeCentral, app.DefaultMemberRoleName, members...)
@@ -113,7 +125,9 @@ func fakeOrgSweep(b *testing.B, cfg app.Config, members []string, targets []swee
 	if timed {
 		b.StartTimer()
 	}
+	cpu = -processCPU(b)
 	rep := o.Run(context.Background(), runID, targets)
+	cpu += processCPU(b)
 	b.StopTimer()
 
 	// Every account-region swept in its own account and region, as its
@@ -151,7 +165,11 @@ func fakeOrgSweep(b *testing.B, cfg app.Config, members []string, targets []swee
 		if want := 3*buckets + instances; remediated < want {
 			b.Errorf("%s: %d checks remediated, want at least %d", s.AccountRegion, remediated, want)
 		}
-		checkFakeRegion(b, org, org.Region(s.Account, s.Region), buckets > 0)
+		r := org.Region(s.Account, s.Region)
+		checkFakeRegion(b, org, r, buckets > 0)
+		for _, n := range r.Calls() {
+			calls += n
+		}
 	}
 	swept := map[string]bool{}
 	for _, t := range targets {
@@ -162,7 +180,16 @@ func fakeOrgSweep(b *testing.B, cfg app.Config, members []string, targets []swee
 			b.Errorf("member role %s assumed, but its account is not a swept member", role)
 		}
 	}
-	return rep.Duration, serial
+	return rep.Duration, serial, cpu, calls + org.Count("STS.AssumeRole") + org.Count("STS.GetCallerIdentity")
+}
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // checkFakeRegion checks the fake's state of one account-region after the

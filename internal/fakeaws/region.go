@@ -156,6 +156,14 @@ func (r *Region) Count(op string) int {
 	return r.calls[op]
 }
 
+// Calls returns how many calls the Region answered, by
+// "Service.Operation".
+func (r *Region) Calls() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.calls)
+}
+
 // Signers returns how many calls each access key signed (an Org's
 // Regions; a Region on its own takes unsigned calls).
 func (r *Region) Signers() map[string]int {
