@@ -159,7 +159,7 @@ func LoadWith(getenv func(string) string, defs []remediators.Definition) (Config
 		return cfg, fmt.Errorf("FLAP_WINDOW: %q is not a duration of at least a second, like 30m or 1h", get("FLAP_WINDOW"))
 	}
 	if cfg.MemberRoleName = get("MEMBER_ROLE_NAME"); !roleName.MatchString(cfg.MemberRoleName) {
-		return cfg, fmt.Errorf("MEMBER_ROLE_NAME: %q is not an IAM role name (up to 64 of A-Z a-z 0-9 +=,.@_-, optionally after a path like team/)", cfg.MemberRoleName)
+		return cfg, fmt.Errorf("MEMBER_ROLE_NAME: %q is not an IAM role name (up to 64 of A-Z a-z 0-9 +=,.@_-, without a path)", cfg.MemberRoleName)
 	}
 	if cfg.MemberRoleExternalID = get("MEMBER_ROLE_EXTERNAL_ID"); cfg.MemberRoleExternalID != "" && (len(cfg.MemberRoleExternalID) < 2 || len(cfg.MemberRoleExternalID) > 1224 || !externalID.MatchString(cfg.MemberRoleExternalID)) {
 		return cfg, fmt.Errorf("MEMBER_ROLE_EXTERNAL_ID: not a valid external ID (2 to 1224 of A-Z a-z 0-9 +=,.@:/_-)")

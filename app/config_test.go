@@ -109,7 +109,7 @@ func TestLoadValues(t *testing.T) {
 		"STATE_TABLE":             "autoremediate-state",
 		"FLAP_LIMIT":              "5",
 		"FLAP_WINDOW":             "2h30m",
-		"MEMBER_ROLE_NAME":        "security/remediation-member",
+		"MEMBER_ROLE_NAME":        "security-remediation-member",
 		"MEMBER_ROLE_EXTERNAL_ID": "o-abc123:security",
 		"EXCLUDED_ACCOUNTS":       "111122223333, 444455556666,",
 		"REGIONS":                 "us-east-1,eu-west-1, us-gov-west-1",
@@ -141,7 +141,7 @@ func TestLoadValues(t *testing.T) {
 		cfg.StateTable != "autoremediate-state" || cfg.FlapLimit != 5 || cfg.FlapWindow != 150*time.Minute {
 		t.Errorf("state and loop settings: %v %q %d %v", cfg.IgnoreActorARNs, cfg.StateTable, cfg.FlapLimit, cfg.FlapWindow)
 	}
-	if cfg.MemberRoleName != "security/remediation-member" || cfg.MemberRoleExternalID != "o-abc123:security" ||
+	if cfg.MemberRoleName != "security-remediation-member" || cfg.MemberRoleExternalID != "o-abc123:security" ||
 		!reflect.DeepEqual(cfg.ExcludedAccounts, []string{"111122223333", "444455556666"}) ||
 		!reflect.DeepEqual(cfg.Regions, []string{"us-east-1", "eu-west-1", "us-gov-west-1"}) {
 		t.Errorf("organisation settings: %q %q %v %v", cfg.MemberRoleName, cfg.MemberRoleExternalID, cfg.ExcludedAccounts, cfg.Regions)
@@ -181,6 +181,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		{"FLAP_WINDOW", "60", `"60" is not a duration`},
 		{"MEMBER_ROLE_NAME", "arn:aws:iam::123456789012:role/x", `"arn:aws:iam::123456789012:role/x" is not an IAM role name`},
 		{"MEMBER_ROLE_NAME", strings.Repeat("r", 65), "is not an IAM role name"},
+		{"MEMBER_ROLE_NAME", "team/member", `"team/member" is not an IAM role name (up to 64 of A-Z a-z 0-9 +=,.@_-, without a path)`},
 		{"MEMBER_ROLE_EXTERNAL_ID", "x", "not a valid external ID"},
 		{"MEMBER_ROLE_EXTERNAL_ID", "has space", "not a valid external ID"},
 		{"EXCLUDED_ACCOUNTS", "111122223333,dev", `"dev" is not a 12-digit AWS account ID`},

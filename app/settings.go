@@ -54,8 +54,10 @@ func actorARNs(v string) ([]string, error) {
 	return out, nil
 }
 
-// roleName is an IAM role name, optionally after a path (team/name).
-var roleName = regexp.MustCompile(`^([\w+=,.@-]+/)*[\w+=,.@-]{1,64}$`)
+// roleName is an IAM role name. A path is not part of it: the member
+// module and the StackSet template create the role at the root path, and
+// the ARN assumed is arn:PARTITION:iam::ACCOUNT:role/NAME.
+var roleName = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 
 // externalID is what AssumeRole's ExternalId accepts.
 var externalID = regexp.MustCompile(`^[\w+=,.@:/-]+$`)

@@ -195,7 +195,9 @@ func (c *Checker) simulate(ctx context.Context, sc Scope, f func(check, status, 
 	if c.Simulator != nil {
 		sim = c.Simulator(sc)
 	} else {
-		sim = iam.NewFromConfig(sc.Config)
+		// One retry: the check runs for every account-region, and a
+		// simulator that fails twice will not answer on the twentieth.
+		sim = iam.NewFromConfig(sc.Config, func(o *iam.Options) { o.RetryMaxAttempts = 2 })
 	}
 	partition := strings.Split(sc.Role, ":")[1]
 	var perms []remediation.Permission
@@ -220,7 +222,7 @@ func (c *Checker) simulate(ctx context.Context, sc Scope, f func(check, status, 
 				if awserr.Denied(err) {
 					return f(what, StatusMissing, fmt.Sprintf("%s may not use IAM's policy simulator on itself (iam:SimulatePrincipalPolicy), so its permissions cannot be checked: update the member stack in account %s: %v", roleName(sc), sc.Account, err))
 				}
-				return f(what, StatusUnchecked, fmt.Sprintf("asking IAM's policy simulator about %s: %v", sc.Role, err))
+				return f(what, StatusUnchecked, fmt.Sprintf("IAM's policy simulator did not answer about %s (%s), so its permissions are not checked: %v", sc.Role, cmp.Or(awserr.Code(err), "no AWS error code"), err))
 			}
 			for _, r := range page.EvaluationResults {
 				checked++

@@ -156,7 +156,7 @@ func TestCheckSimulatorUnavailable(t *testing.T) {
 		has    string
 	}{
 		{&smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized"}, StatusMissing, "may not use IAM's policy simulator on itself (iam:SimulatePrincipalPolicy)"},
-		{errors.New("connection refused"), StatusUnchecked, "asking IAM's policy simulator"},
+		{errors.New("connection refused"), StatusUnchecked, "IAM's policy simulator did not answer about arn:aws:iam::222222222222:role/autoremediate-member (no AWS error code), so its permissions are not checked: connection refused"},
 	} {
 		c := &Checker{Scopes: fakeScopes{}.For, Definitions: testDefinitions(), Simulator: func(Scope) SimulateAPI { return &fakeSimulator{err: tc.err} }}
 		fs := c.Run(context.Background(), []string{good}, []string{"us-east-1"})

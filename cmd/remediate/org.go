@@ -112,13 +112,14 @@ func runOrgCheck(ctx context.Context, c *cli, args []string) int {
 	clients := app.NewClients(awsCfg)
 	accounts, regions, skipped, err := orgTargets(ctx, cfg, clients, *accountsFlag, *regionsFlag)
 	for _, sk := range skipped {
-		fmt.Fprintf(c.stderr, "remediate org check: skipping %s\n", sk)
+		fmt.Fprintf(c.stderr, "remediate org check: skipped: %s\n", sk)
+	}
+	if errors.Is(err, sweep.ErrNothingToSweep) {
+		fmt.Fprintln(c.stderr, "remediate org check: no account-region is left to check (see EXCLUDED_ACCOUNTS and REGIONS)")
+		return exitBadArgs
 	}
 	if err != nil {
 		fmt.Fprintf(c.stderr, "remediate org check: %v\n", err)
-		if errors.Is(err, sweep.ErrNothingToSweep) {
-			return exitBadArgs
-		}
 		return exitFailed
 	}
 	terminal := false

@@ -57,7 +57,7 @@ func (o orgSweepRun) run(ctx context.Context, c *cli, cfg app.Config, awsCfg aws
 	}
 	targets, skipped, err := app.NewSweepPlanner(cfg, clients).Plan(ctx, o.accounts, o.regions)
 	for _, s := range skipped {
-		fmt.Fprintf(notes, "remediate sweep: skipping %s\n", s)
+		fmt.Fprintf(notes, "remediate sweep: skipped: %s\n", s)
 	}
 	switch {
 	case errors.Is(err, sweep.ErrNothingToSweep):
@@ -82,7 +82,7 @@ func (o orgSweepRun) run(ctx context.Context, c *cli, cfg app.Config, awsCfg aws
 	for _, t := range targets {
 		accounts[t.Account] = true
 	}
-	fmt.Fprintf(notes, "sweep %s: %d account-regions (%d accounts), %d at once\n", runID, len(targets), len(accounts), min(o.parallel, len(targets)))
+	fmt.Fprintf(notes, "sweep %s: %s (%s), %d at once\n", runID, plural(len(targets), "account-region"), plural(len(accounts), "account"), min(o.parallel, len(targets)))
 	rep := org.Run(ctx, runID, targets)
 	if o.json {
 		if err := rep.WriteJSON(c.stdout); err != nil {
@@ -99,4 +99,12 @@ func (o orgSweepRun) run(ctx context.Context, c *cli, cfg app.Config, awsCfg aws
 		return exitFailed
 	}
 	return exitOK
+}
+
+// plural is "1 account" or "2 accounts".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

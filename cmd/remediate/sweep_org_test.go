@@ -85,7 +85,7 @@ func TestSweepOrganizationCommandOnEmulator(t *testing.T) {
 	if got := slices.Sorted(maps.Keys(seen)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
 		t.Errorf("outcomes in %v, want %v (the central account and the member, not the excluded one)", got, want)
 	}
-	for _, w := range []string{"skipping account " + excluded + " is excluded (EXCLUDED_ACCOUNTS)", "4 account-regions (2 accounts)", "sweep: 4/4 account-regions done"} {
+	for _, w := range []string{"skipped: account " + excluded + " is excluded (EXCLUDED_ACCOUNTS)", "4 account-regions (2 accounts)", "sweep: 4/4 account-regions done"} {
 		if !strings.Contains(stderr.String(), w) {
 			t.Errorf("standard error lacks %q:\n%s", w, stderr.String())
 		}
