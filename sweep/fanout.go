@@ -346,7 +346,8 @@ func (w *Worker) LambdaHandler() func(ctx context.Context, ev lambdaevents.SQSEv
 }
 
 // Handle sweeps the message's account-region, records its result and, if
-// it was the run's last, publishes the summary. An account-region that
+// it was the run's last, publishes the summary. A message whose result is
+// recorded already is not swept again. An account-region that
 // could not be swept (its member role cannot be assumed) is a result like
 // any other: it is recorded and reported in the summary, not retried. An
 // error means the message should be delivered again: it could not be read,
@@ -355,6 +356,26 @@ func (w *Worker) Handle(ctx context.Context, body string) error {
 	m, err := ParseMessage(body)
 	if err != nil {
 		return err
+	}
+	// A message delivered again (SQS's at-least-once delivery, a retried
+	// planner, a summary that could not be published) finds its result
+	// recorded: it goes on from there instead of sweeping, and writing,
+	// the account-region a second time.
+	acct, err := w.get(ctx, accountKey(m.RunID, m.Account))
+	if err != nil {
+		return err
+	}
+	if acct[regionAttrPrefix+m.Region] != nil {
+		writeLine(w.Log, "sweep account-region already recorded", struct {
+			RunID   string `json:"runId"`
+			Account string `json:"account"`
+			Region  string `json:"region"`
+		}{m.RunID, m.Account, m.Region})
+		run, last, err := w.record(ctx, m, ScopeResult{Account: m.Account, Region: m.Region})
+		if err != nil || !last {
+			return err
+		}
+		return w.summarize(ctx, m.RunID, run)
 	}
 	sweepCtx := ctx
 	if dl, ok := ctx.Deadline(); ok {

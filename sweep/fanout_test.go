@@ -353,8 +353,11 @@ func TestWorkerPublishesTheSummaryWhenTheLastScopeFinishes(t *testing.T) {
 	if len(sums) != 1 {
 		t.Fatalf("%d summaries published, want 1", len(sums))
 	}
-	if n := calls.Load(); n != 9 {
-		t.Errorf("%d sweeps for 6 account-regions and 3 duplicates, want 9 (a duplicate sweeps again, but is counted once)", n)
+	if n := calls.Load(); n != 6 {
+		t.Errorf("%d sweeps for 6 account-regions and 3 duplicates, want 6 (a duplicate finds its result recorded and does not sweep again)", n)
+	}
+	if n := strings.Count(log.String(), `"msg":"sweep account-region already recorded"`); n != 3 {
+		t.Errorf("%d duplicates noted, want 3:\n%s", n, log.String())
 	}
 	s := sums[0]
 	if s.RunID != "sweep-run-2" || s.Scopes != 6 || s.FailedScopes != 1 || s.Checked != 10 || s.CompliantChecks != 10 || s.Counts[remediation.ActionRemediated] != 5 || len(s.Accounts) != 3 {
@@ -375,8 +378,8 @@ func TestWorkerPublishesTheSummaryWhenTheLastScopeFinishes(t *testing.T) {
 	if n := strings.Count(log.String(), `"msg":"sweep summary"`); n != 1 {
 		t.Errorf("%d summary log lines, want 1:\n%s", n, log.String())
 	}
-	if n := strings.Count(log.String(), `"msg":"sweep account-region done","runId":"sweep-run-2","account":"333333333333","region":"us-east-1"`); n != 2 {
-		t.Errorf("%d log lines for the broken member's account-region, delivered twice, want 2:\n%s", n, log.String())
+	if n := strings.Count(log.String(), `"msg":"sweep account-region done","runId":"sweep-run-2","account":"333333333333","region":"us-east-1"`); n != 1 {
+		t.Errorf("%d log lines for the broken member's account-region, delivered twice, want 1 (the duplicate is not swept):\n%s", n, log.String())
 	}
 }
 
@@ -384,7 +387,7 @@ func TestWorkerPublishesTheSummaryWhenTheLastScopeFinishes(t *testing.T) {
 // run, so that it is delivered again; the redelivery publishes it.
 func TestWorkerPublishesTheSummaryOnRedeliveryWhenPublishingFailed(t *testing.T) {
 	results := map[string]sweep.ScopeResult{"111111111111/eu-west-1": {Checked: 1, Counts: map[remediation.Action]int{remediation.ActionCompliant: 1}, CompliantChecks: 1, ScoredChecks: 1}}
-	w, topic, log, _ := worker(t, results)
+	w, topic, log, calls := worker(t, results)
 	msgs := plan(t, w, "sweep-run-3", []string{"111111111111"}, []string{"eu-west-1"})
 	topic.fail.Store(true)
 	ev := lambdaevents.SQSEvent{Records: []lambdaevents.SQSMessage{{MessageId: "m-1", Body: body(msgs[0])}}}
@@ -401,6 +404,9 @@ func TestWorkerPublishesTheSummaryOnRedeliveryWhenPublishingFailed(t *testing.T)
 	}
 	if sums := summaries(t, topic); len(sums) != 1 || sums[0].Checked != 1 {
 		t.Errorf("summaries %+v, want one after the redelivery", sums)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d sweeps, want 1: the redelivery publishes the recorded result without sweeping again", n)
 	}
 }
 
@@ -435,7 +441,6 @@ func TestWorkerRefusesBadMessagesAndUnknownRuns(t *testing.T) {
 // result is still recorded; of a short invocation it keeps a quarter.
 func TestWorkerSweepsWithinTheReserve(t *testing.T) {
 	w, _, _, _ := worker(t, map[string]sweep.ScopeResult{"111111111111/eu-west-1": {}})
-	msgs := plan(t, w, "sweep-run-4", []string{"111111111111"}, []string{"eu-west-1"})
 	var left time.Duration
 	sweepFn := w.Sweep
 	w.Sweep = func(ctx context.Context, runID string, ar sweep.AccountRegion) sweep.ScopeResult {
@@ -450,6 +455,9 @@ func TestWorkerSweepsWithinTheReserve(t *testing.T) {
 		{0, 15 * time.Minute, 15*time.Minute - sweep.DefaultReserve},
 		{0, 60 * time.Second, 45 * time.Second},
 	} {
+		// A run of its own each: a recorded account-region is not swept
+		// again.
+		msgs := plan(t, w, fmt.Sprintf("sweep-run-4-%d", tc.timeout/time.Second), []string{"111111111111"}, []string{"eu-west-1"})
 		w.Reserve = tc.reserve
 		ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
 		if err := w.Handle(ctx, body(msgs[0])); err != nil {
