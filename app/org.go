@@ -220,13 +220,9 @@ type OrgSweeper struct {
 // the organisation as one account-region.
 func NewOrgSweeper(cfg Config, central *Clients, h *remediation.Handler) *OrgSweeper {
 	o := &OrgSweeper{Config: cfg, Handler: h, Scopes: NewScopes(cfg, central)}
-	o.Scopes.Configure = func(c *aws.Config, _, _ string) {
-		// Copy shares APIOptions' array with the central configuration:
-		// without the clip, two scopes appending at once could write their
-		// limiters into the same spare slot.
-		c.APIOptions = slices.Clip(c.APIOptions)
-		sweep.NewRateLimiter(o.Limits).AddTo(c)
-	}
+	// Scopes clips each scope's APIOptions, so that the limiters of two
+	// scopes never share a slot.
+	o.Scopes.Configure = func(c *aws.Config, _, _ string) { sweep.NewRateLimiter(o.Limits).AddTo(c) }
 	return o
 }
 
@@ -294,8 +290,10 @@ func (o *OrgSweeper) SweepScope(ctx context.Context, runID string, t sweep.Accou
 
 func (o *OrgSweeper) sweepScope(ctx context.Context, runID string, t sweep.AccountRegion, progress func(int, int, remediation.Outcome)) sweep.ScopeReport {
 	res := sweep.ScopeReport{AccountRegion: t}
-	// The member role's session is named after the run, when it is
-	// assumed here and when it is renewed during the sweep.
+	// A member role assumed (or renewed) for this run names its session
+	// after the run; credentials still valid from an earlier run or event
+	// keep that one's name (they are cached per account), and ActedAs says
+	// which session it is.
 	ctx = withSession(ctx, runID)
 	sc, err := o.Scopes.For(ctx, t.Account, t.Region, runID)
 	if err != nil {
@@ -306,8 +304,6 @@ func (o *OrgSweeper) sweepScope(ctx context.Context, runID string, t sweep.Accou
 	sw.Account, sw.Region = t.Account, t.Region
 	sw.Only, sw.DryRun, sw.Concurrency = o.Only, o.DryRun, o.Concurrency
 	sw.RunID = fmt.Sprintf("%s-%s-%s", runID, t.Account, t.Region)
-	// The session keeps its name when it is renewed (the context names
-	// it), and so its ARN.
 	sw.ActedAs = sc.ActedAs()
 	sw.Progress = progress
 	res.Report, res.Err = sw.Run(ctx)

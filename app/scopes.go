@@ -61,10 +61,11 @@ type Scopes struct {
 	// own rate limiter). Set it before the first use.
 	Configure func(cfg *aws.Config, account, region string)
 
-	mu      sync.Mutex
-	members map[string]*memberCredentials
-	scopes  map[string]*scopeEntry
-	caller  string // the central principal, for error messages
+	mu         sync.Mutex
+	members    map[string]*memberCredentials
+	scopes     map[string]*scopeEntry
+	callerOnce sync.Once
+	caller     string // the central principal, for error messages (callerRole)
 }
 
 type scopeEntry struct {
@@ -182,7 +183,7 @@ func (s *Scopes) build(account, region string, m *memberCredentials) (Scope, err
 
 // RoleARN is the member role's ARN in account.
 func (s *Scopes) RoleARN(account string) string {
-	return fmt.Sprintf("arn:%s:iam::%s:role/%s", partitionOf(s.base.Region), account, s.roleName)
+	return fmt.Sprintf("arn:%s:iam::%s:role/%s", remediators.Partition(s.base.Region), account, s.roleName)
 }
 
 // Handler returns the function the handler gets its scopes from
@@ -230,17 +231,16 @@ func (s *Scopes) explainAssume(ctx context.Context, account, role string, err er
 }
 
 // callerRole names the central principal for error messages: its role ARN
-// when it is an assumed role, asked once.
+// when it is an assumed role, asked once (a failure too: the message then
+// says "this function's role"). It has its own lock, so that scopes are
+// handed out meanwhile.
 func (s *Scopes) callerRole(ctx context.Context) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.caller == "" {
-		out, err := s.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
-		if err != nil {
-			return "this function's role"
+	s.callerOnce.Do(func() {
+		s.caller = "this function's role"
+		if out, err := s.sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err == nil {
+			s.caller = roleOfSession(aws.ToString(out.Arn))
 		}
-		s.caller = roleOfSession(aws.ToString(out.Arn))
-	}
+	})
 	return s.caller
 }
 
@@ -257,17 +257,6 @@ func roleOfSession(a string) string {
 }
 
 var accountID = regexp.MustCompile(`^\d{12}$`)
-
-// partitionOf is the partition of a region.
-func partitionOf(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
-}
 
 // scopedRegistry builds cfg's enabled remediators with c; in a member
 // account (role set) each one's denied calls are explained (deniedInMember).
@@ -318,9 +307,11 @@ type memberCredentials struct {
 	session string // the current session's ARN
 }
 
-// Retrieve assumes the role, naming the session after the event in ctx
-// (withSession), so that the member's CloudTrail shows why the calls were
-// made; the outcome's actedAs names the session too.
+// Retrieve assumes the role, naming the session after the event (or sweep
+// run) in ctx (withSession), so that the member's CloudTrail shows what
+// caused it. The credentials serve the account's later events until they
+// are renewed, under that first name: each outcome's actedAs names the
+// session its calls were made in.
 func (m *memberCredentials) Retrieve(ctx context.Context) (aws.Credentials, error) {
 	in := &sts.AssumeRoleInput{
 		RoleArn:         aws.String(m.role),

@@ -121,7 +121,7 @@ func (r *S3SSLRequestsOnly) Remediate(ctx context.Context, req remediation.Reque
 	if !bucketName.MatchString(bucket) {
 		return remediation.Failed(nil, fmt.Errorf("checking the bucket policy of bucket %q: the resource ID is not an S3 bucket name (1-255 letters, digits, dots, hyphens, underscores)", bucket))
 	}
-	arns := bucketARNs(partitionOf(req.Region), bucket)
+	arns := bucketARNs(Partition(req.Region), bucket)
 	cur, err := r.read(ctx, bucket, req.Region)
 	switch {
 	case isNoSuchBucket(err):
@@ -236,7 +236,9 @@ func putPolicyError(bucket string, err error) error {
 
 // partitionOf is the partition of a region, as the SDK's partitions.json
 // matches them.
-func partitionOf(region string) string {
+// Partition is the ARN partition of a region (aws, aws-cn, aws-us-gov,
+// the ISO partitions, aws-eusc).
+func Partition(region string) string {
 	for _, p := range []struct{ prefix, partition string }{
 		{"cn-", "aws-cn"}, {"us-gov-", "aws-us-gov"}, {"us-iso-", "aws-iso"}, {"us-isob-", "aws-iso-b"},
 		{"eu-isoe-", "aws-iso-e"}, {"us-isof-", "aws-iso-f"}, {"eusc-", "aws-eusc"},

@@ -571,8 +571,8 @@ func TestSSLPartition(t *testing.T) {
 	}
 	for region, want := range map[string]string{"us-east-1": "aws", "us-gov-west-1": "aws-us-gov", "cn-northwest-1": "aws-cn",
 		"us-iso-east-1": "aws-iso", "us-isob-east-1": "aws-iso-b", "eu-isoe-west-1": "aws-iso-e", "us-isof-south-1": "aws-iso-f", "eusc-de-east-1": "aws-eusc"} {
-		if got := partitionOf(region); got != want {
-			t.Errorf("partitionOf(%q) = %q, want %q", region, got, want)
+		if got := Partition(region); got != want {
+			t.Errorf("Partition(%q) = %q, want %q", region, got, want)
 		}
 	}
 }
