@@ -21,6 +21,7 @@ import (
 	"github.com/autoremediate/autoremediate/internal/awserr"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
+	"github.com/autoremediate/autoremediate/sweep"
 )
 
 // Permissions are the IAM statements the check needs in a member account,
@@ -33,6 +34,20 @@ func Permissions() []remediation.Permission {
 		Actions:   []string{"iam:SimulatePrincipalPolicy"},
 		Resources: []string{"arn:{partition}:iam::{account}:role/*"},
 	}}
+}
+
+// MemberPermissions are the IAM statements a member role grants for the
+// given (enabled) remediators: their own, the sweep's listings (the sweep
+// acts in members too) and the check's (Permissions), with their
+// placeholders unfilled. The member module, the StackSet template and the
+// check's simulation all use this list.
+func MemberPermissions(defs []remediators.Definition) []remediation.Permission {
+	var out []remediation.Permission
+	for _, d := range defs {
+		out = append(out, d.Permissions...)
+	}
+	out = append(out, sweep.Permissions(defs)...)
+	return append(out, Permissions()...)
 }
 
 // The statuses of a finding.
@@ -200,12 +215,7 @@ func (c *Checker) simulate(ctx context.Context, sc Scope, f func(check, status, 
 		sim = iam.NewFromConfig(sc.Config, func(o *iam.Options) { o.RetryMaxAttempts = 2 })
 	}
 	partition := strings.Split(sc.Role, ":")[1]
-	var perms []remediation.Permission
-	for _, d := range c.Definitions {
-		perms = append(perms, d.Permissions...)
-	}
-	perms = append(perms, remediators.SweepPermissions(c.Definitions)...)
-	perms = append(perms, Permissions()...)
+	perms := MemberPermissions(c.Definitions)
 	var missing []string
 	checked := 0
 	for _, p := range perms {

@@ -110,7 +110,7 @@ func TestCheckReportsPerAccountAndRegion(t *testing.T) {
 		central + " us-east-1 member role":                         "ok: the central account itself",
 		central + " us-east-1 listing EC2 instances in the region": "ok: 2 found",
 		good + " eu-west-1 member role":                            "ok: assumed arn:aws:iam::222222222222:role/autoremediate-member",
-		good + " eu-west-1 permissions":                            "ok: all 4 simulated action-resource pairs allowed",
+		good + " eu-west-1 permissions":                            "ok: all 5 simulated action-resource pairs allowed", // a, b (2), the sweep's sts:GetCallerIdentity, the check's simulator
 		noRole + " us-east-1 member role":                          "missing: cannot assume the member role arn:aws:iam::333333333333:role/autoremediate-member",
 		partial + " eu-west-1 listing EC2 instances in the region": "missing: the member role arn:aws:iam::444444444444:role/autoremediate-member is not allowed ec2:DescribeInstances",
 		partial + " eu-west-1 permissions":                         "missing: the member role arn:aws:iam::444444444444:role/autoremediate-member is not allowed ec2:EnableEbsEncryptionByDefault (implicitDeny): update the member stack in account 444444444444",

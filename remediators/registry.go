@@ -3,6 +3,7 @@ package remediators
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
@@ -104,6 +105,21 @@ func Registry(defs []Definition, c Clients, o Options, enabled []string) (*remed
 		picked = append(picked, remediation.Lazy(d.Name, d.ResourceTypes, func() remediation.Remediator { return d.New(c, o) }))
 	}
 	return remediation.NewRegistry(picked...)
+}
+
+// Enabled returns the definitions named in enabled (names, not aliases),
+// in the registry's order; all of them when enabled is empty.
+func Enabled(defs []Definition, enabled []string) []Definition {
+	if len(enabled) == 0 {
+		return defs
+	}
+	var out []Definition
+	for _, d := range defs {
+		if slices.Contains(enabled, d.Name) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Permissions returns the IAM statements each remediator needs to

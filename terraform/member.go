@@ -10,7 +10,6 @@ import (
 	"github.com/autoremediate/autoremediate/orgcheck"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
-	"github.com/autoremediate/autoremediate/sweep"
 )
 
 //go:generate go run ../internal/tools/genmember cloudformation/member.json
@@ -42,20 +41,13 @@ type MemberOptions struct {
 // the policy simulator, which the check asks as the member role), with
 // their placeholders unfilled.
 func MemberPermissions(defs []remediators.Definition, enabled []string) ([]remediation.Permission, error) {
-	perms := remediators.Permissions(defs)
-	var out []remediation.Permission
-	for _, d := range defs {
-		if len(enabled) == 0 || slices.Contains(enabled, d.Name) {
-			out = append(out, perms[d.Name]...)
-		}
-	}
+	cat := remediators.Catalog(defs)
 	for _, n := range enabled {
-		if _, ok := perms[n]; !ok {
-			return nil, fmt.Errorf("unknown remediator %q (known: %s)", n, strings.Join(remediators.Catalog(defs).Names(), ", "))
+		if !slices.Contains(cat.Names(), n) {
+			return nil, fmt.Errorf("unknown remediator %q (known: %s)", n, strings.Join(cat.Names(), ", "))
 		}
 	}
-	out = append(out, sweep.Permissions(defs)...)
-	return append(out, orgcheck.Permissions()...), nil
+	return orgcheck.MemberPermissions(remediators.Enabled(defs, enabled)), nil
 }
 
 // cfn is a CloudFormation template value: a JSON object.
@@ -89,11 +81,9 @@ func MemberTemplate(defs []remediators.Definition, o MemberOptions) ([]byte, err
 	}
 	var handled []remediation.ManagedRule
 	var enabledNames []string
-	for _, d := range defs {
-		if len(o.Enabled) == 0 || slices.Contains(o.Enabled, d.Name) {
-			handled = append(handled, d.Rules...)
-			enabledNames = append(enabledNames, d.Name)
-		}
+	for _, d := range remediators.Enabled(defs, o.Enabled) {
+		handled = append(handled, d.Rules...)
+		enabledNames = append(enabledNames, d.Name)
 	}
 	deployed := o.ConfigRuleNames
 	if deployed == nil {

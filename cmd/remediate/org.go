@@ -126,13 +126,7 @@ func runOrgCheck(ctx context.Context, c *cli, args []string) int {
 	if f, ok := c.stderr.(*os.File); ok {
 		terminal = isTerminal(f)
 	}
-	var enabled []remediators.Definition
-	for _, d := range cfg.Definitions {
-		if len(cfg.Enabled) == 0 || contains(cfg.Enabled, d.Name) {
-			enabled = append(enabled, d)
-		}
-	}
-	chk := &orgcheck.Checker{Scopes: app.NewScopes(cfg, clients).OrgCheck(), Definitions: enabled, RunID: fmt.Sprint(time.Now().Unix()), Concurrency: *concurrency,
+	chk := &orgcheck.Checker{Scopes: app.NewScopes(cfg, clients).OrgCheck(), Definitions: remediators.Enabled(cfg.Definitions, cfg.Enabled), RunID: fmt.Sprint(time.Now().Unix()), Concurrency: *concurrency,
 		Progress: func(done, total int) {
 			if terminal {
 				fmt.Fprintf(c.stderr, "\rchecked %d of %d account-regions", done, total)
