@@ -258,11 +258,8 @@ func (h *Handler) checkScope(ctx context.Context, rem Remediator, req Request, e
 		h.finish(&o, start)
 		return nil, "", o, true
 	}
-	if slices.Contains(h.ExcludedAccounts, req.Account) {
-		return refuse(ActionIgnored, fmt.Sprintf("account %s is excluded (EXCLUDED_ACCOUNTS)", req.Account))
-	}
-	if len(h.Regions) > 0 && req.Region != "" && !slices.Contains(h.Regions, req.Region) {
-		return refuse(ActionIgnored, fmt.Sprintf("region %s is not one this deployment acts in (REGIONS: %s)", req.Region, strings.Join(h.Regions, ", ")))
+	if reason, ok := h.leftAlone(req); ok {
+		return refuse(ActionIgnored, reason)
 	}
 	if h.Scopes == nil {
 		o, refused := h.checkAccount(ctx, name, req, eventID, trigger, start)
@@ -301,6 +298,18 @@ func (h *Handler) checkAccount(ctx context.Context, name string, req Request, ev
 	}
 	h.finish(&o, start)
 	return o, true
+}
+
+// leftAlone says why the deployment does not act in req's account or
+// region: EXCLUDED_ACCOUNTS, or a region outside REGIONS.
+func (h *Handler) leftAlone(req Request) (string, bool) {
+	if slices.Contains(h.ExcludedAccounts, req.Account) {
+		return fmt.Sprintf("account %s is excluded (EXCLUDED_ACCOUNTS)", req.Account), true
+	}
+	if len(h.Regions) > 0 && req.Region != "" && !slices.Contains(h.Regions, req.Region) {
+		return fmt.Sprintf("region %s is not one this deployment acts in (REGIONS: %s)", req.Region, strings.Join(h.Regions, ", ")), true
+	}
+	return "", false
 }
 
 // HandleCloudTrail acts on an "AWS API Call via CloudTrail" event: every
@@ -361,6 +370,10 @@ func (h *Handler) planCloudTrail(ctx context.Context, ev *events.CloudTrailEvent
 	}
 	if len(resources) == 0 {
 		return ignored(fmt.Sprintf("the record of %s names no resource to check", what))
+	}
+	if reason, ok := h.leftAlone(base); ok {
+		// One outcome for the event, not one per resource.
+		return ignored(reason)
 	}
 	var outs []Outcome
 	var jobs []Job

@@ -168,3 +168,27 @@ func withPrincipal(t *testing.T, raw []byte, roleARN string) []byte {
 	}
 	return bytes.ReplaceAll(raw, []byte(`"arn": "`+old+`"`), []byte(`"arn": "`+roleARN+`"`))
 }
+
+// A CloudTrail call in an excluded account is one ignored outcome, however
+// many resources it touched.
+func TestCloudTrailInAnExcludedAccountIsOneOutcome(t *testing.T) {
+	raw := cloudTrailFixture(t, "ec2-run-instances.json")
+	ev, err := events.ParseCloudTrail(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Resources()) < 2 {
+		t.Fatalf("fixture touches %d resources, want several", len(ev.Resources()))
+	}
+	f := newFakes(t, nil)
+	sf := &scopeFakes{regs: map[string]*fakes{}}
+	f.h.Scopes = sf.scope(t)
+	f.h.ExcludedAccounts = []string{ev.Account()}
+	outs, err := invokeCloudTrail(t, f.h, raw)
+	if err != nil || len(outs) != 1 || outs[0].Action != ActionIgnored || outs[0].Reason != "account "+ev.Account()+" is excluded (EXCLUDED_ACCOUNTS)" {
+		t.Fatalf("outcomes %+v, %v; want one ignored", outs, err)
+	}
+	if len(sf.asked) != 0 {
+		t.Errorf("scopes asked for %v", sf.asked)
+	}
+}
