@@ -129,7 +129,7 @@ func (p *Proxy) classify(r *http.Request) (*call, error) {
 	c := &call{at: p.now(), sig: sig, host: r.Host, userAgent: r.UserAgent(), header: r.Header}
 	c.sourceIP, _, _ = net.SplitHostPort(r.RemoteAddr)
 	if sig.service == "s3" {
-		bucket, key := s3Target(r)
+		bucket, key := S3Target(r)
 		name, sub, ok := s3Call(r.Method, key, r.URL.Query())
 		if !ok || bucket == "" {
 			return nil, nil

@@ -512,7 +512,7 @@ func TestS3Calls(t *testing.T) {
 		{"PUT", "/b", "inventory&id=x", ""},
 	} {
 		r := httptest.NewRequest(c.method, "http://127.0.0.1:9/"+strings.TrimPrefix(c.path, "/")+"?"+c.query, nil)
-		_, key := s3Target(r)
+		_, key := S3Target(r)
 		q, _ := url.ParseQuery(c.query)
 		name, _, ok := s3Call(c.method, key, q)
 		if name != c.want || ok != (c.want != "") {
@@ -521,7 +521,7 @@ func TestS3Calls(t *testing.T) {
 	}
 	for host, want := range map[string]string{"127.0.0.1:4566": "", "b1.localhost:4566": "b1", "b2.s3.us-east-1.amazonaws.com": "b2", "s3.amazonaws.com": ""} {
 		r := httptest.NewRequest("PUT", "http://"+host+"/p?acl", nil)
-		bucket, _ := s3Target(r)
+		bucket, _ := S3Target(r)
 		if want == "" {
 			want = "p" // path style
 		}

@@ -118,11 +118,11 @@ func s3Call(method, key string, q url.Values) (name, sub string, ok bool) {
 	return name, sub, name != ""
 }
 
-// s3Target returns the bucket and object key a request addresses, in
+// S3Target returns the bucket and object key a request addresses, in
 // virtual-hosted style (BUCKET.localhost, BUCKET.s3.REGION.amazonaws.com)
 // or path style (/BUCKET/KEY, what the SDK and the CLI use with an
 // endpoint URL on an IP address).
-func s3Target(r *http.Request) (bucket, key string) {
+func S3Target(r *http.Request) (bucket, key string) {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h

@@ -33,7 +33,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -217,7 +216,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if service == "s3" {
-		c.Bucket = s3Bucket(r)
+		c.Bucket, _ = cloudtrailproxy.S3Target(r)
 	}
 	who := p.signer(key)
 	c.Account, c.Role, c.Principal = who.Account, who.role, who.ARN
@@ -442,24 +441,6 @@ func writeCallerIdentity(w http.ResponseWriter, id cloudtrailproxy.Identity, who
 	w.Header().Set("Content-Type", "text/xml")
 	w.Header().Set("x-amzn-RequestId", rid)
 	_, _ = w.Write(body)
-}
-
-// s3Bucket is the bucket a request addresses: path style (/BUCKET/KEY,
-// what the SDK uses with an endpoint on an IP address) or virtual-hosted
-// (BUCKET.s3.REGION.amazonaws.com, BUCKET.localhost).
-func s3Bucket(r *http.Request) string {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	if b, ok := strings.CutSuffix(host, ".localhost"); ok && b != "" {
-		return b
-	}
-	if i := strings.Index(host, ".s3."); i > 0 {
-		return host[:i]
-	}
-	bucket, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	return bucket
 }
 
 // Start runs a proxy on a free loopback port.
