@@ -124,13 +124,7 @@ func wantMemberPermissions(enabled []string) []remediation.Permission {
 // ignores, and no action AWS can scope is granted on "*".
 func TestMemberRoleGrantsTheDefinitions(t *testing.T) {
 	m := loadModule(t, memberDir(t))
-	defs := remediators.Definitions()
-	cases := map[string][]string{"default (all)": nil}
-	for _, d := range defs {
-		cases[d.Name] = []string{d.Name}
-	}
-	cases["two"] = []string{defs[len(defs)-1].Name, defs[0].Name}
-	for name, enabled := range cases {
+	for name, enabled := range enabledCases() {
 		t.Run(name, func(t *testing.T) {
 			vars := map[string]cty.Value{}
 			if enabled != nil {

@@ -192,6 +192,18 @@ func strs(ss ...string) cty.Value {
 	return cty.ListVal(vs)
 }
 
+// enabledCases are the enabled_remediators a policy test plans with: the
+// default (all), each remediator alone, and two out of registry order.
+func enabledCases() map[string][]string {
+	defs := remediators.Definitions()
+	cases := map[string][]string{"default (all)": nil}
+	for _, d := range defs {
+		cases[d.Name] = []string{d.Name}
+	}
+	cases["two"] = []string{defs[len(defs)-1].Name, defs[0].Name}
+	return cases
+}
+
 // TestRemediatorPolicyMatchesDefinitions: the statements Terraform grants
 // for the enabled remediators are exactly their definitions' permissions
 // (the JSON read through the module's HCL), with the placeholders filled;
@@ -201,12 +213,7 @@ func strs(ss ...string) cty.Value {
 func TestRemediatorPolicyMatchesDefinitions(t *testing.T) {
 	m := loadModule(t, moduleDir(t))
 	defs := remediators.Definitions()
-	cases := map[string][]string{"default (all)": nil}
-	for _, d := range defs {
-		cases[d.Name] = []string{d.Name}
-	}
-	cases["two"] = []string{defs[len(defs)-1].Name, defs[0].Name}
-	for name, enabled := range cases {
+	for name, enabled := range enabledCases() {
 		t.Run(name, func(t *testing.T) {
 			vars := map[string]cty.Value{}
 			if enabled != nil {
