@@ -211,6 +211,12 @@ func (p *OutcomePublisher) logOutcome(ctx context.Context, o remediation.Outcome
 		// account's CloudTrail names it.
 		attrs = append(attrs, slog.String("actedAs", o.ActedAs))
 	}
+	if !o.DetectedAt.IsZero() {
+		attrs = append(attrs, slog.String("detectedAt", o.DetectedAt.UTC().Format(remediation.TimeLayout)))
+	}
+	if !o.CompletedAt.IsZero() {
+		attrs = append(attrs, slog.String("completedAt", o.CompletedAt.UTC().Format(remediation.TimeLayout)))
+	}
 	if o.Warning != "" {
 		// Not an outcome field: a problem beside the outcome (the state
 		// store was unreachable), on the line that records it.

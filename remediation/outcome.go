@@ -10,6 +10,7 @@ package remediation
 
 import (
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -28,13 +29,15 @@ const (
 	ActionIgnored     Action = "ignored"      // not an event we act on
 	ActionEscalated   Action = "escalated"    // fixed FLAP_LIMIT times within FLAP_WINDOW and undone each time: left for a human, nothing written
 	ActionFailed      Action = "failed"       // an API call failed or the change did not verify
+	ActionInProgress  Action = "in-progress"  // a change that takes several runs (an EBS volume migration) is under way
+	ActionReverted    Action = "reverted"     // `remediate undo` put back an earlier outcome's before, and verified it
 )
 
 // Actions lists every action, in a stable order (the order of the summary
 // tables and the dashboard).
 func Actions() []Action {
 	return []Action{ActionRemediated, ActionCompliant, ActionExempt, ActionDryRun, ActionDeferred,
-		ActionNeedsManual, ActionGone, ActionIgnored, ActionEscalated, ActionFailed}
+		ActionNeedsManual, ActionGone, ActionIgnored, ActionEscalated, ActionFailed, ActionInProgress, ActionReverted}
 }
 
 // Severity is how much attention an outcome needs; it is the SNS message
@@ -45,7 +48,7 @@ func (a Action) Severity() string {
 		return "high"
 	case ActionDeferred, ActionNeedsManual:
 		return "medium"
-	case ActionRemediated, ActionDryRun:
+	case ActionRemediated, ActionDryRun, ActionReverted:
 		return "low"
 	default:
 		return "info"
@@ -60,6 +63,8 @@ const (
 	TriggerConfig     Trigger = "config"     // an AWS Config compliance change event
 	TriggerCloudTrail Trigger = "cloudtrail" // an "AWS API Call via CloudTrail" event
 	TriggerSweep      Trigger = "sweep"      // the sweep's own listing
+	TriggerUndo       Trigger = "undo"       // `remediate undo` reverting an earlier outcome
+	TriggerCLI        Trigger = "cli"        // a command run from the terminal (`remediate migrate-volume`)
 )
 
 // Outcome is the record of one event's handling. Its JSON form has exactly
@@ -89,6 +94,11 @@ type Outcome struct {
 	// caller); "" in the function's own account.
 	ActedAs string `json:"actedAs,omitempty"`
 
+	// DetectedAt and CompletedAt are in the JSON as detectedAt (omitted
+	// when unknown) and completedAt, RFC 3339 with milliseconds in UTC: the
+	// outcome archive and the evidence report place outcomes in time with
+	// them.
+
 	// Warning is a problem that did not change the outcome (the state
 	// store could not be reached); it goes to the log line only.
 	Warning string `json:"-"`
@@ -104,20 +114,63 @@ type Outcome struct {
 }
 
 // MarshalJSON renders nil before/after as {} so that consumers always find
-// objects there.
+// objects there, and the times as detectedAt / completedAt.
 func (o Outcome) MarshalJSON() ([]byte, error) { return o.marshal() }
+
+// outcomeJSON is the JSON form: Outcome's tagged fields and the two times.
+type outcomeJSON struct {
+	plainOutcome
+	DetectedAt  string `json:"detectedAt,omitempty"`
+	CompletedAt string `json:"completedAt,omitempty"`
+}
+
+type plainOutcome Outcome
+
+// TimeLayout is the outcome JSON's time format: RFC 3339, UTC, milliseconds.
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(TimeLayout)
+}
 
 // marshal is MarshalJSON for callers that want the bytes themselves:
 // json.Marshal on an Outcome validates and compacts what MarshalJSON
 // returns, a second pass over the output that this skips.
 func (o Outcome) marshal() ([]byte, error) {
-	type plain Outcome
-	p := plain(o)
+	p := plainOutcome(o)
 	if p.Before == nil {
 		p.Before = map[string]any{}
 	}
 	if p.After == nil {
 		p.After = map[string]any{}
 	}
-	return json.Marshal(p)
+	return json.Marshal(outcomeJSON{plainOutcome: p, DetectedAt: formatTime(o.DetectedAt), CompletedAt: formatTime(o.CompletedAt)})
+}
+
+// UnmarshalJSON reads the JSON form back, the times included, so that an
+// outcome printed by `invoke`, kept in the archive or carried by SNS can be
+// read again (by `remediate undo` and the evidence report).
+func (o *Outcome) UnmarshalJSON(b []byte) error {
+	var j outcomeJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*o = Outcome(j.plainOutcome)
+	for _, f := range []struct {
+		s string
+		t *time.Time
+	}{{j.DetectedAt, &o.DetectedAt}, {j.CompletedAt, &o.CompletedAt}} {
+		if f.s == "" {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339Nano, f.s)
+		if err != nil {
+			return fmt.Errorf("outcome time %q is not RFC 3339: %w", f.s, err)
+		}
+		*f.t = t
+	}
+	return nil
 }

@@ -101,3 +101,37 @@ func (l *lazy) ResourceTypes() []string { return l.types }
 func (l *lazy) Remediate(ctx context.Context, req Request) Result {
 	return l.build().Remediate(ctx, req)
 }
+
+// RevertRequest asks a remediator to put back what one of its earlier
+// remediated outcomes recorded as Before.
+type RevertRequest struct {
+	// Outcome is the remediated outcome to revert: its resource, account,
+	// region, Before (what to restore) and After (what the resource must
+	// still look like, unless Force).
+	Outcome Outcome
+	// Mode dry-run reports what would be restored and writes nothing.
+	Mode Mode
+	// Force reverts even when the resource has changed since the outcome.
+	Force bool
+}
+
+// Reverter is a Remediator that can undo its own remediated outcomes.
+// Revert must read the resource first; when it no longer matches the
+// outcome's After it refuses (ActionNeedsManual, the reason naming what
+// changed) unless Force is set. Otherwise it writes the outcome's Before
+// back, reads again to verify, and returns ActionReverted with Before and
+// After as read (ActionDryRun in dry-run mode, ActionGone when the
+// resource no longer exists). An outcome whose Before lacks what the
+// revert needs is ActionFailed with an error that says what is missing.
+type Reverter interface {
+	Revert(ctx context.Context, req RevertRequest) Result
+}
+
+// Revert implements Reverter for a lazily built remediator that is one.
+func (l *lazy) Revert(ctx context.Context, req RevertRequest) Result {
+	r, ok := l.build().(Reverter)
+	if !ok {
+		return Failed(nil, fmt.Errorf("remediator %s cannot revert its outcomes", l.name))
+	}
+	return r.Revert(ctx, req)
+}

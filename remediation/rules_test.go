@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestResolveManagedRules(t *testing.T) {
@@ -260,6 +261,7 @@ func TestActionsAndSeverity(t *testing.T) {
 	want := map[Action]string{
 		ActionRemediated: "low", ActionCompliant: "info", ActionExempt: "info", ActionDryRun: "low", ActionDeferred: "medium",
 		ActionNeedsManual: "medium", ActionGone: "info", ActionIgnored: "info", ActionEscalated: "high", ActionFailed: "high",
+		ActionInProgress: "info", ActionReverted: "low",
 	}
 	acts := Actions()
 	if len(acts) != len(want) {
@@ -278,7 +280,7 @@ func TestActionsAndSeverity(t *testing.T) {
 
 // outcomeFields are the documented fields of the outcome JSON.
 var outcomeFields = []string{"remediator", "rule", "resourceType", "resourceId", "account", "region", "action",
-	"reason", "before", "after", "durationMs", "error", "eventId", "trigger", "actor"}
+	"reason", "before", "after", "durationMs", "error", "eventId", "trigger", "actor"} // and detectedAt, completedAt when set
 
 func TestOutcomeJSON(t *testing.T) {
 	b, err := json.Marshal(Outcome{Remediator: "r", Action: ActionIgnored})
@@ -303,5 +305,28 @@ func TestOutcomeJSON(t *testing.T) {
 		if v, ok := m[k].(map[string]any); !ok || len(v) != 0 {
 			t.Errorf("%s = %#v, want {}", k, m[k])
 		}
+	}
+}
+
+// The times are in the JSON (RFC 3339, UTC, milliseconds) and read back.
+func TestOutcomeJSONTimes(t *testing.T) {
+	at := time.Date(2026, 12, 3, 10, 4, 5, 678_900_000, time.FixedZone("CET", 3600))
+	o := Outcome{Remediator: "r", Action: ActionRemediated, DetectedAt: at.Add(-time.Minute), CompletedAt: at}
+	b, err := json.Marshal(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"completedAt":"2026-12-03T09:04:05.678Z"`) || !strings.Contains(string(b), `"detectedAt":"2026-12-03T09:03:05.678Z"`) {
+		t.Errorf("JSON %s lacks the UTC millisecond times", b)
+	}
+	var back Outcome
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !back.CompletedAt.Equal(at.Truncate(time.Millisecond)) || !back.DetectedAt.Equal(at.Add(-time.Minute).Truncate(time.Millisecond)) {
+		t.Errorf("read back %v / %v", back.DetectedAt, back.CompletedAt)
+	}
+	if err := json.Unmarshal([]byte(`{"completedAt":"yesterday"}`), &back); err == nil {
+		t.Error("a time that is not RFC 3339 was accepted")
 	}
 }

@@ -26,7 +26,7 @@ const (
 )
 
 // The outcome JSON has exactly these fields (remediation.Outcome).
-var outcomeFields = []string{"account", "action", "actor", "after", "before", "durationMs", "error", "eventId",
+var outcomeFields = []string{"account", "action", "actor", "after", "before", "completedAt", "detectedAt", "durationMs", "error", "eventId",
 	"reason", "region", "remediator", "resourceId", "resourceType", "rule", "trigger"}
 
 func decodeOutcome(t *testing.T, body []byte) map[string]any {
