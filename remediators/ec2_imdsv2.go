@@ -329,3 +329,72 @@ func orNone(s string) string {
 	}
 	return s
 }
+
+// imdsKeys are the fields of the state a revert compares: the metadata
+// options, not the instance state (stopping an instance is no reason to
+// refuse).
+var imdsKeys = []string{"httpTokens", "httpEndpoint", "httpPutResponseHopLimit"}
+
+// Revert implements remediation.Reverter: it sets HttpTokens back to what
+// the outcome's before recorded (optional, for IMDSv1 and IMDSv2). The
+// endpoint and hop limit were kept by the fix, so they are left as they
+// are.
+func (r *EC2IMDSv2) Revert(ctx context.Context, req remediation.RevertRequest) remediation.Result {
+	o := req.Outcome
+	id := o.ResourceID
+	if !instanceIDPattern.MatchString(id) {
+		return malformedID("EC2 instance", id)
+	}
+	tokens, ok := stateString(o.Before, "httpTokens")
+	if !ok || (tokens != string(ec2types.HttpTokensStateOptional) && tokens != string(ec2types.HttpTokensStateRequired)) {
+		return missingBefore(r.Name(), o, "httpTokens (optional or required)")
+	}
+	cur, err := r.read(ctx, id, o.Region)
+	if err != nil {
+		return remediation.Failed(nil, fmt.Errorf("describing instance %q: %w", id, err))
+	}
+	if !cur.exists {
+		return remediation.Result{Action: remediation.ActionGone, Reason: fmt.Sprintf("instance %q no longer exists", id)}
+	}
+	now := cur.settings()
+	if diffs := changedSince(now, o.After, imdsKeys...); len(diffs) > 0 && !req.Force {
+		return refuseChanged("the instance's metadata options", now, diffs)
+	}
+	if cur.tokens == tokens {
+		return remediation.Result{Action: remediation.ActionReverted, Before: now, After: now,
+			Reason: fmt.Sprintf("HttpTokens is already %s, as before the outcome: nothing written", tokens)}
+	}
+	want := cur
+	want.tokens = tokens
+	change := fmt.Sprintf("HttpTokens from %s back to %s", orNone(cur.tokens), tokens)
+	if req.Mode == remediation.ModeDryRun {
+		return remediation.Result{Action: remediation.ActionDryRun, Before: now, After: want.settings(), Reason: "would set " + change}
+	}
+	in := &ec2.ModifyInstanceMetadataOptionsInput{InstanceId: aws.String(id), HttpTokens: ec2types.HttpTokensState(tokens)}
+	if _, err := r.EC2.ModifyInstanceMetadataOptions(ctx, in, ec2Region(o.Region)); err != nil {
+		if awserr.Is(err, "InvalidInstanceID.NotFound") {
+			return remediation.Result{Action: remediation.ActionGone, Reason: fmt.Sprintf("instance %q no longer exists", id)}
+		}
+		return remediation.Failed(now, fmt.Errorf("modifying metadata options of instance %q: %w", id, err))
+	}
+	// Applied asynchronously, as for the fix.
+	var got instanceMetadata
+	for attempt := 0; ; attempt++ {
+		got, err = r.read(ctx, id, o.Region)
+		if err != nil {
+			return remediation.Unverified(now, fmt.Errorf("verifying metadata options of instance %q: %w", id, err))
+		}
+		if got.tokens == tokens || attempt+1 >= max(r.Opts.VerifyAttempts, 1) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return remediation.Unverified(now, fmt.Errorf("verifying metadata options of instance %q: %w", id, ctx.Err()))
+		case <-time.After(r.Opts.VerifyInterval):
+		}
+	}
+	if got.tokens != tokens {
+		return remediation.Unverified(now, fmt.Errorf("verifying metadata options of instance %q: HttpTokens is %s after the write, want %s", id, orNone(got.tokens), tokens))
+	}
+	return remediation.Result{Action: remediation.ActionReverted, Before: now, After: got.settings(), Reason: "set " + change}
+}

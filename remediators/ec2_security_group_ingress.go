@@ -3,6 +3,7 @@ package remediators
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -145,16 +146,25 @@ type ingressRule struct {
 	id, protocol         string
 	from, to             int32
 	cidrV4, cidrV6, desc string
+	tags                 map[string]string // the rule's own tags (security group rules are taggable)
 }
 
 func newIngressRule(r ec2types.SecurityGroupRule) ingressRule {
-	return ingressRule{id: aws.ToString(r.SecurityGroupRuleId), protocol: strings.ToLower(aws.ToString(r.IpProtocol)),
+	rule := ingressRule{id: aws.ToString(r.SecurityGroupRuleId), protocol: strings.ToLower(aws.ToString(r.IpProtocol)),
 		from: aws.ToInt32(r.FromPort), to: aws.ToInt32(r.ToPort),
 		cidrV4: aws.ToString(r.CidrIpv4), cidrV6: aws.ToString(r.CidrIpv6), desc: aws.ToString(r.Description)}
+	for _, t := range r.Tags {
+		if rule.tags == nil {
+			rule.tags = map[string]string{}
+		}
+		rule.tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return rule
 }
 
 // state is what an outcome records of the rule: enough to authorize it
-// again (aws ec2 authorize-security-group-ingress --ip-permissions ...).
+// again exactly (aws ec2 authorize-security-group-ingress --ip-permissions
+// ... --tag-specifications ...), which `remediate undo` does.
 func (r ingressRule) state() map[string]any {
 	m := map[string]any{"ruleId": r.id, "ipProtocol": r.protocol, "fromPort": r.from, "toPort": r.to, "description": r.desc}
 	if r.cidrV4 != "" {
@@ -162,6 +172,9 @@ func (r ingressRule) state() map[string]any {
 	}
 	if r.cidrV6 != "" {
 		m["cidrIpv6"] = r.cidrV6
+	}
+	if len(r.tags) > 0 {
+		m["tags"] = r.tags
 	}
 	return m
 }
@@ -431,4 +444,251 @@ func portList(ports []int) string {
 		return "port " + s[0]
 	}
 	return "ports " + strings.Join(s, ", ")
+}
+
+// ingressAuthorizer is what Revert needs beyond the remediator's own calls:
+// ec2:AuthorizeSecurityGroupIngress (and ec2:CreateTags for tagged rules),
+// which the remediator's role is deliberately not granted (see
+// docs/undo.md).
+type ingressAuthorizer interface {
+	AuthorizeSecurityGroupIngress(ctx context.Context, params *ec2.AuthorizeSecurityGroupIngressInput, optFns ...func(*ec2.Options)) (*ec2.AuthorizeSecurityGroupIngressOutput, error)
+}
+
+// ingressRuleFrom reads one rule of an outcome's openIngressRules back.
+func ingressRuleFrom(m map[string]any) (ingressRule, bool) {
+	var r ingressRule
+	var ok bool
+	if r.protocol, ok = stateString(m, "ipProtocol"); !ok || r.protocol == "" {
+		return ingressRule{}, false
+	}
+	from, okFrom := stateInt(m, "fromPort")
+	to, okTo := stateInt(m, "toPort")
+	if !okFrom || !okTo || from < -1 || to < -1 || from > 65535 || to > 65535 {
+		return ingressRule{}, false
+	}
+	r.from, r.to = int32(from), int32(to)
+	r.id, _ = stateString(m, "ruleId")
+	r.desc, _ = stateString(m, "description")
+	r.cidrV4, _ = stateString(m, "cidrIpv4")
+	r.cidrV6, _ = stateString(m, "cidrIpv6")
+	if (r.cidrV4 == "") == (r.cidrV6 == "") {
+		return ingressRule{}, false
+	}
+	switch tags := m["tags"].(type) {
+	case nil:
+	case map[string]string:
+		r.tags = tags
+	case map[string]any:
+		r.tags = map[string]string{}
+		for k, v := range tags {
+			s, ok := v.(string)
+			if !ok {
+				return ingressRule{}, false
+			}
+			r.tags[k] = s
+		}
+	default:
+		return ingressRule{}, false
+	}
+	return r, true
+}
+
+// key identifies what a rule lets in, whatever its ID: EC2 refuses a
+// second rule with the same protocol, ports and source.
+func (r ingressRule) key() string {
+	return fmt.Sprintf("%s|%d|%d|%s|%s", r.protocol, r.from, r.to, r.cidrV4, r.cidrV6)
+}
+
+func ruleKeys(rules []ingressRule) []string {
+	keys := make([]string, len(rules))
+	for i, r := range rules {
+		keys[i] = r.key()
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// permission is the rule as AuthorizeSecurityGroupIngress takes it.
+func (r ingressRule) permission() ec2types.IpPermission {
+	p := ec2types.IpPermission{IpProtocol: aws.String(r.protocol), FromPort: aws.Int32(r.from), ToPort: aws.Int32(r.to)}
+	var desc *string
+	if r.desc != "" {
+		desc = aws.String(r.desc)
+	}
+	if r.cidrV4 != "" {
+		p.IpRanges = []ec2types.IpRange{{CidrIp: aws.String(r.cidrV4), Description: desc}}
+	} else {
+		p.Ipv6Ranges = []ec2types.Ipv6Range{{CidrIpv6: aws.String(r.cidrV6), Description: desc}}
+	}
+	return p
+}
+
+// Revert implements remediation.Reverter: it authorises the ingress rules
+// the fix revoked again, each with its protocol, ports, source,
+// description and tags (EC2 gives them new rule IDs). It refuses when a
+// rule opening the checked ports to the internet has been added since
+// (unless forced: a forced revert adds only the revoked rules that are not
+// there again).
+func (r *EC2SecurityGroupIngress) Revert(ctx context.Context, req remediation.RevertRequest) remediation.Result {
+	o := req.Outcome
+	id := o.ResourceID
+	if !securityGroupIDPattern.MatchString(id) {
+		return malformedID("security group", id)
+	}
+	var ports []int
+	if raw, ok := o.Before["checkedPorts"]; ok {
+		switch l := raw.(type) {
+		case []int:
+			ports = l
+		case []any:
+			for _, v := range l {
+				if p, ok := asInt(v); ok && p >= 0 && p <= 65535 {
+					ports = append(ports, int(p))
+				}
+			}
+		}
+	}
+	if len(ports) == 0 {
+		return missingBefore(r.Name(), o, "checkedPorts")
+	}
+	recorded, ok := stateList(o.Before, "openIngressRules")
+	if !ok || len(recorded) == 0 {
+		return missingBefore(r.Name(), o, "openIngressRules (the revoked rules)")
+	}
+	var want []ingressRule
+	for i, m := range recorded {
+		rule, ok := ingressRuleFrom(m)
+		if !ok {
+			return missingBefore(r.Name(), o, fmt.Sprintf("complete rule in openIngressRules[%d] (ipProtocol, fromPort, toPort and one of cidrIpv4, cidrIpv6)", i))
+		}
+		want = append(want, rule)
+	}
+	var left []ingressRule
+	if recorded, ok := stateList(o.After, "openIngressRules"); ok {
+		for _, m := range recorded {
+			if rule, ok := ingressRuleFrom(m); ok {
+				left = append(left, rule)
+			}
+		}
+	}
+
+	cur, err := r.readGroup(ctx, id, o.Region)
+	if err != nil {
+		return remediation.Failed(nil, fmt.Errorf("describing security group %q: %w", id, err))
+	}
+	if !cur.exists {
+		return goneGroup(id)
+	}
+	if cur.open, err = r.openRules(ctx, id, o.Region, ports); err != nil {
+		return remediation.Failed(nil, fmt.Errorf("describing the rules of security group %q: %w", id, err))
+	}
+	now := cur.state(id, ports)
+	if !slices.Equal(ruleKeys(cur.open), ruleKeys(left)) && !req.Force {
+		var open []string
+		for _, rule := range cur.open {
+			open = append(open, rule.String())
+		}
+		what := "none"
+		if len(open) > 0 {
+			what = strings.Join(open, ", ")
+		}
+		return refuseChanged("the security group's rules", now, []string{fmt.Sprintf("the rules opening TCP %s to the internet are now: %s; the outcome left %d", portList(ports), what, len(left))})
+	}
+	present := map[string]bool{}
+	for _, rule := range cur.open {
+		present[rule.key()] = true
+	}
+	var add []ingressRule
+	for _, rule := range want {
+		if !present[rule.key()] {
+			add = append(add, rule)
+		}
+	}
+	if len(add) == 0 {
+		return remediation.Result{Action: remediation.ActionReverted, Before: now, After: now,
+			Reason: "the revoked rules are all there again: nothing written"}
+	}
+	if req.Mode == remediation.ModeDryRun {
+		after := cur
+		after.open = append(slices.Clone(cur.open), add...)
+		return remediation.Result{Action: remediation.ActionDryRun, Before: now, After: after.state(id, ports),
+			Reason: "would authorise again " + describeRules(add)}
+	}
+	auth, ok := r.Client.(ingressAuthorizer)
+	if !ok {
+		return remediation.Failed(now, fmt.Errorf("authorising ingress rules of security group %q: the EC2 client cannot authorise them", id))
+	}
+	// One call per tag set: a call's tag specification applies to every
+	// rule it creates.
+	var done []ingressRule
+	for _, batch := range byTags(add) {
+		in := &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(id)}
+		for _, rule := range batch {
+			in.IpPermissions = append(in.IpPermissions, rule.permission())
+		}
+		if tags := batch[0].tags; len(tags) > 0 {
+			spec := ec2types.TagSpecification{ResourceType: ec2types.ResourceTypeSecurityGroupRule}
+			for _, k := range slices.Sorted(maps.Keys(tags)) {
+				spec.Tags = append(spec.Tags, ec2types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+			}
+			in.TagSpecifications = []ec2types.TagSpecification{spec}
+		}
+		if _, err := auth.AuthorizeSecurityGroupIngress(ctx, in, ec2Region(o.Region)); err != nil {
+			if awserr.Is(err, "InvalidGroup.NotFound") {
+				return goneGroup(id)
+			}
+			err = fmt.Errorf("authorising ingress rules %s of security group %q again: %w", describeRules(batch), id, err)
+			if len(done) > 0 {
+				err = fmt.Errorf("%w (already authorised again: %s)", err, describeRules(done))
+				return remediation.Unverified(now, err)
+			}
+			return remediation.Failed(now, err)
+		}
+		done = append(done, batch...)
+	}
+	got, err := r.openRules(ctx, id, o.Region, ports)
+	if err != nil {
+		return remediation.Unverified(now, fmt.Errorf("verifying the rules of security group %q: %w", id, err))
+	}
+	after := cur
+	after.open = got
+	have := map[string]bool{}
+	for _, rule := range got {
+		have[rule.key()] = true
+	}
+	for _, rule := range want {
+		if !have[rule.key()] {
+			return remediation.Unverified(now, fmt.Errorf("verifying the rules of security group %q: %s is not there after the write", id, rule))
+		}
+	}
+	return remediation.Result{Action: remediation.ActionReverted, Before: now, After: after.state(id, ports),
+		Reason: "authorised again " + describeRules(add)}
+}
+
+// byTags groups rules by their tags, in order of first appearance.
+func byTags(rules []ingressRule) [][]ingressRule {
+	var groups [][]ingressRule
+	index := map[string]int{}
+	for _, r := range rules {
+		k := show(r.tags)
+		if i, ok := index[k]; ok {
+			groups[i] = append(groups[i], r)
+			continue
+		}
+		index[k] = len(groups)
+		groups = append(groups, []ingressRule{r})
+	}
+	return groups
+}
+
+func describeRules(rules []ingressRule) string {
+	s := make([]string, len(rules))
+	for i, r := range rules {
+		s[i] = r.String()
+	}
+	noun := "rule"
+	if len(rules) > 1 {
+		noun = "rules"
+	}
+	return fmt.Sprintf("%d ingress %s: %s", len(rules), noun, strings.Join(s, ", "))
 }

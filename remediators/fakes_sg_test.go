@@ -35,7 +35,8 @@ type fakeSG struct {
 	// changing the group in between.
 	beforeRevoke func(f *fakeSG)
 
-	revokes []*ec2.RevokeSecurityGroupIngressInput
+	revokes    []*ec2.RevokeSecurityGroupIngressInput
+	authorizes []*ec2.AuthorizeSecurityGroupIngressInput // by undo (revert_test.go)
 }
 
 func newFakeSG(t testing.TB, rules ...ec2types.SecurityGroupRule) *fakeSG {

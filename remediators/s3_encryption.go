@@ -215,3 +215,86 @@ func describeSSE(e bucketEncryption) string {
 	}
 	return e.algorithm + " (" + key + ")"
 }
+
+// encryptionKeys are the fields of the state a revert compares.
+var encryptionKeys = []string{"sseAlgorithm", "kmsMasterKeyId", "bucketKeyEnabled"}
+
+// bucketEncryptionFrom reads a state map (an outcome's before) back.
+func bucketEncryptionFrom(m map[string]any) (bucketEncryption, string, bool) {
+	alg, ok := stateString(m, "sseAlgorithm")
+	if !ok || (alg != SSEAlgorithmNone && sseStrength(alg) == 0) {
+		return bucketEncryption{}, "sseAlgorithm (none, AES256, aws:kms or aws:kms:dsse)", false
+	}
+	e := bucketEncryption{algorithm: alg}
+	e.bucketKey, _ = stateBool(m, "bucketKeyEnabled")
+	e.kmsKey, _ = stateString(m, "kmsMasterKeyId")
+	return e, "", true
+}
+
+// Revert implements remediation.Reverter: it puts the bucket's previous
+// default encryption back. S3 has encrypted every bucket with SSE-S3 since
+// January 2023 and no configuration can turn that off, so a before of
+// "none" (a bucket read before then, or an emulator) is restored as SSE-S3,
+// and the reason says so.
+func (r *S3Encryption) Revert(ctx context.Context, req remediation.RevertRequest) remediation.Result {
+	o := req.Outcome
+	bucket := o.ResourceID
+	if !bucketName.MatchString(bucket) {
+		return malformedID("S3 bucket", bucket)
+	}
+	want, missing, ok := bucketEncryptionFrom(o.Before)
+	if !ok {
+		return missingBefore(r.Name(), o, missing)
+	}
+	note := ""
+	if want.algorithm == SSEAlgorithmNone {
+		want = bucketEncryption{algorithm: SSEAlgorithmAES256}
+		note = " (the outcome's before was none, but S3 encrypts every bucket with SSE-S3 at least since January 2023: SSE-S3 is the closest setting there is)"
+	}
+	cur, err := r.read(ctx, bucket, o.Region)
+	if isNoSuchBucket(err) {
+		return goneBucket(bucket)
+	}
+	if err != nil {
+		return remediation.Failed(nil, fmt.Errorf("reading default encryption of bucket %q: %w", bucket, err))
+	}
+	now := cur.state()
+	if diffs := changedSince(now, o.After, encryptionKeys...); len(diffs) > 0 && !req.Force {
+		return refuseChanged("the bucket's default encryption", now, diffs)
+	}
+	if cur == want {
+		return remediation.Result{Action: remediation.ActionReverted, Before: now, After: now,
+			Reason: "default encryption is already " + describeSSE(want) + ", as before the outcome: nothing written" + note}
+	}
+	change := fmt.Sprintf("default encryption from %s to %s", describeSSE(cur), describeSSE(want))
+	if req.Mode == remediation.ModeDryRun {
+		return remediation.Result{Action: remediation.ActionDryRun, Before: now, After: want.state(), Reason: "would restore " + change + note}
+	}
+	def := &s3types.ServerSideEncryptionByDefault{SSEAlgorithm: s3types.ServerSideEncryption(want.algorithm)}
+	if want.kmsKey != "" {
+		def.KMSMasterKeyID = aws.String(want.kmsKey)
+	}
+	rule := s3types.ServerSideEncryptionRule{ApplyServerSideEncryptionByDefault: def}
+	if want.bucketKey || want.algorithm == SSEAlgorithmKMS {
+		// Explicit either way: a bucket key the fix turned on goes off again.
+		rule.BucketKeyEnabled = aws.Bool(want.bucketKey)
+	}
+	_, err = r.Client.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{
+		Bucket:                            aws.String(bucket),
+		ServerSideEncryptionConfiguration: &s3types.ServerSideEncryptionConfiguration{Rules: []s3types.ServerSideEncryptionRule{rule}},
+	}, s3Region(o.Region))
+	if isNoSuchBucket(err) {
+		return goneBucket(bucket)
+	}
+	if err != nil {
+		return remediation.Failed(now, fmt.Errorf("putting default encryption %s on bucket %q: %w", want.algorithm, bucket, err))
+	}
+	got, err := r.read(ctx, bucket, o.Region)
+	if err != nil {
+		return remediation.Unverified(now, fmt.Errorf("verifying default encryption of bucket %q: %w", bucket, err))
+	}
+	if got.algorithm != want.algorithm || got.kmsKey != want.kmsKey || (want.algorithm == SSEAlgorithmKMS && got.bucketKey != want.bucketKey) {
+		return remediation.Unverified(now, fmt.Errorf("verifying default encryption of bucket %q: read back %s, want %s", bucket, describeSSE(got), describeSSE(want)))
+	}
+	return remediation.Result{Action: remediation.ActionReverted, Before: now, After: got.state(), Reason: "restored " + change + note}
+}

@@ -259,3 +259,119 @@ func s3Region(region string) func(*s3.Options) {
 		}
 	}
 }
+
+// publicAccessBlockDeleter is what Revert needs beyond the remediator's
+// own calls, to remove a configuration the bucket did not have before. S3
+// authorises DeletePublicAccessBlock with s3:PutBucketPublicAccessBlock,
+// which the remediator holds already.
+type publicAccessBlockDeleter interface {
+	DeletePublicAccessBlock(ctx context.Context, params *s3.DeletePublicAccessBlockInput, optFns ...func(*s3.Options)) (*s3.DeletePublicAccessBlockOutput, error)
+}
+
+// pabKeys are the fields of the state a revert restores and compares.
+var pabKeys = []string{"configured", "blockPublicAcls", "ignorePublicAcls", "blockPublicPolicy", "restrictPublicBuckets"}
+
+// publicAccessBlockFrom reads a state map (an outcome's before) back.
+func publicAccessBlockFrom(m map[string]any) (publicAccessBlock, string, bool) {
+	var p publicAccessBlock
+	for _, f := range []struct {
+		key string
+		to  *bool
+	}{{"configured", &p.configured}, {"blockPublicAcls", &p.blockPublicAcls}, {"ignorePublicAcls", &p.ignorePublicAcls},
+		{"blockPublicPolicy", &p.blockPublicPolicy}, {"restrictPublicBuckets", &p.restrictPublic}} {
+		v, ok := stateBool(m, f.key)
+		if !ok {
+			return publicAccessBlock{}, f.key, false
+		}
+		*f.to = v
+	}
+	if !p.configured && (p.blockPublicAcls || p.ignorePublicAcls || p.blockPublicPolicy || p.restrictPublic) {
+		return publicAccessBlock{}, "consistent configured flag (it is false, but settings are on)", false
+	}
+	return p, "", true
+}
+
+func (p publicAccessBlock) describe() string {
+	if !p.configured {
+		return "no public access block configuration"
+	}
+	var on []string
+	for _, f := range []struct {
+		name string
+		on   bool
+	}{{"BlockPublicAcls", p.blockPublicAcls}, {"IgnorePublicAcls", p.ignorePublicAcls},
+		{"BlockPublicPolicy", p.blockPublicPolicy}, {"RestrictPublicBuckets", p.restrictPublic}} {
+		if f.on {
+			on = append(on, f.name)
+		}
+	}
+	if len(on) == 0 {
+		return "a public access block configuration with all four settings off"
+	}
+	return "a public access block configuration with only " + strings.Join(on, ", ") + " on"
+}
+
+// Revert implements remediation.Reverter: it puts the bucket's four
+// settings back as the outcome's before recorded them, or deletes the
+// configuration when the bucket had none.
+func (r *S3PublicAccessBlock) Revert(ctx context.Context, req remediation.RevertRequest) remediation.Result {
+	o := req.Outcome
+	bucket := o.ResourceID
+	if !bucketName.MatchString(bucket) {
+		return malformedID("S3 bucket", bucket)
+	}
+	want, missing, ok := publicAccessBlockFrom(o.Before)
+	if !ok {
+		return missingBefore(r.Name(), o, missing)
+	}
+	cur, err := r.read(ctx, bucket, o.Region)
+	if isNoSuchBucket(err) {
+		return goneBucket(bucket)
+	}
+	if err != nil {
+		return remediation.Failed(nil, fmt.Errorf("reading public access block of bucket %q: %w", bucket, err))
+	}
+	now := cur.state()
+	if diffs := changedSince(now, o.After, pabKeys...); len(diffs) > 0 && !req.Force {
+		return refuseChanged("the bucket's public access block", now, diffs)
+	}
+	if cur == want {
+		return remediation.Result{Action: remediation.ActionReverted, Before: now, After: now,
+			Reason: "the bucket already has " + want.describe() + ", as before the outcome: nothing written"}
+	}
+	if req.Mode == remediation.ModeDryRun {
+		return remediation.Result{Action: remediation.ActionDryRun, Before: now, After: want.state(),
+			Reason: "would restore " + want.describe()}
+	}
+	if !want.configured {
+		del, ok := r.Client.(publicAccessBlockDeleter)
+		if !ok {
+			return remediation.Failed(now, fmt.Errorf("deleting public access block of bucket %q: the S3 client cannot delete it", bucket))
+		}
+		_, err = del.DeletePublicAccessBlock(ctx, &s3.DeletePublicAccessBlockInput{Bucket: aws.String(bucket)}, s3Region(o.Region))
+		err = wrapIf(err, "deleting public access block of bucket %q", bucket)
+	} else {
+		_, err = r.Client.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
+			Bucket: aws.String(bucket),
+			PublicAccessBlockConfiguration: &s3types.PublicAccessBlockConfiguration{
+				BlockPublicAcls: aws.Bool(want.blockPublicAcls), IgnorePublicAcls: aws.Bool(want.ignorePublicAcls),
+				BlockPublicPolicy: aws.Bool(want.blockPublicPolicy), RestrictPublicBuckets: aws.Bool(want.restrictPublic),
+			},
+		}, s3Region(o.Region))
+		err = wrapIf(err, "putting public access block on bucket %q", bucket)
+	}
+	if isNoSuchBucket(err) {
+		return goneBucket(bucket)
+	}
+	if err != nil {
+		return remediation.Failed(now, err)
+	}
+	got, err := r.read(ctx, bucket, o.Region)
+	if err != nil {
+		return remediation.Unverified(now, fmt.Errorf("verifying public access block of bucket %q: %w", bucket, err))
+	}
+	if got != want {
+		return remediation.Unverified(now, fmt.Errorf("verifying public access block of bucket %q: read back %s after the write, want %s", bucket, got.describe(), want.describe()))
+	}
+	return remediation.Result{Action: remediation.ActionReverted, Before: now, After: got.state(), Reason: "restored " + want.describe()}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -505,4 +506,134 @@ func stringOrList(raw json.RawMessage) []string {
 		return many
 	}
 	return nil
+}
+
+// bucketPolicyDeleter is what Revert needs beyond the remediator's own
+// calls, to remove a policy the bucket did not have before: it needs
+// s3:DeleteBucketPolicy, which the remediator's role is not granted (see
+// docs/undo.md).
+type bucketPolicyDeleter interface {
+	DeleteBucketPolicy(ctx context.Context, params *s3.DeleteBucketPolicyInput, optFns ...func(*s3.Options)) (*s3.DeleteBucketPolicyOutput, error)
+}
+
+// samePolicy reports whether two policy documents say the same: S3 may
+// return a policy with other whitespace or key order than it was given.
+func samePolicy(a, b string) bool {
+	if a == b {
+		return true
+	}
+	var va, vb any
+	if json.Unmarshal([]byte(a), &va) != nil || json.Unmarshal([]byte(b), &vb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(va, vb)
+}
+
+// policyFrom reads the policy of a state map (an outcome's before or
+// after): a document, or none when the value is null.
+func policyFrom(m map[string]any) (bucketPolicy, bool) {
+	v, ok := m["policy"]
+	if !ok {
+		return bucketPolicy{}, false
+	}
+	if v == nil {
+		return bucketPolicy{}, true
+	}
+	doc, ok := v.(string)
+	if !ok || !json.Valid([]byte(doc)) {
+		return bucketPolicy{}, false
+	}
+	return bucketPolicy{exists: true, doc: doc}, true
+}
+
+func (p bucketPolicy) same(q bucketPolicy) bool {
+	return p.exists == q.exists && (!p.exists || samePolicy(p.doc, q.doc))
+}
+
+// Revert implements remediation.Reverter: it puts the whole previous bucket
+// policy back, exactly as the outcome's before recorded it, or deletes the
+// policy when the bucket had none. Any other change to the policy since the
+// fix (the added statement edited, another statement added) counts as a
+// change, so the revert refuses it unless forced: a forced revert
+// discards that change too.
+func (r *S3SSLRequestsOnly) Revert(ctx context.Context, req remediation.RevertRequest) remediation.Result {
+	o := req.Outcome
+	bucket := o.ResourceID
+	if !bucketName.MatchString(bucket) {
+		return malformedID("S3 bucket", bucket)
+	}
+	want, ok := policyFrom(o.Before)
+	if !ok {
+		return missingBefore(r.Name(), o, "policy (the previous policy document, or null for none)")
+	}
+	cur, err := r.read(ctx, bucket, o.Region)
+	switch {
+	case isNoSuchBucket(err):
+		return goneBucket(bucket)
+	case err != nil:
+		return remediation.Failed(nil, fmt.Errorf("reading bucket policy of bucket %q: %w", bucket, err))
+	}
+	now := cur.state()
+	left, ok := policyFrom(o.After)
+	if !cur.same(left) || !ok {
+		if !req.Force {
+			what := "the policy differs from the one the outcome left"
+			if !cur.exists {
+				what = "the bucket has no policy now"
+			}
+			return refuseChanged("the bucket policy", now, []string{what})
+		}
+	}
+	if cur.same(want) {
+		return remediation.Result{Action: remediation.ActionReverted, Before: now, After: now,
+			Reason: "the bucket policy is already as before the outcome: nothing written"}
+	}
+	what := "the previous bucket policy"
+	if !want.exists {
+		what = "no bucket policy (the bucket had none)"
+	}
+	if req.Mode == remediation.ModeDryRun {
+		return remediation.Result{Action: remediation.ActionDryRun, Before: now, After: want.state(), Reason: "would restore " + what}
+	}
+	if want.exists {
+		_, err = r.Client.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(want.doc)}, s3Region(o.Region))
+		if err != nil && !isNoSuchBucket(err) {
+			err = putPolicyError(bucket, err)
+		}
+	} else {
+		del, ok := r.Client.(bucketPolicyDeleter)
+		if !ok {
+			return remediation.Failed(now, fmt.Errorf("deleting bucket policy of bucket %q: the S3 client cannot delete it", bucket))
+		}
+		_, err = del.DeleteBucketPolicy(ctx, &s3.DeleteBucketPolicyInput{Bucket: aws.String(bucket)}, s3Region(o.Region))
+		if err != nil && !isNoSuchBucket(err) {
+			err = fmt.Errorf("deleting bucket policy of bucket %q: %w", bucket, err)
+		}
+	}
+	if isNoSuchBucket(err) {
+		return goneBucket(bucket)
+	}
+	if err != nil {
+		return remediation.Failed(now, err)
+	}
+	// Eventually consistent, as for the fix.
+	var got bucketPolicy
+	for attempt := 0; ; attempt++ {
+		got, err = r.read(ctx, bucket, o.Region)
+		if err != nil {
+			return remediation.Unverified(now, fmt.Errorf("verifying bucket policy of bucket %q: %w", bucket, err))
+		}
+		if got.same(want) {
+			break
+		}
+		if attempt+1 >= max(r.Opts.VerifyAttempts, 1) {
+			return remediation.Unverified(now, fmt.Errorf("verifying bucket policy of bucket %q: the policy read back is not %s", bucket, what))
+		}
+		select {
+		case <-ctx.Done():
+			return remediation.Unverified(now, fmt.Errorf("verifying bucket policy of bucket %q: %w", bucket, ctx.Err()))
+		case <-time.After(r.Opts.VerifyInterval):
+		}
+	}
+	return remediation.Result{Action: remediation.ActionReverted, Before: now, After: got.state(), Reason: "restored " + what}
 }
