@@ -26,8 +26,20 @@ type Options struct {
 	// when empty, and S3 Bucket Keys on).
 	SSEAlgorithm string
 	KMSKeyARN    string
-	// EBSKMSKeyID, when set, becomes the region's default EBS KMS key.
+	// EBSKMSKeyID, when set, becomes the region's default EBS KMS key (and
+	// encrypts the volumes a migration creates).
 	EBSKMSKeyID string
+	// EBSMigration says which unencrypted volumes the EBS remediator
+	// migrates to an encrypted copy: EBSMigrationOff (none: needs-manual),
+	// EBSMigrationUnattached or EBSMigrationAll (attached ones too, on
+	// instances tagged TagStopAllowed=true).
+	EBSMigration string
+	// EBSMigrationDeleteOriginalAfter, when not 0, is how long after a
+	// migration a later run deletes the original volume; 0 keeps it.
+	EBSMigrationDeleteOriginalAfter time.Duration
+	// EBSMigrationStuckAfter is how long a migration may be under way
+	// before it fails (DefaultEBSMigrationStuckAfter when 0).
+	EBSMigrationStuckAfter time.Duration
 	// IMDSLookback is how far back IMDSv1 use is looked for before enforcing
 	// IMDSv2; 0 turns the check off.
 	IMDSLookback time.Duration
@@ -53,6 +65,8 @@ func DefaultOptions() Options {
 		BlockedPorts:   DefaultBlockedPorts(),
 		VerifyAttempts: 5,
 		VerifyInterval: time.Second,
+		EBSMigration:   EBSMigrationOff,
+		EBSMigrationStuckAfter: DefaultEBSMigrationStuckAfter,
 	}
 }
 
