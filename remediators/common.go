@@ -58,14 +58,14 @@ type Options struct {
 // DefaultOptions returns the documented defaults.
 func DefaultOptions() Options {
 	return Options{
-		ExemptTagKey:   DefaultExemptTagKey,
-		WebsiteGuard:   true,
-		SSEAlgorithm:   SSEAlgorithmAES256,
-		IMDSLookback:   14 * 24 * time.Hour,
-		BlockedPorts:   DefaultBlockedPorts(),
-		VerifyAttempts: 5,
-		VerifyInterval: time.Second,
-		EBSMigration:   EBSMigrationOff,
+		ExemptTagKey:           DefaultExemptTagKey,
+		WebsiteGuard:           true,
+		SSEAlgorithm:           SSEAlgorithmAES256,
+		IMDSLookback:           14 * 24 * time.Hour,
+		BlockedPorts:           DefaultBlockedPorts(),
+		VerifyAttempts:         5,
+		VerifyInterval:         time.Second,
+		EBSMigration:           EBSMigrationOff,
 		EBSMigrationStuckAfter: DefaultEBSMigrationStuckAfter,
 	}
 }
