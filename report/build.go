@@ -121,7 +121,14 @@ type Report struct {
 	// ByAccount has a row per account with findings or outcomes in the
 	// period, the most severe first (see Build).
 	ByAccount []AccountSummary
-	mapping   *Mapping
+	// Scores are the compliance scores per enabled standard (SetScores).
+	Scores Scores
+	// Trend compares this run with the previous runs (SetHistory).
+	Trend Trend
+	// OtherRisks are risks of other sections (threats, vulnerabilities)
+	// that compete for the executive summary's top risks (TopRisks).
+	OtherRisks []Risk
+	mapping    *Mapping
 }
 
 // Criteria returns the SOC 2 criteria a finding maps to (nil if unmapped).

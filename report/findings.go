@@ -63,7 +63,12 @@ type Finding struct {
 	StandardControls []string
 	// Merged are the IDs of the findings Build counted in this one: the
 	// same check of the same resource under other standards.
-	Merged           []string
+	Merged []string
+	// Standards are the paths of the standards the control belongs to
+	// ("aws-foundational-security-best-practices/v/1.0.0"), from
+	// Compliance.AssociatedStandards, else from the standard-specific
+	// control; the compliance scores group controls by them.
+	Standards        []string
 	Title            string
 	Severity         string
 	WorkflowStatus   string
@@ -206,6 +211,7 @@ func FromASFF(a shtypes.AwsSecurityFinding, defaultRegion string) Finding {
 	if sc.ID != "" {
 		f.StandardControls = []string{sc.String()}
 	}
+	f.Standards = standardsOf(a, sc)
 	f.Title = stripControlPrefix(oneLine(aws.ToString(a.Title)), sc.ID, f.ControlID)
 	f.FirstSeen = parseTime(a.FirstObservedAt, a.CreatedAt)
 	f.LastSeen = parseTime(a.LastObservedAt, a.UpdatedAt)

@@ -111,9 +111,14 @@ table.narrow{width:auto;min-width:22em}
 .meta td:first-child{width:12em;font-weight:600;background:#f7f7f7}
 .note{color:#555;font-size:.9em}
 ol li{margin-bottom:.6em}
+.exec{border:2px solid #232f3e;border-radius:6px;padding:0 1em .5em;margin:1em 0}
+.exec h2{margin-top:.6em}
+.better{color:#2e7d32;font-weight:700}
+.worse{color:#c62828;font-weight:700}
 @media print{
  body{margin:0;max-width:none;font-size:10pt}
  h2{page-break-after:avoid}
+ .exec{page-break-after:always}
  table,tr,li,svg{page-break-inside:avoid}
  .sev{-webkit-print-color-adjust:exact;print-color-adjust:exact}
  @page{size:A4;margin:15mm}
@@ -122,6 +127,8 @@ ol li{margin-bottom:.6em}
 </head>
 <body>
 <h1>SOC 2 Compliance Report: AWS Security Hub findings</h1>
+{{.ExecutiveHTML}}
+<h2>Report scope</h2>
 <table class="meta">
 <tr><td>Generated</td><td>{{day .Meta.GeneratedAt}}</td></tr>
 <tr><td>Accounts</td><td>{{if .Accounts}}{{join .Accounts ", "}}{{else}}none{{end}}</td></tr>
@@ -135,6 +142,7 @@ ol li{margin-bottom:.6em}
 <p class="status">Overall status: {{.Status}}.</p>
 {{range .ExecutiveSummary}}<p>{{.}}</p>
 {{end}}
+{{.TrendsHTML}}
 <h2>Finding summary</h2>
 {{.SeverityChart}}
 <table class="narrow">

@@ -20,6 +20,8 @@ func (r *Report) Markdown() []byte {
 	var b bytes.Buffer
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# SOC 2 Compliance Report: AWS Security Hub findings\n\n")
+	r.execMarkdown(&b)
+	p("## Report scope\n\n")
 	p("- **Generated:** %s\n", day(r.Meta.GeneratedAt))
 	p("- **Accounts:** %s\n", listOrNone(r.Accounts))
 	p("- **Regions:** %s\n", listOrNone(r.Regions))
@@ -37,6 +39,7 @@ func (r *Report) Markdown() []byte {
 	for _, s := range r.ExecutiveSummary() {
 		p("%s\n\n", s)
 	}
+	r.trendsMarkdown(&b)
 
 	p("## Finding summary\n\n| Severity | Findings |\n|---|---:|\n")
 	for _, c := range r.BySeverity {

@@ -44,19 +44,29 @@ func loadFixture(t testing.TB) []shtypes.AwsSecurityFinding {
 }
 
 // fakeHub serves findings in pages and checks every request: the report
-// filter, MaxResults 100, and the NextToken of the previous page.
+// filter, MaxResults 100, and the NextToken of the previous page. The
+// scores' query (ControlStatusFilter) gets controls, in one page.
 type fakeHub struct {
 	t        testing.TB
 	findings []shtypes.AwsSecurityFinding
 	pageSize int
 	calls    int
 	err      error
+	// controls answer the query of the passed, warning and not available
+	// control findings; controlCalls counts it.
+	controls     []shtypes.AwsSecurityFinding
+	controlCalls int
 }
 
 func (f *fakeHub) GetFindings(_ context.Context, in *securityhub.GetFindingsInput, _ ...func(*securityhub.Options)) (*securityhub.GetFindingsOutput, error) {
 	f.t.Helper()
 	if f.err != nil {
 		return nil, f.err
+	}
+	if in.Filters != nil && len(in.Filters.ComplianceStatus) > 1 {
+		f.controlCalls++
+		checkControlFilter(f.t, in)
+		return &securityhub.GetFindingsOutput{Findings: f.controls}, nil
 	}
 	wantToken := ""
 	if f.calls > 0 {
@@ -92,6 +102,33 @@ func checkFilter(t testing.TB, fl *shtypes.AwsSecurityFindingFilters) {
 	one("RecordState", fl.RecordState, shtypes.StringFilterComparisonEquals, "ACTIVE")
 	one("ComplianceStatus", fl.ComplianceStatus, shtypes.StringFilterComparisonEquals, "FAILED")
 	one("WorkflowStatus", fl.WorkflowStatus, shtypes.StringFilterComparisonNotEquals, "SUPPRESSED")
+}
+
+// checkControlFilter checks the scores' query: active, not suppressed,
+// compliance status PASSED, WARNING or NOT_AVAILABLE, pages of 100.
+func checkControlFilter(t testing.TB, in *securityhub.GetFindingsInput) {
+	t.Helper()
+	fl := in.Filters
+	var status []string
+	for _, c := range fl.ComplianceStatus {
+		if c.Comparison != shtypes.StringFilterComparisonEquals {
+			t.Errorf("ComplianceStatus comparison %s, want EQUALS", c.Comparison)
+		}
+		status = append(status, aws.ToString(c.Value))
+	}
+	sort.Strings(status)
+	if strings.Join(status, ",") != "NOT_AVAILABLE,PASSED,WARNING" {
+		t.Errorf("ComplianceStatus filter %v, want PASSED, WARNING and NOT_AVAILABLE", status)
+	}
+	if len(fl.RecordState) != 1 || aws.ToString(fl.RecordState[0].Value) != "ACTIVE" || fl.RecordState[0].Comparison != shtypes.StringFilterComparisonEquals {
+		t.Errorf("RecordState filter %+v, want EQUALS ACTIVE", fl.RecordState)
+	}
+	if len(fl.WorkflowStatus) != 1 || aws.ToString(fl.WorkflowStatus[0].Value) != "SUPPRESSED" || fl.WorkflowStatus[0].Comparison != shtypes.StringFilterComparisonNotEquals {
+		t.Errorf("WorkflowStatus filter %+v, want NOT_EQUALS SUPPRESSED", fl.WorkflowStatus)
+	}
+	if aws.ToInt32(in.MaxResults) != 100 {
+		t.Errorf("MaxResults %d, want 100", aws.ToInt32(in.MaxResults))
+	}
 }
 
 // counted is the test's own statement of which findings the report must
@@ -138,13 +175,33 @@ func buildFixture(t testing.TB, raw []shtypes.AwsSecurityFinding) *Report {
 		PeriodStart: fixedNow.Add(-7 * 24 * time.Hour), PeriodEnd: fixedNow, Excluded: ex})
 }
 
+// goldenReport is the fixture's report with its compliance scores (every
+// finding of the fixture, passed ones included) and the two previous runs
+// of testdata/history.
+func goldenReport(t testing.TB) *Report {
+	t.Helper()
+	raw := loadFixture(t)
+	r := buildFixture(t, raw)
+	var all []Finding
+	for _, a := range raw {
+		all = append(all, FromASFF(a, "us-east-1"))
+	}
+	r.SetScores(ComputeScores(all))
+	r.SetHistory(LoadHistory(context.Background(), DirStore{Dir: filepath.Join("testdata", "history"), Run: "2026-11-23"}, fixedNow, DefaultHistoryRuns))
+	return r
+}
+
 func TestGolden(t *testing.T) {
-	r := buildFixture(t, loadFixture(t))
+	r := goldenReport(t)
 	html, err := r.HTML()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, got := range map[string][]byte{"report.md": r.Markdown(), "findings.csv": r.CSV(), "accounts.csv": r.AccountsCSV(), "report.html": html} {
+	summary, err := r.SummaryJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, got := range map[string][]byte{"report.md": r.Markdown(), "findings.csv": r.CSV(), "accounts.csv": r.AccountsCSV(), "report.html": html, "summary.json": summary} {
 		path := filepath.Join("testdata", "golden", name)
 		if *update {
 			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

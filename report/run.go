@@ -25,7 +25,9 @@ const (
 )
 
 // FileNames lists the files Files renders, in order.
-func FileNames() []string { return []string{FileMarkdown, FileCSV, FileAccountsCSV, FileHTML} }
+func FileNames() []string {
+	return []string{FileMarkdown, FileCSV, FileAccountsCSV, FileHTML, FileSummary}
+}
 
 // Permissions lists exactly the IAM actions the report Lambda calls;
 // terraform/ grants these and no more. cloudwatch:ListMetrics finds the
@@ -51,6 +53,10 @@ type Generator struct {
 	Mapping     *Mapping
 	Now         func() time.Time
 	Logger      *slog.Logger
+	// History is where the previous runs' summaries are; nil leaves the
+	// report without trends. HistoryRuns is how many are read.
+	History     SummaryStore
+	HistoryRuns int
 }
 
 // Wiring is what NewGenerator builds a Generator from. The CLI and the
@@ -126,7 +132,7 @@ func (g *Generator) Generate(ctx context.Context) (*Report, error) {
 	// the current minute (a sweep just before the report) in it.
 	end := generated.Truncate(time.Minute).Add(time.Minute)
 	start := end.Add(-g.Period)
-	var all []Finding
+	var all, passing []Finding
 	var excluded Excluded
 	seen := map[string]bool{}
 	for _, region := range g.Regions {
@@ -134,6 +140,11 @@ func (g *Generator) Generate(ctx context.Context) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		ok, err := FetchControlFindings(ctx, g.Findings(region), region)
+		if err != nil {
+			return nil, err
+		}
+		passing = append(passing, ok...)
 		// With cross-Region aggregation the aggregation Region also returns
 		// the findings of the linked Regions: count each finding once.
 		for _, f := range fs {
@@ -161,7 +172,19 @@ func (g *Generator) Generate(ctx context.Context) (*Report, error) {
 		act = a
 	}
 	meta := Meta{GeneratedAt: generated, Regions: g.Regions, PeriodStart: start, PeriodEnd: end, Excluded: excluded}
-	return Build(all, g.Mapping, act, meta), nil
+	r := Build(all, g.Mapping, act, meta)
+	// Scored before Build's merge: each standard's own findings count.
+	r.SetScores(ComputeScores(append(all, passing...)))
+	if g.History != nil {
+		h := LoadHistory(ctx, g.History, generated, g.HistoryRuns)
+		for _, n := range h.Notes {
+			if g.Logger != nil {
+				g.Logger.LogAttrs(ctx, slog.LevelWarn, "previous report summary left out", slog.String("note", n))
+			}
+		}
+		r.SetHistory(h)
+	}
+	return r, nil
 }
 
 // File is one rendered output.
@@ -176,11 +199,16 @@ func (r *Report) Files() ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
+	summary, err := r.SummaryJSON()
+	if err != nil {
+		return nil, err
+	}
 	return []File{
 		{FileMarkdown, "text/markdown; charset=utf-8", r.Markdown()},
 		{FileCSV, "text/csv; charset=utf-8", r.CSV()},
 		{FileAccountsCSV, "text/csv; charset=utf-8", r.AccountsCSV()},
 		{FileHTML, "text/html; charset=utf-8", html},
+		{FileSummary, "application/json", summary},
 	}, nil
 }
 

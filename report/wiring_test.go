@@ -44,7 +44,10 @@ func TestMultiRegionReportReadsEachRegion(t *testing.T) {
 	if _, err := g.Generate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"securityhub.eu-west-1.amazonaws.com", "securityhub.ap-southeast-2.amazonaws.com"}
+	// Twice each: the failed findings, then the other control findings
+	// for the compliance scores.
+	want := []string{"securityhub.eu-west-1.amazonaws.com", "securityhub.eu-west-1.amazonaws.com",
+		"securityhub.ap-southeast-2.amazonaws.com", "securityhub.ap-southeast-2.amazonaws.com"}
 	if !slices.Equal(rec.hosts, want) {
 		t.Errorf("GetFindings sent to %q, want %q", rec.hosts, want)
 	}
