@@ -63,6 +63,7 @@ const (
 	tagDeleteOnTerm    = "autoremediate:migration-delete-on-termination"
 	tagWasRunning      = "autoremediate:migration-was-running"
 	tagFailure         = "autoremediate:migration-failure"
+	tagStartDeferred   = "autoremediate:migration-start-deferred" // done, the instance's start left to another volume's migration
 	tagKind            = "autoremediate:migration-kind" // on snapshots: seed or final
 )
 
@@ -840,15 +841,23 @@ func (r *run) beforeStop() remediation.Result {
 			return res
 		}
 	}
+	sib, err := r.siblings(inst)
+	if err != nil {
+		return remediation.Failed(nil, err)
+	}
 	wasRunning := state == ec2types.InstanceStateNameRunning
-	if !wasRunning {
-		// another volume's migration may have stopped it: that one's
-		// record of the instance running is this one's too, so whichever
-		// finishes last starts it again
-		sib, err := r.siblings(inst)
+	if wasRunning {
+		pending, err := r.siblingSeedsPending(sib)
 		if err != nil {
 			return remediation.Failed(nil, err)
 		}
+		if len(pending) > 0 {
+			return r.inProgress("waiting for the seed snapshots of %s, so that one stop of instance %s serves them all", strings.Join(pending, ", "), inst)
+		}
+	} else {
+		// another volume's migration may have stopped it: that one's
+		// record of the instance running is this one's too, so whichever
+		// finishes last starts it again
 		for _, s := range sib {
 			if s.tags[tagWasRunning] == "true" {
 				wasRunning = true
@@ -876,24 +885,62 @@ type sibling struct {
 	tags map[string]string
 }
 
-// siblings are the other volumes of the instance whose migrations are
-// past the stop and not finished.
+// siblings are the other volumes of the instance with a migration under
+// way: attached to it, or detached from it by their migration.
 func (r *run) siblings(inst string) ([]sibling, error) {
-	out, err := r.m.client.DescribeVolumes(r.ctx, &ec2.DescribeVolumesInput{Filters: []ec2types.Filter{
-		{Name: aws.String("tag:" + tagInstance), Values: []string{inst}},
-	}}, ec2Region(r.region))
-	if err != nil {
-		return nil, fmt.Errorf("looking for other migrations on instance %q: %w", inst, err)
-	}
 	var sib []sibling
-	for _, v := range out.Volumes {
-		t := tagMap(v.Tags)
-		if aws.ToString(v.VolumeId) == r.id || t[TagMigratedTo] != "" || t[tagStep] == StepFailed || t[tagStep] == StepDone {
-			continue
+	seen := map[string]bool{r.id: true}
+	for _, f := range []ec2types.Filter{
+		{Name: aws.String("attachment.instance-id"), Values: []string{inst}},
+		{Name: aws.String("tag:" + tagInstance), Values: []string{inst}},
+	} {
+		out, err := r.m.client.DescribeVolumes(r.ctx, &ec2.DescribeVolumesInput{Filters: []ec2types.Filter{f}}, ec2Region(r.region))
+		if err != nil {
+			return nil, fmt.Errorf("looking for other migrations on instance %q: %w", inst, err)
 		}
-		sib = append(sib, sibling{id: aws.ToString(v.VolumeId), tags: t})
+		for _, v := range out.Volumes {
+			id, t := aws.ToString(v.VolumeId), tagMap(v.Tags)
+			if seen[id] || t[TagMigratedFrom] != "" {
+				continue
+			}
+			seen[id] = true
+			switch t[tagStep] {
+			case "", StepFailed:
+				continue
+			case StepDone:
+				// done, but it left the instance's start to this one
+				if t[tagStartDeferred] != "true" {
+					continue
+				}
+			}
+			sib = append(sib, sibling{id: id, tags: t})
+		}
 	}
 	return sib, nil
+}
+
+// siblingSeedsPending names the other volumes of the instance whose seed
+// snapshots are still pending: the stop waits for them, so that one stop
+// serves every volume of the instance being migrated.
+func (r *run) siblingSeedsPending(sib []sibling) ([]string, error) {
+	var pending []string
+	for _, s := range sib {
+		sid := s.tags[tagSeedSnapshot]
+		if s.tags[tagStep] != StepSeed || sid == "" {
+			if s.tags[tagStep] == StepSeed {
+				pending = append(pending, s.id)
+			}
+			continue
+		}
+		out, err := r.m.client.DescribeSnapshots(r.ctx, &ec2.DescribeSnapshotsInput{SnapshotIds: []string{sid}}, ec2Region(r.region))
+		if err != nil {
+			return nil, fmt.Errorf("describing seed snapshot %q of volume %q: %w", sid, s.id, err)
+		}
+		if len(out.Snapshots) > 0 && out.Snapshots[0].State == ec2types.SnapshotStatePending {
+			pending = append(pending, s.id)
+		}
+	}
+	return pending, nil
 }
 
 // waitInstance reads the instance until its state is not want's
@@ -964,6 +1011,16 @@ func (r *run) afterStop() remediation.Result {
 	case ec2types.InstanceStateNameStopped:
 	case ec2types.InstanceStateNameStopping:
 		return r.inProgress("instance %s is stopping", inst)
+	case ec2types.InstanceStateNameRunning:
+		if r.st.Step == StepStop && r.tags[tagWasRunning] == "true" {
+			// a run died between recording the stop and making it
+			if _, err := r.m.client.StopInstances(r.ctx, &ec2.StopInstancesInput{InstanceIds: []string{inst}}, ec2Region(r.region)); err != nil {
+				return r.rollback(fmt.Sprintf("stopping instance %q: %v", inst, err))
+			}
+			r.did = append(r.did, "stopped instance "+inst)
+			return r.inProgress("instance %s is stopping", inst)
+		}
+		return r.rollback(fmt.Sprintf("instance %q is running, not stopped, while its volume is migrated (started by someone else?)", inst))
 	default:
 		return r.rollback(fmt.Sprintf("instance %q is %s, not stopped, while its volume is migrated (started by someone else?)", inst, s))
 	}
@@ -1054,20 +1111,35 @@ func (r *run) started() remediation.Result {
 			if err != nil {
 				return r.stepFailed(err)
 			}
-			var waiting []string
+			var waiting, deferred []string
 			for _, s := range sib {
-				if s.tags[tagStep] != StepStart {
+				switch s.tags[tagStep] {
+				case StepStart:
+				case StepDone:
+					deferred = append(deferred, s.id)
+				default:
 					waiting = append(waiting, s.id)
 				}
 			}
 			if len(waiting) > 0 {
 				note = fmt.Sprintf("instance %s stays stopped until the migration of %s, which shares the stop, starts it", inst, strings.Join(waiting, ", "))
+				if err := r.setTags(tagStartDeferred, "true"); err != nil {
+					return r.stepFailed(err)
+				}
 			} else {
 				if _, err := r.m.client.StartInstances(r.ctx, &ec2.StartInstancesInput{InstanceIds: []string{inst}}, ec2Region(r.region)); err != nil {
 					return r.rollback(fmt.Sprintf("starting instance %q: %v", inst, err))
 				}
 				r.did = append(r.did, "started instance "+inst)
 				note = "started instance " + inst + " again"
+				if len(deferred) > 0 {
+					// their start is done: a later migration on this
+					// instance must not inherit it
+					if _, err := r.m.client.CreateTags(r.ctx, &ec2.CreateTagsInput{Resources: deferred,
+						Tags: []ec2types.Tag{{Key: aws.String(tagStartDeferred), Value: aws.String("false")}}}, ec2Region(r.region)); err != nil {
+						note += fmt.Sprintf(" (clearing %s on %s: %v)", tagStartDeferred, strings.Join(deferred, ", "), err)
+					}
+				}
 			}
 		}
 	} else {
