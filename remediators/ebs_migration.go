@@ -64,7 +64,7 @@ const (
 	tagWasRunning      = "autoremediate:migration-was-running"
 	tagFailure         = "autoremediate:migration-failure"
 	tagStartDeferred   = "autoremediate:migration-start-deferred" // done, the instance's start left to another volume's migration
-	tagKind            = "autoremediate:migration-kind" // on snapshots: seed or final
+	tagKind            = "autoremediate:migration-kind"           // on snapshots: seed or final
 )
 
 // The steps of a migration, as the tag autoremediate:migration-step and
