@@ -16,6 +16,7 @@ func TestEveryCommandChecksTheSettings(t *testing.T) {
 	args := map[string][]string{
 		"invoke":    {"invoke", "--event", "-"},
 		"sweep":     {"sweep", "--dry-run"},
+		"undo":      {"undo", "--outcome", "-"},
 		"demo":      {"demo", "--dashboard", ""},
 		"dashboard": {"dashboard", "--out", filepath.Join(t.TempDir(), "d.html")},
 		"report":    {"report", "credentials"},
