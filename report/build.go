@@ -128,7 +128,16 @@ type Report struct {
 	// OtherRisks are risks of other sections (threats, vulnerabilities)
 	// that compete for the executive summary's top risks (TopRisks).
 	OtherRisks []Risk
-	mapping    *Mapping
+	// Threats and Vulnerabilities are the sections of GuardDuty's and
+	// Amazon Inspector's findings (products.go; AddProducts).
+	Threats         ThreatSection
+	Vulnerabilities VulnerabilitySection
+	// ProductsExcluded counts the GuardDuty and Inspector findings the
+	// API returned although the filter should have removed them.
+	ProductsExcluded int
+	// Credentials is the IAM credential audit; nil when not included.
+	Credentials *CredentialSection
+	mapping     *Mapping
 }
 
 // Criteria returns the SOC 2 criteria a finding maps to (nil if unmapped).
@@ -303,6 +312,7 @@ func Build(findings []Finding, m *Mapping, activity Activity, meta Meta) *Report
 		rec.Priority = len(r.Recommendations) + 1
 		r.Recommendations = append(r.Recommendations, rec)
 	}
+	r.AddProducts(ProductFindings{})
 	return r
 }
 

@@ -43,10 +43,13 @@ type MappingRow struct {
 	Remediator string
 }
 
-// Mapping is the control-to-criteria table, keyed by control ID.
+// Mapping is the control-to-criteria table, keyed by control ID, with the
+// rows for findings that carry no control (see FindingKeyPattern).
 type Mapping struct {
 	rows  map[string]MappingRow
 	order []string
+	// findingRows are the SOURCE:PATTERN rows, in file order.
+	findingRows []MappingRow
 }
 
 var mappingHeader = []string{"control_id", "title", "service", "criteria", "source", "rationale", "recommendation"}
@@ -115,9 +118,15 @@ func ParseMapping(r io.Reader) (*Mapping, error) {
 			}
 		}
 		sortCriteria(row.Criteria)
+		if FindingKeyPattern.MatchString(row.ControlID) {
+			if err := m.addFindingRow(line, row); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		switch {
 		case !ControlIDPattern.MatchString(row.ControlID):
-			return nil, fmt.Errorf("SOC 2 mapping line %d: control ID %q is not like S3.1", line, row.ControlID)
+			return nil, fmt.Errorf("SOC 2 mapping line %d: control ID %q is not like S3.1 nor a finding key like GuardDuty:TTPs/*", line, row.ControlID)
 		case len(row.Criteria) == 0:
 			return nil, fmt.Errorf("SOC 2 mapping line %d (%s): no criteria", line, row.ControlID)
 		case row.Source == "":

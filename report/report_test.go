@@ -56,6 +56,9 @@ type fakeHub struct {
 	// control findings; controlCalls counts it.
 	controls     []shtypes.AwsSecurityFinding
 	controlCalls int
+	// products answers the GuardDuty and Inspector query (products_test.go).
+	products     []shtypes.AwsSecurityFinding
+	productCalls int
 }
 
 func (f *fakeHub) GetFindings(_ context.Context, in *securityhub.GetFindingsInput, _ ...func(*securityhub.Options)) (*securityhub.GetFindingsOutput, error) {
@@ -67,6 +70,9 @@ func (f *fakeHub) GetFindings(_ context.Context, in *securityhub.GetFindingsInpu
 		f.controlCalls++
 		checkControlFilter(f.t, in)
 		return &securityhub.GetFindingsOutput{Findings: f.controls}, nil
+	}
+	if in.Filters != nil && len(in.Filters.ProductName) > 0 {
+		return f.productsPage(in), nil
 	}
 	wantToken := ""
 	if f.calls > 0 {
@@ -171,8 +177,10 @@ func buildFixture(t testing.TB, raw []shtypes.AwsSecurityFinding) *Report {
 	if want := (len(raw) + 4) / 5; hub.calls != want {
 		t.Errorf("GetFindings called %d times, want %d (every page)", hub.calls, want)
 	}
-	return Build(fs, m, fixedActivity(), Meta{GeneratedAt: fixedNow, Regions: []string{"us-east-1", "eu-west-1"},
+	r := Build(fs, m, fixedActivity(), Meta{GeneratedAt: fixedNow, Regions: []string{"us-east-1", "eu-west-1"},
 		PeriodStart: fixedNow.Add(-7 * 24 * time.Hour), PeriodEnd: fixedNow, Excluded: ex})
+	addProductFixture(t, r)
+	return r
 }
 
 // goldenReport is the fixture's report with its compliance scores (every

@@ -11,10 +11,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/securityhub"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+
+	"github.com/autoremediate/autoremediate/credentials"
 )
 
 // File names of the report, in the order they are written.
@@ -26,7 +29,7 @@ const (
 
 // FileNames lists the files Files renders, in order.
 func FileNames() []string {
-	return []string{FileMarkdown, FileCSV, FileAccountsCSV, FileHTML, FileSummary}
+	return []string{FileMarkdown, FileCSV, FileAccountsCSV, FileThreatsCSV, FileVulnerabilitiesCSV, FileHTML, FileSummary}
 }
 
 // Permissions lists exactly the IAM actions the report Lambda calls;
@@ -57,6 +60,8 @@ type Generator struct {
 	// report without trends. HistoryRuns is how many are read.
 	History     SummaryStore
 	HistoryRuns int
+	// Credentials, when set, adds the IAM credential audit to the report.
+	Credentials *CredentialAudit
 }
 
 // Wiring is what NewGenerator builds a Generator from. The CLI and the
@@ -74,6 +79,9 @@ type Wiring struct {
 	Period    time.Duration
 	Mapping   *Mapping
 	Logger    *slog.Logger
+	// IncludeCredentials adds the IAM credential audit (the IAM client
+	// comes from AWS; CredentialPermissions).
+	IncludeCredentials bool
 }
 
 // NewGenerator wires a Generator: one Security Hub client per Region (see
@@ -84,7 +92,12 @@ func NewGenerator(w Wiring) *Generator {
 	if len(regions) == 0 && w.AWS.Region != "" {
 		regions = []string{w.AWS.Region}
 	}
+	var audit *CredentialAudit
+	if w.IncludeCredentials {
+		audit = &CredentialAudit{Fetcher: &credentials.Fetcher{API: iam.NewFromConfig(w.AWS)}, Thresholds: credentials.DefaultThresholds()}
+	}
 	return &Generator{
+		Credentials: audit,
 		Findings:    SecurityHubClients(w.AWS),
 		Regions:     regions,
 		Metrics:     w.Metrics,
@@ -173,6 +186,15 @@ func (g *Generator) Generate(ctx context.Context) (*Report, error) {
 	}
 	meta := Meta{GeneratedAt: generated, Regions: g.Regions, PeriodStart: start, PeriodEnd: end, Excluded: excluded}
 	r := Build(all, g.Mapping, act, meta)
+	if err := g.addProducts(ctx, r); err != nil {
+		return nil, err
+	}
+	if g.Credentials != nil {
+		r.Credentials = g.Credentials.Run(ctx, g.Mapping, generated)
+		if r.Credentials.Err != "" && g.Logger != nil {
+			g.Logger.LogAttrs(ctx, slog.LevelWarn, "IAM credential audit unavailable", slog.String("error", r.Credentials.Err))
+		}
+	}
 	// Scored before Build's merge: each standard's own findings count.
 	r.SetScores(ComputeScores(append(all, passing...)))
 	if g.History != nil {
@@ -207,6 +229,8 @@ func (r *Report) Files() ([]File, error) {
 		{FileMarkdown, "text/markdown; charset=utf-8", r.Markdown()},
 		{FileCSV, "text/csv; charset=utf-8", r.CSV()},
 		{FileAccountsCSV, "text/csv; charset=utf-8", r.AccountsCSV()},
+		{FileThreatsCSV, "text/csv; charset=utf-8", r.ThreatsCSV()},
+		{FileVulnerabilitiesCSV, "text/csv; charset=utf-8", r.VulnerabilitiesCSV()},
 		{FileHTML, "text/html; charset=utf-8", html},
 		{FileSummary, "application/json", summary},
 	}, nil

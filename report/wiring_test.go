@@ -44,10 +44,11 @@ func TestMultiRegionReportReadsEachRegion(t *testing.T) {
 	if _, err := g.Generate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	// Twice each: the failed findings, then the other control findings
-	// for the compliance scores.
+	// Three times each: the failed findings, the other control findings
+	// for the compliance scores, then the GuardDuty and Inspector findings.
 	want := []string{"securityhub.eu-west-1.amazonaws.com", "securityhub.eu-west-1.amazonaws.com",
-		"securityhub.ap-southeast-2.amazonaws.com", "securityhub.ap-southeast-2.amazonaws.com"}
+		"securityhub.ap-southeast-2.amazonaws.com", "securityhub.ap-southeast-2.amazonaws.com",
+		"securityhub.eu-west-1.amazonaws.com", "securityhub.ap-southeast-2.amazonaws.com"}
 	if !slices.Equal(rec.hosts, want) {
 		t.Errorf("GetFindings sent to %q, want %q", rec.hosts, want)
 	}
