@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autoremediate/autoremediate/archive"
 	"github.com/autoremediate/autoremediate/publish"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
@@ -51,6 +53,11 @@ type Config struct {
 	MetricsNamespace string
 	MetricsMode      string
 	LogLevel         slog.Level
+	// ArchiveDir and ArchiveBucket (with ArchivePrefix) receive every
+	// outcome in the archive's layout (package archive); local runs only.
+	ArchiveDir    string
+	ArchiveBucket string
+	ArchivePrefix string
 }
 
 // Setting documents one environment variable.
@@ -84,6 +91,8 @@ func Settings() []Setting {
 		{"METRICS_NAMESPACE", publish.DefaultNamespace, "CloudWatch namespace of the outcome metrics."},
 		{"METRICS_MODE", MetricsEMF, "`emf` (metrics embedded in the log line), `api` (PutMetricData, for emulators), `both` or `off`. When `AWS_ENDPOINT_URL` is set the default is `api`: an emulator reads no log lines, so EMF metrics would never reach its CloudWatch."},
 		{"LOG_LEVEL", "info", "`debug`, `info`, `warn` or `error`."},
+		{"ARCHIVE_DIR", "", "Local runs (`invoke`, `sweep`, `undo`, `migrate-volume`, `report credentials`, the demo): directory that receives every outcome in the outcome archive's layout, `outcomes/YYYY/MM/DD/outcomes-<run start>-<id>.jsonl` (JSON lines, appended as each outcome is published; docs/archive.md). Refused in Lambda, where the archive is the SNS topic's Firehose subscription (Terraform sets it empty)."},
+		{"ARCHIVE_BUCKET", "", "Local runs: S3 bucket, `bucket` or `bucket/prefix`, that receives every outcome in the archive's layout: one object per run and day, written when the command ends (or when a day reaches 8 MiB); an object that cannot be written is saved under the temporary directory and the error says where. Refused in Lambda, like ARCHIVE_DIR."},
 	}
 }
 
@@ -182,7 +191,36 @@ func LoadWith(getenv func(string) string, defs []remediators.Definition) (Config
 	if cfg.LogLevel, err = logLevel(get); err != nil {
 		return cfg, err
 	}
+	if err := loadArchive(&cfg, get, getenv); err != nil {
+		return cfg, err
+	}
 	return cfg, nil
+}
+
+// loadArchive reads ARCHIVE_DIR and ARCHIVE_BUCKET. In Lambda they are
+// refused rather than ignored: the deployed archive is the topic's Firehose
+// subscription, a PutObject there would add to every event's latency, and
+// /tmp does not outlive the execution environment.
+func loadArchive(cfg *Config, get, getenv func(string) string) error {
+	cfg.ArchiveDir = get("ARCHIVE_DIR")
+	v := get("ARCHIVE_BUCKET")
+	// Lambda sets AWS_LAMBDA_FUNCTION_NAME in every function's environment.
+	if (cfg.ArchiveDir != "" || v != "") && strings.TrimSpace(getenv("AWS_LAMBDA_FUNCTION_NAME")) != "" {
+		for _, set := range [][2]string{{"ARCHIVE_DIR", cfg.ArchiveDir}, {"ARCHIVE_BUCKET", v}} {
+			if set[1] != "" {
+				return fmt.Errorf("%s: not used in Lambda, where the outcome archive is the SNS topic's Firehose subscription (Terraform's archive_enabled); leave it empty", set[0])
+			}
+		}
+	}
+	if v == "" {
+		return nil
+	}
+	bucket, prefix, _ := strings.Cut(strings.TrimPrefix(v, "s3://"), "/")
+	if err := archive.CheckBucketName(bucket); err != nil {
+		return fmt.Errorf("ARCHIVE_BUCKET: %w, optionally followed by /prefix", err)
+	}
+	cfg.ArchiveBucket, cfg.ArchivePrefix = bucket, strings.Trim(prefix, "/")
+	return nil
 }
 
 // NewLogger returns the JSON logger every outcome line goes through.
@@ -202,7 +240,46 @@ func NewPublisher(cfg Config, c *Clients, logger *slog.Logger) *publish.OutcomeP
 	if cfg.MetricsMode == MetricsAPI || cfg.MetricsMode == MetricsBoth {
 		p.Metrics = func() publish.MetricsAPI { return c.CloudWatch() }
 	}
+	p.Archive = newArchive(cfg, c)
 	return p
+}
+
+// newArchive returns the outcome archive's writers of cfg (ARCHIVE_DIR,
+// ARCHIVE_BUCKET), nil when neither is set. Both name their files after
+// the same run.
+func newArchive(cfg Config, c *Clients) publish.Archiver {
+	run := archive.NewRun(time.Now())
+	var sinks archive.Tee
+	if cfg.ArchiveDir != "" {
+		sinks = append(sinks, archive.NewDir(cfg.ArchiveDir, run))
+	}
+	if cfg.ArchiveBucket != "" {
+		sinks = append(sinks, archive.NewBucket(c.S3(), cfg.ArchiveBucket, cfg.ArchivePrefix, run))
+	}
+	switch len(sinks) {
+	case 0:
+		return nil
+	case 1:
+		return sinks[0]
+	}
+	return sinks
+}
+
+// closeTimeout bounds ClosePublisher's writes.
+const closeTimeout = 2 * time.Minute
+
+// ClosePublisher writes what the publisher still holds (ARCHIVE_BUCKET's
+// objects) and closes its files; every command that publishes outcomes
+// calls it once, after the last one. It goes on after ctx is cancelled (a
+// Ctrl-C must not lose the run's archive), for at most two minutes.
+func ClosePublisher(ctx context.Context, p remediation.Publisher) error {
+	c, ok := p.(interface{ Close(context.Context) error })
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+	defer cancel()
+	return c.Close(ctx)
 }
 
 // NewHandler wires the event handler: registry, rule resolution, modes and

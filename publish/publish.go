@@ -115,6 +115,27 @@ type OutcomePublisher struct {
 	// TopicARN is empty.
 	SNS      func() SNSAPI
 	TopicARN string
+	// Archive, when set, keeps every outcome as evidence (package archive:
+	// ARCHIVE_DIR and ARCHIVE_BUCKET for local runs; in AWS the archive is
+	// the topic's Firehose subscription and this stays nil). Close flushes
+	// it.
+	Archive Archiver
+}
+
+// Archiver keeps outcomes in the outcome archive; Close writes what it
+// still holds.
+type Archiver interface {
+	Archive(ctx context.Context, o remediation.Outcome) error
+	Close(ctx context.Context) error
+}
+
+// Close flushes and closes the archive, if any; call it once the last
+// outcome is published.
+func (p *OutcomePublisher) Close(ctx context.Context) error {
+	if p.Archive == nil {
+		return nil
+	}
+	return p.Archive.Close(ctx)
 }
 
 // Publish delivers the outcome. Failing to deliver is logged with the whole
@@ -135,6 +156,11 @@ func (p *OutcomePublisher) Publish(ctx context.Context, o remediation.Outcome) e
 	} else if p.SNS != nil {
 		if _, err := p.SNS().Publish(ctx, SNSMessage(p.TopicARN, o)); err != nil {
 			errs = append(errs, fmt.Errorf("publishing to SNS topic %q: %w", p.TopicARN, err))
+		}
+	}
+	if p.Archive != nil {
+		if err := p.Archive.Archive(ctx, o); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	err := errors.Join(errs...)

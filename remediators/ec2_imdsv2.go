@@ -337,8 +337,8 @@ var imdsKeys = []string{"httpTokens", "httpEndpoint", "httpPutResponseHopLimit"}
 
 // Revert implements remediation.Reverter: it sets HttpTokens back to what
 // the outcome's before recorded (optional, for IMDSv1 and IMDSv2). The
-// endpoint and hop limit were kept by the fix, so they are left as they
-// are.
+// endpoint and hop limit were kept by the fix, so they are kept as they
+// are now.
 func (r *EC2IMDSv2) Revert(ctx context.Context, req remediation.RevertRequest) remediation.Result {
 	o := req.Outcome
 	id := o.ResourceID
@@ -370,7 +370,16 @@ func (r *EC2IMDSv2) Revert(ctx context.Context, req remediation.RevertRequest) r
 	if req.Mode == remediation.ModeDryRun {
 		return remediation.Result{Action: remediation.ActionDryRun, Before: now, After: want.settings(), Reason: "would set " + change}
 	}
+	// The endpoint and hop limit are sent as they are now, as the fix
+	// does, so that they stay whatever an implementation does with
+	// omitted ones (moto clears an omitted endpoint).
 	in := &ec2.ModifyInstanceMetadataOptionsInput{InstanceId: aws.String(id), HttpTokens: ec2types.HttpTokensState(tokens)}
+	if cur.endpoint != "" {
+		in.HttpEndpoint = ec2types.InstanceMetadataEndpointState(cur.endpoint)
+	}
+	if cur.hopLimit > 0 {
+		in.HttpPutResponseHopLimit = aws.Int32(cur.hopLimit)
+	}
 	if _, err := r.EC2.ModifyInstanceMetadataOptions(ctx, in, ec2Region(o.Region)); err != nil {
 		if awserr.Is(err, "InvalidInstanceID.NotFound") {
 			return remediation.Result{Action: remediation.ActionGone, Reason: fmt.Sprintf("instance %q no longer exists", id)}

@@ -251,7 +251,7 @@ func TestRevertIMDSv2(t *testing.T) {
 	res := r.Revert(context.Background(), revertReq(o, remediation.ModeEnforce, true))
 	wantAction(t, res, remediation.ActionReverted, "from required back to optional")
 	in := f.ec2.modifies[len(f.ec2.modifies)-1]
-	if len(f.ec2.modifies) != 2 || in.HttpTokens != ec2types.HttpTokensStateOptional || in.HttpEndpoint != "" || in.HttpPutResponseHopLimit != nil {
+	if len(f.ec2.modifies) != 2 || in.HttpTokens != ec2types.HttpTokensStateOptional || in.HttpEndpoint != ec2types.InstanceMetadataEndpointStateEnabled || aws.ToInt32(in.HttpPutResponseHopLimit) != 1 {
 		t.Errorf("modify %+v", in)
 	}
 	if res.After["httpTokens"] != "optional" {

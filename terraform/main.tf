@@ -125,6 +125,10 @@ locals {
     MEMBER_ROLE_EXTERNAL_ID = var.member_role_external_id
     EXCLUDED_ACCOUNTS       = join(",", var.excluded_accounts)
     REGIONS                 = join(",", var.regions)
+    # The local writers of the outcome archive; the functions refuse them:
+    # their archive is the topic's Firehose subscription (archive.tf).
+    ARCHIVE_DIR    = ""
+    ARCHIVE_BUCKET = ""
   }
 
   dashboard_name = "${var.name}-compliance"

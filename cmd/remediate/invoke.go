@@ -33,8 +33,10 @@ MODE (enforce | dry-run), REMEDIATOR_MODES, ENABLED_REMEDIATORS, RULE_MAP
 S3_SSE_ALGORITHM, S3_KMS_KEY_ARN, EBS_KMS_KEY_ID, IMDS_LOOKBACK_DAYS,
 SG_BLOCKED_PORTS, IGNORE_ACTOR_ARNS, STATE_TABLE, FLAP_LIMIT, FLAP_WINDOW,
 MEMBER_ROLE_NAME, MEMBER_ROLE_EXTERNAL_ID, EXCLUDED_ACCOUNTS, REGIONS,
-SNS_TOPIC_ARN, METRICS_NAMESPACE, METRICS_MODE (emf | api | both | off) and
-LOG_LEVEL; docs/configuration.md lists every setting with its default.
+SNS_TOPIC_ARN, METRICS_NAMESPACE, METRICS_MODE (emf | api | both | off),
+LOG_LEVEL, and ARCHIVE_DIR / ARCHIVE_BUCKET (bucket or bucket/prefix), which
+keep every outcome in the outcome archive's layout (docs/archive.md);
+docs/configuration.md lists every setting with its default.
 
 FILE holds one event, a JSON array of events, or one event per line
 (JSON lines); "-" reads standard input. Every event is checked before any is
@@ -101,7 +103,22 @@ func runInvoke(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "remediate invoke: %v\n", err)
 		return exitBadArgs
 	}
-	return invokeAll(ctx, c, h, evs)
+	code := invokeAll(ctx, c, h, evs)
+	if !closePublisher(ctx, c, "invoke", h.Publisher) {
+		code = exitFailed
+	}
+	return code
+}
+
+// closePublisher writes what the outcome publisher still holds (the
+// ARCHIVE_BUCKET objects of the run) and reports a failure on standard
+// error; false means the command must exit 1.
+func closePublisher(ctx context.Context, c *cli, cmd string, p remediation.Publisher) bool {
+	if err := app.ClosePublisher(ctx, p); err != nil {
+		fmt.Fprintf(c.stderr, "remediate %s: %v\n", cmd, err)
+		return false
+	}
+	return true
 }
 
 // eventTimeout bounds one event once Ctrl-C no longer can: the Lambda

@@ -344,6 +344,9 @@ func deactivateKeys(ctx context.Context, c *cli, api credentials.KeyAPI, rows []
 			code = exitFailed
 		}
 	}
+	if !closePublisher(ctx, c, "report credentials", pub) {
+		code = exitFailed
+	}
 	if len(outcomes) == 0 {
 		fmt.Fprintf(c.stderr, "remediate report credentials: no active access key unused for %d days or more\n", th.UnusedDays)
 	}

@@ -179,6 +179,7 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 	sw.Only, sw.DryRun, sw.Concurrency = names, *dryRun, *concurrency
 	sw.Progress = prog.Update
 	rep, err := sw.Run(ctx)
+	archived := closePublisher(ctx, c, "sweep", h.Publisher)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "remediate sweep: %v\n", err)
 		return exitFailed
@@ -194,7 +195,7 @@ func runSweep(ctx context.Context, c *cli, args []string) int {
 	} else {
 		rep.WriteSummary(c.stdout)
 	}
-	if rep.Failed() {
+	if rep.Failed() || !archived {
 		return exitFailed
 	}
 	return exitOK

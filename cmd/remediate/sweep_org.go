@@ -84,6 +84,7 @@ func (o orgSweepRun) run(ctx context.Context, c *cli, cfg app.Config, awsCfg aws
 	}
 	fmt.Fprintf(notes, "sweep %s: %s (%s), %d at once\n", runID, plural(len(targets), "account-region"), plural(len(accounts), "account"), min(o.parallel, len(targets)))
 	rep := org.Run(ctx, runID, targets)
+	archived := closePublisher(ctx, c, "sweep", h.Publisher)
 	if o.json {
 		if err := rep.WriteJSON(c.stdout); err != nil {
 			fmt.Fprintf(c.stderr, "remediate sweep: %v\n", err)
@@ -95,7 +96,7 @@ func (o orgSweepRun) run(ctx context.Context, c *cli, cfg app.Config, awsCfg aws
 	} else {
 		rep.WriteSummary(c.stdout)
 	}
-	if rep.Failed() {
+	if rep.Failed() || !archived {
 		return exitFailed
 	}
 	return exitOK
