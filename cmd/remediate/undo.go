@@ -109,7 +109,12 @@ func runUndo(ctx context.Context, c *cli, args []string) int {
 		mode = remediation.ModeDryRun
 	}
 	u := undoRun{mode: mode, force: *force, actor: app.CallerARN(ctx, clients), exemptKey: cfg.Remediators.ExemptTagKey}
-	return u.all(ctx, c, h, outs)
+	code := u.all(ctx, c, h, outs)
+	// The reverted outcomes go to the outcome archive like any other.
+	if !closePublisher(ctx, c, "undo", h.Publisher) {
+		code = exitFailed
+	}
+	return code
 }
 
 // undoRun is one `remediate undo`: its flags and who runs it.
