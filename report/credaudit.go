@@ -2,6 +2,8 @@ package report
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/autoremediate/autoremediate/credentials"
@@ -90,4 +92,19 @@ func (s *CredentialSection) mapFindings(m *Mapping) {
 // CriteriaOf returns the SOC 2 criteria of a credential finding.
 func (s *CredentialSection) CriteriaOf(f credentials.Finding) []string {
 	return s.rows[f.Check].Criteria
+}
+
+// ParseInclude reads the optional sections of --include (REPORT_INCLUDE):
+// a comma-separated list, of which "credentials" is the one there is.
+func ParseInclude(v string) (credentialAudit bool, err error) {
+	for _, s := range strings.Split(v, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "":
+		case IncludeCredentials:
+			credentialAudit = true
+		default:
+			return false, fmt.Errorf("%q is not an optional section of the report (%s)", s, IncludeCredentials)
+		}
+	}
+	return credentialAudit, nil
 }

@@ -68,6 +68,14 @@ in the central account: its Security Hub (the delegated administrator's,
 with cross-Region aggregation) has the member accounts' findings, and its
 CloudWatch every account's outcomes.
 
+The report also has the active threats (GuardDuty) and vulnerabilities
+(Amazon Inspector) that Security Hub holds, each as a section and as
+DIR/threats.csv and DIR/vulnerabilities.csv, and says in which Regions a
+product sends no findings. --include credentials adds the IAM credential
+audit of "remediate report credentials" as a section mapped to SOC 2 CC6.x
+(it needs iam:GenerateCredentialReport and iam:GetCredentialReport; if the
+audit fails, the section says why and the rest is written).
+
 Exit status: 0 when written, 1 when AWS could not be read (Security Hub not
 enabled, access denied, throttling) or the files not written, 2 for bad flags
 or settings (a missing region too).
@@ -89,6 +97,7 @@ func runReportSOC2(ctx context.Context, c *cli, args []string) int {
 		}
 		return nil
 	})
+	include := fs.String("include", "", "optional `SECTIONS`, comma-separated: credentials (the IAM credential audit)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), soc2Help); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -103,6 +112,11 @@ func runReportSOC2(ctx context.Context, c *cli, args []string) int {
 	period, err := parsePeriod(*periodFlag)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "remediate report soc2: --period: %v\n", err)
+		return exitBadArgs
+	}
+	withCredentials, err := report.ParseInclude(*include)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate report soc2: --include: %v\n", err)
 		return exitBadArgs
 	}
 	cfg, err := app.Load(c.getenv)
@@ -127,6 +141,8 @@ func runReportSOC2(ctx context.Context, c *cli, args []string) int {
 		Period:    period,
 		Mapping:   mapping,
 		Logger:    app.NewLogger(c.stderr, cfg.LogLevel),
+
+		IncludeCredentials: withCredentials,
 	})
 	r, err := gen.Generate(ctx)
 	if err != nil {
@@ -160,6 +176,9 @@ func runReportSOC2(ctx context.Context, c *cli, args []string) int {
 		fmt.Fprintf(c.stderr, "remediate report soc2: remediation activity unavailable: %s\n", r.Activity.Err)
 	} else if r.Activity.AccountsErr != "" {
 		fmt.Fprintf(c.stderr, "remediate report soc2: remediation activity by account unavailable: %s\n", r.Activity.AccountsErr)
+	}
+	if r.Credentials != nil && r.Credentials.Err != "" {
+		fmt.Fprintf(c.stderr, "remediate report soc2: IAM credential audit unavailable: %s\n", r.Credentials.Err)
 	}
 	return exitOK
 }
