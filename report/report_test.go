@@ -441,7 +441,7 @@ func TestErrorsAreExplained(t *testing.T) {
 }
 
 func TestPermissions(t *testing.T) {
-	want := []string{"securityhub:GetFindings", "cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "s3:PutObject", "sns:Publish"}
+	want := []string{"securityhub:GetFindings", "cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "s3:PutObject", "s3:ListBucket", "s3:GetObject", "sns:Publish"}
 	if got := Permissions(); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("Permissions() = %v, want %v", got, want)
 	}

@@ -35,9 +35,11 @@ func FileNames() []string {
 // Permissions lists exactly the IAM actions the report Lambda calls;
 // terraform/ grants these and no more. cloudwatch:ListMetrics finds the
 // accounts with outcomes; without it the report says the outcomes by
-// account are not available and has the rest.
+// account are not available and has the rest. s3:ListBucket and
+// s3:GetObject read the previous runs' summaries for the trends; without
+// them the report says so and has no trends.
 func Permissions() []string {
-	return []string{"securityhub:GetFindings", "cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "s3:PutObject", "sns:Publish"}
+	return []string{"securityhub:GetFindings", "cloudwatch:GetMetricData", "cloudwatch:ListMetrics", "s3:PutObject", "s3:ListBucket", "s3:GetObject", "sns:Publish"}
 }
 
 // Generator builds a report from Security Hub and CloudWatch.

@@ -174,6 +174,26 @@ data "aws_iam_policy_document" "report_permissions" {
     resources = ["arn:${local.partition}:s3:::${local.report_bucket}/${local.report_key_prefix}*"]
   }
 
+  # The trends: list the previous runs' directories under the prefix and
+  # read their summary.json (the key policy lets the role decrypt through
+  # S3).
+  statement {
+    sid       = "ReportHistoryList"
+    actions   = ["s3:ListBucket"]
+    resources = ["arn:${local.partition}:s3:::${local.report_bucket}"]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.report_key_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "ReportHistoryRead"
+    actions   = ["s3:GetObject"]
+    resources = ["arn:${local.partition}:s3:::${local.report_bucket}/${local.report_key_prefix}*"]
+  }
+
   statement {
     sid       = "ReportAnnounce"
     actions   = ["sns:Publish"]

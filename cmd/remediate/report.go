@@ -21,12 +21,14 @@ import (
 	"github.com/autoremediate/autoremediate/report"
 )
 
-const reportHelp = `Usage: remediate report <soc2|credentials> [flags]
+const reportHelp = `Usage: remediate report <soc2|credentials|evidence> [flags]
 
   soc2         SOC 2 compliance report from AWS Security Hub findings
                (report.md, findings.csv, accounts.csv, report.html)
   credentials  audit of the IAM credential report against the CIS AWS
                Foundations Benchmark v3.0.0 credential controls
+  evidence     audit evidence pack: per-resource compliance timelines from
+               AWS Config's history and the outcome archive, with hashes
 
 Run "remediate report <subcommand> --help" for its flags.
 `
@@ -48,19 +50,27 @@ func runReport(ctx context.Context, c *cli, args []string) int {
 		return runReportSOC2(ctx, c, args[1:])
 	case "credentials":
 		return runReportCredentials(ctx, c, args[1:])
+	case "evidence":
+		return runReportEvidence(ctx, c, args[1:])
 	}
 	fmt.Fprintf(c.stderr, "remediate report: unknown subcommand %q\n\n%s", args[0], reportHelp)
 	return exitBadArgs
 }
 
-const soc2Help = `Usage: remediate report soc2 --out DIR [--period 7d] [--region r1,r2]
+const soc2Help = `Usage: remediate report soc2 --out DIR [--period 7d] [--region r1,r2] [--history 12]
 
 Reads the active, failed, not suppressed AWS Security Hub findings of each
 Region (every page), maps their controls to SOC 2 trust services criteria
 (report/soc2_mapping.csv), adds the remediation outcomes the pipeline
 published to CloudWatch over the period (namespace METRICS_NAMESPACE), and
 writes DIR/report.md, DIR/findings.csv, DIR/accounts.csv (the breakdown by
-account) and DIR/report.html. Prints the paths.
+account), DIR/report.html and DIR/summary.json. Prints the paths.
+
+Trends: each run keeps its summary (counts, compliance score per standard,
+failing findings) in DIR/summary.json, and reads the summaries of the last
+--history runs from DIR's sibling directories (ordered by name). Give each
+run its own directory under one parent, named by date so they sort in time:
+  remediate report soc2 --out reports/2026-11-23   (the date of the run)
 
 The remediation metrics are read in the Region of AWS_REGION (or the
 profile's), which is needed even with --region. For an organisation, run it
@@ -88,6 +98,7 @@ func runReportSOC2(ctx context.Context, c *cli, args []string) int {
 	fs.SetOutput(c.stderr)
 	out := fs.String("out", "", "`DIR` to write the files to (created if missing)")
 	periodFlag := fs.String("period", "7d", "remediation activity period: `N`d, or a Go duration such as 36h")
+	history := fs.Int("history", report.DefaultHistoryRuns, "trends over the last `N` runs (sibling directories of --out); 0 reads none")
 	var regions []string
 	fs.Func("region", "`REGION`s to read findings from, comma-separated or repeated (default: AWS_REGION)", func(v string) error {
 		for _, r := range strings.Split(v, ",") {
@@ -107,6 +118,15 @@ func runReportSOC2(ctx context.Context, c *cli, args []string) int {
 	}
 	if *out == "" || fs.NArg() > 0 {
 		fmt.Fprintln(c.stderr, "remediate report soc2: --out DIR is required")
+		return exitBadArgs
+	}
+	if *history < 0 {
+		fmt.Fprintf(c.stderr, "remediate report soc2: --history %d: want a number of runs, 0 or more\n", *history)
+		return exitBadArgs
+	}
+	outDir, err := filepath.Abs(*out)
+	if err != nil {
+		fmt.Fprintf(c.stderr, "remediate report soc2: --out %s: %v\n", *out, err)
 		return exitBadArgs
 	}
 	period, err := parsePeriod(*periodFlag)
@@ -144,6 +164,9 @@ func runReportSOC2(ctx context.Context, c *cli, args []string) int {
 
 		IncludeCredentials: withCredentials,
 	})
+	// The previous runs are the sibling directories of --out.
+	gen.History = report.DirStore{Dir: filepath.Dir(outDir), Run: filepath.Base(outDir)}
+	gen.HistoryRuns = *history
 	r, err := gen.Generate(ctx)
 	if err != nil {
 		fmt.Fprintf(c.stderr, "remediate report soc2: %v\n", err)

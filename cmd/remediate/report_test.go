@@ -29,6 +29,7 @@ import (
 func TestReportBadArgs(t *testing.T) {
 	for _, args := range [][]string{
 		{"report"}, {"report", "nope"}, {"report", "soc2"}, {"report", "soc2", "--out", "x", "--period", "7 days"},
+		{"report", "soc2", "--out", "x", "--history", "-1"},
 		{"report", "credentials", "--output", "xml"}, {"report", "credentials", "--yes"},
 		{"report", "credentials", "--deactivate-unused-keys", "--yes", "--as-of", "2030-01-01"},
 	} {
@@ -92,7 +93,17 @@ func TestReportCommandsOnEmulator(t *testing.T) {
 		if err := pub.Publish(ctx, remediation.Outcome{Remediator: credentials.Remediator, Action: remediation.ActionRemediated, CompletedAt: time.Now().UTC()}); err != nil {
 			t.Fatal(err)
 		}
-		dir := filepath.Join(t.TempDir(), "out")
+		// A previous run in a sibling directory of --out: the trends
+		// compare with it.
+		parent := t.TempDir()
+		dir := filepath.Join(parent, "out")
+		if err := os.MkdirAll(filepath.Join(parent, "2026-01-05"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		prev := `{"version":1,"generatedAt":"2026-01-05T09:00:00Z","findings":1,"bySeverity":{"LOW":1},"failing":["x|y|S3.1|z"]}`
+		if err := os.WriteFile(filepath.Join(parent, "2026-01-05", report.FileSummary), []byte(prev), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		c, out, errOut := testCLI("", map[string]string{})
 		c.getenv = os.Getenv
 		if code := run(ctx, []string{"report", "soc2", "--out", dir, "--period", "1d"}, c); code != exitOK {
@@ -128,6 +139,9 @@ func TestReportCommandsOnEmulator(t *testing.T) {
 		}
 		if strings.Contains(string(md), "No remediation outcomes were recorded") {
 			t.Error("report.md says no outcomes were recorded")
+		}
+		if !strings.Contains(string(md), "Since the last run (2026-01-05 09:00 UTC)") || !strings.Contains(string(md), "### Resolved since the last run (1)") {
+			t.Error("report.md does not compare with the previous run in the sibling directory")
 		}
 	})
 

@@ -50,6 +50,13 @@ func TestHandlerWritesTheReport(t *testing.T) {
 	if err := pub.Publish(ctx, remediation.Outcome{Remediator: credentials.Remediator, Action: remediation.ActionRemediated, CompletedAt: time.Now().UTC()}); err != nil {
 		t.Fatal(err)
 	}
+	// A previous run's summary, a week old: the report's trends start there.
+	lastWeek := time.Now().UTC().AddDate(0, 0, -7)
+	prev := `{"version":1,"generatedAt":"` + lastWeek.Format(time.RFC3339) + `","findings":2,"bySeverity":{"HIGH":2},"failing":[]}`
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("soc2"), Key: aws.String("weekly/" + lastWeek.Format("2006-01-02") + "/summary.json"),
+		Body: strings.NewReader(prev)}); err != nil {
+		t.Fatal(err)
+	}
 	env := map[string]string{"REPORT_BUCKET": "soc2", "REPORT_PREFIX": "weekly/"}
 	h, err := newHandler(ctx, func(k string) string {
 		if v, ok := env[k]; ok {
@@ -85,6 +92,9 @@ func TestHandlerWritesTheReport(t *testing.T) {
 	}
 	if row := "| " + credentials.Remediator + " | 1 | 0 | 0 | 0 |"; !strings.Contains(string(md), row) {
 		t.Errorf("report.md has no activity row %q", row)
+	}
+	if since := "Since the last run (" + lastWeek.Format("2006-01-02"); !strings.Contains(string(md), since) {
+		t.Errorf("report.md does not compare with the previous run's summary (%q)", since)
 	}
 }
 
