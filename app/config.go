@@ -77,6 +77,9 @@ func Settings() []Setting {
 		{"S3_SSE_ALGORITHM", remediators.SSEAlgorithmAES256, "Default encryption to apply: `AES256` (SSE-S3), `aws:kms` (SSE-KMS, S3 Bucket Keys on) or `aws:kms:dsse` (dual-layer SSE-KMS)."},
 		{"S3_KMS_KEY_ARN", "", "KMS key for SSE-KMS; empty uses the AWS managed key `aws/s3`."},
 		{"EBS_KMS_KEY_ID", "", "KMS key (ID, ARN or alias) to make the region's default EBS key; empty keeps the current default."},
+		{"EBS_MIGRATION", remediators.EBSMigrationOff, "Unencrypted EBS volumes migrated to an encrypted copy (docs/ebs-migration.md): `off` (they are `needs-manual`), `unattached` (volumes attached to no instance) or `all` (attached ones too, on instances tagged `autoremediate:stop-allowed=true`, which are stopped and started for it). With `unattached` or `all` the sweep lists unattached volumes too."},
+		{"EBS_MIGRATION_DELETE_ORIGINAL_AFTER", "", "How long after a migration a later run deletes the original volume, a duration like `168h`; empty keeps it for good."},
+		{"EBS_MIGRATION_STUCK_AFTER", "6h", "How long a migration may be under way before it is `failed` (rolled back if it stopped an instance), a duration like `6h`."},
 		{"IMDS_LOOKBACK_DAYS", "14", "Days of the MetadataNoToken metric to check for IMDSv1 use before requiring IMDSv2; `0` turns the check off."},
 		{"SG_BLOCKED_PORTS", remediators.FormatPorts(remediators.DefaultBlockedPorts()), "Comma-separated TCP ports that `restricted-common-ports` events close to 0.0.0.0/0 and ::/0 (port 22 comes with `restricted-ssh`); keep it equal to the Config rule's `blockedPort` parameters."},
 		{"SNS_TOPIC_ARN", "", "Topic that receives every outcome; empty skips notifications (logged)."},
@@ -141,6 +144,19 @@ func LoadWith(getenv func(string) string, defs []remediators.Definition) (Config
 	}
 	o.KMSKeyARN = get("S3_KMS_KEY_ARN")
 	o.EBSKMSKeyID = get("EBS_KMS_KEY_ID")
+	if o.EBSMigration, err = remediators.ParseEBSMigration(get("EBS_MIGRATION")); err != nil {
+		return cfg, fmt.Errorf("EBS_MIGRATION: %w", err)
+	}
+	if v := get("EBS_MIGRATION_DELETE_ORIGINAL_AFTER"); v != "" {
+		if o.EBSMigrationDeleteOriginalAfter, err = time.ParseDuration(v); err != nil || o.EBSMigrationDeleteOriginalAfter < time.Hour {
+			return cfg, fmt.Errorf("EBS_MIGRATION_DELETE_ORIGINAL_AFTER: %q is not a duration of at least an hour, like 168h (empty keeps the original volumes)", v)
+		}
+	}
+	if o.EBSMigrationStuckAfter, err = time.ParseDuration(get("EBS_MIGRATION_STUCK_AFTER")); err != nil || o.EBSMigrationStuckAfter < time.Minute {
+		return cfg, fmt.Errorf("EBS_MIGRATION_STUCK_AFTER: %q is not a duration of at least a minute, like 6h", get("EBS_MIGRATION_STUCK_AFTER"))
+	}
+	// with migration on the sweep lists unattached volumes too
+	cfg.Definitions = remediators.WithEBSMigration(cfg.Definitions, o.EBSMigration)
 	lookback, err := strconv.Atoi(get("IMDS_LOOKBACK_DAYS"))
 	if err != nil || lookback < 0 || lookback > 455 {
 		return cfg, fmt.Errorf("IMDS_LOOKBACK_DAYS: %q is not a whole number of days from 0 to 455 (CloudWatch's retention)", get("IMDS_LOOKBACK_DAYS"))

@@ -24,6 +24,13 @@ type EBSEncryptionAPI interface {
 	DescribeVolumes(ctx context.Context, params *ec2.DescribeVolumesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error)
 }
 
+// EBSDefaultRevertAPI is the part of the EC2 client that undoes the
+// region's EBS encryption default.
+type EBSDefaultRevertAPI interface {
+	DisableEbsEncryptionByDefault(ctx context.Context, params *ec2.DisableEbsEncryptionByDefaultInput, optFns ...func(*ec2.Options)) (*ec2.DisableEbsEncryptionByDefaultOutput, error)
+	ResetEbsDefaultKmsKeyId(ctx context.Context, params *ec2.ResetEbsDefaultKmsKeyIdInput, optFns ...func(*ec2.Options)) (*ec2.ResetEbsDefaultKmsKeyIdOutput, error)
+}
+
 // Resource types the EBS remediator handles.
 const (
 	ResourceTypeAccount = "AWS::::Account"
@@ -38,7 +45,13 @@ const (
 type EBSEncryption struct {
 	Client EBSEncryptionAPI
 	KMS    EBSKeyAPI // resolves EBS_KMS_KEY_ID when it is not a key ARN
-	Opts   Options
+	// Volumes migrates unencrypted volumes when Opts.EBSMigration is not
+	// off, and continues migrations under way whatever it is; nil leaves
+	// every unencrypted volume needs-manual.
+	Volumes VolumeMigrationAPI
+	// Defaults undoes the region's default (Revert); nil cannot.
+	Defaults EBSDefaultRevertAPI
+	Opts     Options
 }
 
 // EBSKeyAPI is the part of the KMS client the EBS remediator resolves the
@@ -61,7 +74,7 @@ func EBSEncryptionDefinition() Definition {
 		Spec: remediation.Spec{
 			Name:          EBSEncryptionName,
 			Aliases:       []string{"ebs-encryption-by-default"},
-			Summary:       "Turns on EBS encryption by default in the region (with EBS_KMS_KEY_ID as the default key); an unencrypted volume is needs-manual with its migration steps.",
+			Summary:       "Turns on EBS encryption by default in the region (with EBS_KMS_KEY_ID as the default key); an unencrypted volume is migrated to an encrypted copy with EBS_MIGRATION (else needs-manual with its migration steps).",
 			ResourceTypes: []string{ResourceTypeAccount, ResourceTypeVolume},
 			Rules: []remediation.ManagedRule{
 				{Name: "encrypted-volumes", Identifier: "ENCRYPTED_VOLUMES", ResourceTypes: []string{ResourceTypeVolume}},
@@ -75,9 +88,32 @@ func EBSEncryptionDefinition() Definition {
 			// The region's EBS encryption defaults are account settings and
 			// DescribeVolumes lists: none of these has a resource type.
 			Permissions: []remediation.Permission{{
-				Sid:       "EBSEncryptionByDefault",
-				Actions:   []string{"ec2:GetEbsEncryptionByDefault", "ec2:EnableEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId", "ec2:ModifyEbsDefaultKmsKeyId", "ec2:DescribeVolumes"},
+				Sid: "EBSEncryptionByDefault",
+				Actions: []string{"ec2:GetEbsEncryptionByDefault", "ec2:EnableEbsEncryptionByDefault", "ec2:GetEbsDefaultKmsKeyId", "ec2:ModifyEbsDefaultKmsKeyId", "ec2:DescribeVolumes",
+					// undo: the default off again, or the previous key back
+					"ec2:DisableEbsEncryptionByDefault", "ec2:ResetEbsDefaultKmsKeyId"},
 				Resources: []string{"*"},
+			}, {
+				// the volume migration (EBS_MIGRATION) and its undo;
+				// Describe* have no resource type
+				Sid:       "EBSMigrationDescribe",
+				Actions:   []string{"ec2:DescribeSnapshots", "ec2:DescribeInstances"},
+				Resources: []string{"*"},
+			}, {
+				// a snapshot ARN has no account; CreateVolume is
+				// authorized on the source snapshot and the new volume
+				Sid:       "EBSMigrationCopy",
+				Actions:   []string{"ec2:CreateSnapshot", "ec2:CreateVolume", "ec2:CreateTags"},
+				Resources: []string{"arn:{partition}:ec2:{region}:{account}:volume/*", "arn:{partition}:ec2:{region}::snapshot/*"},
+			}, {
+				Sid:       "EBSMigrationSwap",
+				Actions:   []string{"ec2:StopInstances", "ec2:StartInstances", "ec2:DetachVolume", "ec2:AttachVolume", "ec2:ModifyInstanceAttribute"},
+				Resources: []string{"arn:{partition}:ec2:{region}:{account}:instance/*", "arn:{partition}:ec2:{region}:{account}:volume/*"},
+			}, {
+				// originals, after EBS_MIGRATION_DELETE_ORIGINAL_AFTER
+				Sid:       "EBSMigrationDeleteOriginal",
+				Actions:   []string{"ec2:DeleteVolume"},
+				Resources: []string{"arn:{partition}:ec2:{region}:{account}:volume/*"},
 			}, {
 				// resolves an EBS_KMS_KEY_ID given as alias or key ID
 				Sid:       "EBSDefaultKeyResolve",
@@ -89,7 +125,11 @@ func EBSEncryptionDefinition() Definition {
 			{Rule: "ec2-ebs-encryption-by-default", Lister: AccountLister()},
 			{Rule: "encrypted-volumes", Lister: AttachedUnencryptedVolumeLister()},
 		},
-		New: func(c Clients, o Options) remediation.Remediator { return NewEBSEncryption(c.EC2(), c.KMS(), o) },
+		New: func(c Clients, o Options) remediation.Remediator {
+			r := NewEBSEncryption(c.EC2(), c.KMS(), o)
+			r.Volumes, r.Defaults = c.EC2(), c.EC2()
+			return r
+		},
 	}
 }
 
@@ -254,7 +294,10 @@ func (r *EBSEncryption) volume(ctx context.Context, req remediation.Request) rem
 	if aws.ToBool(vol.Encrypted) {
 		return remediation.Result{Action: remediation.ActionCompliant, Reason: "volume is encrypted", Before: before, After: before}
 	}
-	if v, ok := ec2Tag(vol.Tags, r.Opts.exemptKey()); ok && exemptValue(v) {
+	// a migration under way goes on whatever the settings and tags say
+	// now: stopping half way could leave an instance stopped
+	_, migrating := ec2Tag(vol.Tags, tagStep)
+	if v, ok := ec2Tag(vol.Tags, r.Opts.exemptKey()); ok && exemptValue(v) && !migrating {
 		return remediation.Result{Action: remediation.ActionExempt, Reason: exemptReason(r.Opts.exemptKey(), v), Before: before, After: before}
 	}
 	def, err := r.readDefault(ctx, req.Region)
@@ -266,6 +309,13 @@ func (r *EBSEncryption) volume(ctx context.Context, req remediation.Request) rem
 	}
 	after := map[string]any{"encrypted": false, "state": string(vol.State)}
 	steps := migrationSteps(vol, req.Region, r.Opts.EBSKMSKeyID)
+	migrate, why := r.migrates(vol, migrating)
+	if migrate {
+		return r.migrate(ctx, req, def, before)
+	}
+	if why != "" {
+		steps = why + " " + steps
+	}
 	if !r.defaultCompliant(def) {
 		if req.Mode == remediation.ModeDryRun {
 			for k, v := range (ebsDefault{enabled: true, kmsKey: def.want}).settings() {
@@ -287,6 +337,77 @@ func (r *EBSEncryption) volume(ctx context.Context, req remediation.Request) rem
 		after[k] = v
 	}
 	return remediation.Result{Action: remediation.ActionNeedsManual, Before: before, After: after, Reason: steps}
+}
+
+// migrates says whether the volume is migrated to an encrypted copy (by
+// EBS_MIGRATION, or because its migration is under way), and if not, why
+// when the setting is on.
+func (r *EBSEncryption) migrates(vol ec2types.Volume, migrating bool) (bool, string) {
+	if r.Volumes == nil {
+		return false, ""
+	}
+	if migrating {
+		return true, ""
+	}
+	if _, ok := ec2Tag(vol.Tags, TagMigratedTo); ok {
+		return true, ""
+	}
+	switch r.Opts.EBSMigration {
+	case EBSMigrationAll:
+		return true, ""
+	case EBSMigrationUnattached:
+		if len(vol.Attachments) == 0 {
+			return true, ""
+		}
+		return false, "EBS_MIGRATION=unattached migrates volumes attached to no instance only (`all` migrates this one if its instance is tagged " + TagStopAllowed + "=true)."
+	}
+	return false, ""
+}
+
+// migrate turns the region's default on as for any volume (so that no new
+// unencrypted volumes appear), then moves the volume's migration on by
+// one bounded run. Dry-run lists the plan.
+func (r *EBSEncryption) migrate(ctx context.Context, req remediation.Request, def ebsDefault, before map[string]any) remediation.Result {
+	m := NewVolumeMigrator(r.Volumes, r.Opts)
+	if req.Mode == remediation.ModeDryRun {
+		p, err := m.Plan(ctx, req.Region, req.ResourceID)
+		if err != nil {
+			return remediation.Failed(before, err)
+		}
+		if p.Refusal != "" {
+			return remediation.Result{Action: remediation.ActionNeedsManual, Before: before, After: before, Reason: p.Refusal}
+		}
+		reason := "would migrate volume " + req.ResourceID + " to an encrypted copy: " + strings.Join(p.Calls, "; ") + ". Downtime: " + p.Downtime
+		if !r.defaultCompliant(def) {
+			reason = "would turn on " + r.describeDefaultChange() + " in " + req.Region + "; " + reason
+		}
+		return remediation.Result{Action: remediation.ActionDryRun, Before: before, After: map[string]any{"encrypted": true, "volumeId": req.ResourceID, "newVolumeId": "NEW_VOLUME_ID"}, Reason: reason}
+	}
+	prefix, wrote := "", false
+	if !r.defaultCompliant(def) {
+		got, w, err := r.enableDefault(ctx, req.Region, def)
+		if err != nil {
+			res := remediation.Failed(before, err)
+			res.Wrote = w
+			return res
+		}
+		prefix, wrote, def = "turned on "+r.describeDefaultChange()+" in "+req.Region+"; ", w, got
+	}
+	st := m.Advance(ctx, req.Region, req.ResourceID)
+	res := st.Result
+	for k, v := range before {
+		if _, ok := res.Before[k]; !ok && res.Before != nil {
+			res.Before[k] = v
+		}
+	}
+	if res.After != nil {
+		for k, v := range def.settings() {
+			res.After[k] = v
+		}
+	}
+	res.Reason = prefix + res.Reason
+	res.Wrote = res.Wrote || wrote
+	return res
 }
 
 // migrationSteps spells out how to replace an unencrypted volume with an

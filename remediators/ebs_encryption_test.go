@@ -387,5 +387,6 @@ func TestEBSDescribe(t *testing.T) {
 	if r.Name() != EBSEncryptionName || !reflect.DeepEqual(r.ResourceTypes(), []string{"AWS::::Account", "AWS::EC2::Volume"}) {
 		t.Errorf("Name %q ResourceTypes %v", r.Name(), r.ResourceTypes())
 	}
-	checkPermissionsCover(t, EBSEncryptionDefinition(), reflect.TypeFor[EBSEncryptionAPI](), reflect.TypeFor[EBSKeyAPI]())
+	checkPermissionsCover(t, EBSEncryptionDefinition(), reflect.TypeFor[EBSEncryptionAPI](), reflect.TypeFor[EBSKeyAPI](),
+		reflect.TypeFor[VolumeMigrationAPI](), reflect.TypeFor[EBSDefaultRevertAPI]())
 }

@@ -3,6 +3,7 @@ package remediators
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -187,6 +188,62 @@ func listAttachedUnencryptedVolumes(ctx context.Context, c ec2.DescribeVolumesAP
 		}
 	}
 	return ids, nil
+}
+
+// UnencryptedVolumeLister lists every unencrypted volume, attached or not:
+// the sweep's listing when EBS_MIGRATION is on, since encrypted-volumes
+// never reports an unattached volume, and the originals of migrations
+// under way are detached.
+func UnencryptedVolumeLister() Lister {
+	return Lister{
+		Key: "ebs-volumes-unencrypted", ResourceType: ResourceTypeVolume,
+		Description: "unencrypted EBS volumes, attached or not (EBS_MIGRATION on)",
+		Permissions: []remediation.Permission{{Sid: "SweepListVolumes", Actions: []string{"ec2:DescribeVolumes"}, Resources: []string{"*"}}},
+		List: func(ctx context.Context, c Clients, _, region string) ([]string, error) {
+			return listUnencryptedVolumes(ctx, c.EC2(), region)
+		},
+	}
+}
+
+func listUnencryptedVolumes(ctx context.Context, c ec2.DescribeVolumesAPIClient, region string) ([]string, error) {
+	var ids []string
+	p := ec2.NewDescribeVolumesPaginator(c, &ec2.DescribeVolumesInput{
+		Filters:    []ec2types.Filter{{Name: aws.String("encrypted"), Values: []string{"false"}}},
+		MaxResults: aws.Int32(500),
+	})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx, ec2Region(region))
+		if err != nil {
+			return ids, fmt.Errorf("describing unencrypted EBS volumes in region %s: %w", region, err)
+		}
+		for _, v := range out.Volumes {
+			ids = append(ids, aws.ToString(v.VolumeId))
+		}
+	}
+	return ids, nil
+}
+
+// WithEBSMigration returns defs with the EBS remediator's volume listing
+// widened to unattached volumes when migration (EBS_MIGRATION) is not
+// off; defs itself is not changed.
+func WithEBSMigration(defs []Definition, migration string) []Definition {
+	if migration == "" || migration == EBSMigrationOff {
+		return defs
+	}
+	out := slices.Clone(defs)
+	for i, d := range out {
+		if d.Name != EBSEncryptionName {
+			continue
+		}
+		d.Sweep = slices.Clone(d.Sweep)
+		for j, c := range d.Sweep {
+			if c.Lister.Key == AttachedUnencryptedVolumeLister().Key {
+				d.Sweep[j].Lister = UnencryptedVolumeLister()
+			}
+		}
+		out[i] = d
+	}
+	return out
 }
 
 // AccountLister "lists" the account itself, for rules on account settings.

@@ -119,6 +119,11 @@ locals {
     METRICS_NAMESPACE   = var.metrics_namespace
     METRICS_MODE        = var.metrics_mode
     LOG_LEVEL           = var.log_level
+    # The EBS volume migration (docs/ebs-migration.md); an empty
+    # EBS_MIGRATION_DELETE_ORIGINAL_AFTER keeps the originals.
+    EBS_MIGRATION                       = var.ebs_migration
+    EBS_MIGRATION_DELETE_ORIGINAL_AFTER = var.ebs_migration_delete_original_after
+    EBS_MIGRATION_STUCK_AFTER           = var.ebs_migration_stuck_after
     # The organisation (organization_id): the role the functions assume in
     # a member account, the accounts and regions they leave alone.
     MEMBER_ROLE_NAME        = var.member_role_name
