@@ -324,6 +324,13 @@ func SummaryMessage(topicARN string, r *Report, objects []string) *sns.PublishIn
 		fmt.Fprintf(&b, "  %-13s %d\n", c.Key, c.Count)
 	}
 	fmt.Fprintf(&b, "Unmapped to SOC 2 criteria: %d\n", len(r.Unmapped))
+	if rows := r.ScoreRows(); len(rows) > 0 {
+		fmt.Fprintf(&b, "\nCompliance scores (since the last run):\n")
+		for _, s := range rows {
+			fmt.Fprintf(&b, "  %-40s %7s  %s\n", s.Name, s.PercentText(), s.Arrow())
+		}
+	}
+	fmt.Fprintf(&b, "%s\n", r.TrendSentence())
 	if rows := r.AccountsWithFindings(); len(rows) > 0 {
 		fmt.Fprintf(&b, "\n%s.\n", r.AccountsSentence())
 		for i, a := range rows {

@@ -358,15 +358,15 @@ func (r *Report) FindingsChart() template.HTML {
 	return lineChart("Failing findings over the runs", runTimes(runs), series, niceMax(maxV), "")
 }
 
-// niceMax is the top of an axis of four steps over 0..n, each step 1, 2
-// or 5 times a power of ten, so the grid lines fall on round numbers.
+// niceMax is the top of an axis of four steps over 0..n, each step 1, 2,
+// 3 or 5 times a power of ten, so the grid lines fall on round numbers.
 func niceMax(n int) float64 {
 	step := float64(n) / 4
 	if step <= 1 {
 		return 4
 	}
 	p := math.Pow(10, math.Floor(math.Log10(step)))
-	for _, m := range []float64{1, 2, 5, 10} {
+	for _, m := range []float64{1, 2, 3, 5, 10} {
 		if step <= m*p {
 			return 4 * m * p
 		}

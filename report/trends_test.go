@@ -314,3 +314,26 @@ func TestStandardsOf(t *testing.T) {
 		}
 	}
 }
+
+// The SNS summary carries the scores with their arrows and what changed.
+func TestSummaryMessageHasScores(t *testing.T) {
+	r := goldenReport(t)
+	body := *SummaryMessage("arn:aws:sns:us-east-1:111111111111:t", r, nil).Message
+	for _, want := range []string{
+		"Compliance scores (since the last run):",
+		"AWS FSBP v1.0.0                              11%  ▼ -16",
+		"1 new, 1 resolved, 2 recurring, 7 still open.",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("summary lacks %q:\n%s", want, body)
+		}
+	}
+}
+
+func TestNiceMax(t *testing.T) {
+	for n, want := range map[int]float64{0: 4, 3: 4, 4: 4, 5: 8, 10: 12, 19: 20, 45: 80, 7820: 8000} {
+		if got := niceMax(n); got != want {
+			t.Errorf("niceMax(%d) = %v, want %v", n, got, want)
+		}
+	}
+}
