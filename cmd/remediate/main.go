@@ -47,7 +47,7 @@ func commands() []command {
 		{"undo", "revert remediated outcomes: restore what each recorded as before (refuses when changed since, unless --force)", runUndo, true},
 		{"demo", "the whole pipeline on a local AWS emulator, from insecure to compliant", runDemo, true},
 		{"dashboard", "render the CloudWatch compliance dashboard as one HTML file", runDashboard, true},
-		{"report", "compliance reports: SOC 2 from Security Hub (soc2), IAM credential audit (credentials)", runReport, true},
+		{"report", "compliance reports: SOC 2 from Security Hub (soc2), IAM credential audit (credentials), audit evidence pack (evidence)", runReport, true},
 		{"state", "the DynamoDB state table: init creates it (STATE_TABLE) for local runs and tests", runState, true},
 		{"org", "organisations: check assumes each member role and reports what works and what is missing", runOrg, true},
 		{"deploy", "deploy the pipeline to AWS with Terraform (plan, confirm, apply, outputs)", runDeploy, false},
