@@ -361,6 +361,8 @@ func (r *run) advance() remediation.Result {
 		return r.needsManual("an earlier migration of volume %s failed: %s; remove its tag %s to try again (the snapshots and any new volume of that attempt are kept)", r.id, r.tags[tagFailure], tagStep)
 	case StepRollback:
 		return r.rollback(r.tags[tagFailure])
+	case StepReverted:
+		return r.needsManual("the migration of volume %s was undone; remove its tag %s to migrate it again", r.id, tagStep)
 	}
 	if r.st.Step != "" {
 		started, err := time.Parse(time.RFC3339, r.tags[tagStartedAt])
@@ -1280,6 +1282,9 @@ func (m *VolumeMigrator) Plan(ctx context.Context, region, volumeID string) (Mig
 		return p, nil
 	case step == StepFailed:
 		p.Refusal = fmt.Sprintf("an earlier migration failed: %s; remove the tag %s to try again", tags[tagFailure], tagStep)
+		return p, nil
+	case step == StepReverted:
+		p.Refusal = fmt.Sprintf("the migration of volume %s was undone; remove the tag %s to migrate it again", volumeID, tagStep)
 		return p, nil
 	case step == StepRollback:
 		p.Calls = append(p.Calls, "rollback: DetachVolume the new volume, AttachVolume "+volumeID+" at "+tags[tagDevice]+", ModifyInstanceAttribute DeleteOnTermination, StartInstances if it was running")
