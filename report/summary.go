@@ -221,9 +221,13 @@ type DirStore struct {
 // Current is the current run's directory.
 func (d DirStore) Current(time.Time) string { return d.Run }
 
-// Runs lists the subdirectories of Dir that hold a report.
+// Runs lists the subdirectories of Dir that hold a report; none when Dir
+// does not exist yet (the first run, whose --out is created after).
 func (d DirStore) Runs(context.Context) ([]string, error) {
 	entries, err := os.ReadDir(d.Dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", d.Dir, err)
 	}

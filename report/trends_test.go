@@ -257,7 +257,16 @@ func TestHistoryKeepsTheLastRuns(t *testing.T) {
 		}
 		t.Errorf("runs %v, want the last three, oldest first", got)
 	}
-	if h := LoadHistory(context.Background(), DirStore{Dir: filepath.Join(dir, "missing")}, now, 3); len(h.Notes) != 1 || len(h.Runs) != 0 {
+	// The first run into a new parent directory: nothing to read, no note.
+	if h := LoadHistory(context.Background(), DirStore{Dir: filepath.Join(dir, "new", "parent"), Run: "2026-07-06"}, now, 3); len(h.Notes) != 0 || len(h.Runs) != 0 {
+		t.Errorf("a parent directory not created yet: %+v, want no runs and no note", h)
+	}
+	// A parent that cannot be listed: a note, no runs.
+	notDir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if h := LoadHistory(context.Background(), DirStore{Dir: notDir, Run: "x"}, now, 3); len(h.Notes) != 1 || len(h.Runs) != 0 {
 		t.Errorf("an unreadable directory: %+v, want one note", h)
 	}
 }
