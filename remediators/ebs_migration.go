@@ -379,6 +379,11 @@ func (r *run) advance() remediation.Result {
 	if len(r.vol.Attachments) == 0 {
 		return r.unattached()
 	}
+	if stepOrder[r.st.Step] >= stepOrder[StepSnapshot] {
+		// its snapshot was taken while it was unattached: written to
+		// since, a copy made from it would lose data
+		return r.fail(fmt.Errorf("volume %q was attached to instance %q during its migration as an unattached volume: its snapshot may miss what was written since", r.id, aws.ToString(r.vol.Attachments[0].InstanceId)))
+	}
 	return r.beforeStop()
 }
 

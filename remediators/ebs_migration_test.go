@@ -2,7 +2,6 @@ package remediators
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -807,4 +806,26 @@ func TestMigrationPlan(t *testing.T) {
 	}
 }
 
-var _ = errors.New
+// TestMigrationAttachedMidway: a volume attached while it was migrated as
+// an unattached volume is not finished from the snapshot taken before.
+func TestMigrationAttachedMidway(t *testing.T) {
+	f := newMigFake(t)
+	f.addInstance(migInstance, ec2types.InstanceStateNameRunning, true)
+	orig := f.addVolume("", "")
+	f.pendingPolls = 1000
+	m := newTestMigrator(f, migOptions())
+	if st := m.Advance(context.Background(), testRegion, orig); st.Result.Action != remediation.ActionInProgress {
+		t.Fatalf("%+v", st.Result)
+	}
+	for _, s := range f.snaps {
+		s.State = ec2types.SnapshotStateCompleted
+	}
+	f.attach(orig, migInstance, "/dev/sdf", true)
+	st := m.Advance(context.Background(), testRegion, orig)
+	if st.Result.Action != remediation.ActionFailed || !strings.Contains(st.Result.Reason, "attached to instance") {
+		t.Fatalf("%+v", st.Result)
+	}
+	if f.count("CreateVolume")+f.count("StopInstances") != 0 {
+		t.Errorf("calls %v", f.names())
+	}
+}

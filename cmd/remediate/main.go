@@ -44,6 +44,7 @@ func commands() []command {
 	return []command{
 		{"invoke", "run Config compliance change and CloudTrail API call events through the remediation handler", runInvoke, true},
 		{"sweep", "find and fix every non-compliant resource in the account and region", runSweep, true},
+		{"migrate-volume", "migrate one unencrypted EBS volume to an encrypted copy (--dry-run: the plan; --wait: until done)", runMigrateVolume, true},
 		{"undo", "revert remediated outcomes: restore what each recorded as before (refuses when changed since, unless --force)", runUndo, true},
 		{"demo", "the whole pipeline on a local AWS emulator, from insecure to compliant", runDemo, true},
 		{"dashboard", "render the CloudWatch compliance dashboard as one HTML file", runDashboard, true},
