@@ -67,6 +67,14 @@ func (f *migFake) addVolume(inst, dev string, tags ...ec2types.Tag) string {
 	return id
 }
 
+func (f *migFake) renameVolume(id, to string) string {
+	v := f.vols[id]
+	delete(f.vols, id)
+	v.VolumeId = aws.String(to)
+	f.vols[to] = v
+	return to
+}
+
 func (f *migFake) attach(vol, inst, dev string, dot bool) {
 	v := f.vols[vol]
 	v.State = ec2types.VolumeStateInUse
@@ -827,5 +835,57 @@ func TestMigrationAttachedMidway(t *testing.T) {
 	}
 	if f.count("CreateVolume")+f.count("StopInstances") != 0 {
 		t.Errorf("calls %v", f.names())
+	}
+}
+
+// TestEBSRemediatorMigrates: the remediator's volume path with the
+// migration: in-progress counts as no write for the flap limit unless the
+// region's default was turned on in the run; a migration under way goes on
+// when EBS_MIGRATION is off again.
+func TestEBSRemediatorMigrates(t *testing.T) {
+	mf := newMigFake(t)
+	mf.pendingPolls = 1000
+	// the region's fake answers for testVolume only
+	orig := mf.renameVolume(mf.addVolume("", ""), testVolume)
+	ef := newFakeEC2(t)
+	opts := migOptions()
+	opts.EBSKMSKeyID = ""
+	opts.EBSMigration = EBSMigrationUnattached
+	run := func(o Options) remediation.Result {
+		v := copyVolume(mf.vols[orig])
+		ef.volume = &v
+		r := NewEBSEncryption(ef, nil, o)
+		r.Volumes = mf
+		res := r.Remediate(context.Background(), request(volumesRule, ResourceTypeVolume, orig, remediation.ModeEnforce))
+		return res
+	}
+	res := run(opts)
+	if res.Action != remediation.ActionInProgress || !res.Wrote || !strings.HasPrefix(res.Reason, "turned on EBS encryption by default") {
+		t.Fatalf("first run (default turned on): %+v", res)
+	}
+	if res.After["ebsEncryptionByDefault"] != true || res.Before["ebsEncryptionByDefault"] != false {
+		t.Errorf("Before %v After %v", res.Before, res.After)
+	}
+	res = run(opts)
+	if res.Action != remediation.ActionInProgress || res.Wrote {
+		t.Fatalf("second run: %+v", res)
+	}
+	off := opts
+	off.EBSMigration = EBSMigrationOff
+	for _, s := range mf.snaps {
+		s.State = ec2types.SnapshotStateCompleted
+	}
+	if res := run(off); res.Action != remediation.ActionRemediated {
+		t.Fatalf("EBS_MIGRATION=off with a migration under way: %+v", res)
+	}
+	// not started with off
+	delete(mf.vols, testVolume)
+	other := mf.renameVolume(mf.addVolume("", ""), testVolume)
+	v := copyVolume(mf.vols[other])
+	ef.volume = &v
+	r := NewEBSEncryption(ef, nil, off)
+	r.Volumes = mf
+	if res := r.Remediate(context.Background(), request(volumesRule, ResourceTypeVolume, other, remediation.ModeEnforce)); res.Action != remediation.ActionNeedsManual {
+		t.Errorf("EBS_MIGRATION=off, new volume: %+v", res)
 	}
 }
