@@ -103,3 +103,13 @@ output "member_settings" {
     ignore_actor_arns          = var.ignore_actor_arns
   }
 }
+
+output "archive_bucket" {
+  description = "Bucket of the outcome archive (outcomes/YYYY/MM/DD/, docs/archive.md); null when archive_enabled is false."
+  value       = var.archive_enabled ? aws_s3_bucket.archive["archive"].id : null
+}
+
+output "archive_delivery_stream_arn" {
+  description = "ARN of the Firehose delivery stream that writes the outcome archive; null when archive_enabled is false."
+  value       = var.archive_enabled ? aws_kinesis_firehose_delivery_stream.archive["archive"].arn : null
+}

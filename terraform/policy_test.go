@@ -123,20 +123,18 @@ func allActions(ss []statement) []string {
 // none of which supports resource-level permissions. Any other action
 // granted on "*" fails the tests: it must be scoped to resource ARNs.
 var wildcardOnly = map[string]bool{
-	"ec2:GetEbsEncryptionByDefault":     true,
-	"ec2:EnableEbsEncryptionByDefault":  true,
-	"ec2:GetEbsDefaultKmsKeyId":         true,
-	"ec2:ModifyEbsDefaultKmsKeyId":      true,
-	"ec2:DisableEbsEncryptionByDefault": true,
-	"ec2:ResetEbsDefaultKmsKeyId":       true,
-	"cloudwatch:GetMetricData":          true,
-	"cloudwatch:ListMetrics":            true,
-	"cloudwatch:PutMetricData":          true, // limited by the cloudwatch:namespace condition instead
-	"organizations:ListAccounts":        true,
-	"s3:ListAllMyBuckets":               true,
-	"sts:GetCallerIdentity":             true,
-	"xray:PutTraceSegments":             true,
-	"xray:PutTelemetryRecords":          true,
+	"ec2:GetEbsEncryptionByDefault":    true,
+	"ec2:EnableEbsEncryptionByDefault": true,
+	"ec2:GetEbsDefaultKmsKeyId":        true,
+	"ec2:ModifyEbsDefaultKmsKeyId":     true,
+	"cloudwatch:GetMetricData":         true,
+	"cloudwatch:ListMetrics":           true,
+	"cloudwatch:PutMetricData":         true, // limited by the cloudwatch:namespace condition instead
+	"organizations:ListAccounts":       true,
+	"s3:ListAllMyBuckets":              true,
+	"sts:GetCallerIdentity":            true,
+	"xray:PutTraceSegments":            true,
+	"xray:PutTelemetryRecords":         true,
 }
 
 func needsNoResource(action string) bool {
@@ -375,8 +373,8 @@ func TestFunctionPolicyGrantsOnlyThese(t *testing.T) {
 			t.Errorf("aws_iam_role_policy.%s uses %v, want data.aws_iam_policy_document.%s", fn, docs, fn)
 		}
 	}
-	if n := len(m.blocks("resource", "aws_iam_role_policy")); n != len(want)+2 {
-		t.Errorf("%d aws_iam_role_policy resources: want one per function, the scheduler's and the Config recorder's", n)
+	if n := len(m.blocks("resource", "aws_iam_role_policy")); n != len(want)+4 {
+		t.Errorf("%d aws_iam_role_policy resources: want one per function, the scheduler's, the Config recorder's and the outcome archive's two (Firehose's and its SNS subscription's)", n)
 	}
 }
 

@@ -15,7 +15,8 @@ locals {
     trail   = { name = local.trail_bucket, enabled = var.create_trail, expire_days = 0 }
   }
   data_buckets = { for k, b in local.data_buckets_all : k => b if b.enabled }
-  access_logs  = length(local.data_buckets) > 0 ? { logs = local.logs_bucket } : {}
+  # The outcome archive's bucket (archive.tf) logs here too.
+  access_logs = length(local.data_buckets) + length(local.archive) > 0 ? { logs = local.logs_bucket } : {}
 }
 
 resource "aws_s3_bucket" "data" {

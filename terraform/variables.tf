@@ -144,39 +144,6 @@ variable "ebs_kms_key_id" {
   }
 }
 
-variable "ebs_migration" {
-  description = "Unencrypted EBS volumes migrated to an encrypted copy: off (needs-manual), unattached (volumes attached to no instance) or all (attached ones too, on instances tagged autoremediate:stop-allowed=true, which are stopped and started for it). Environment EBS_MIGRATION."
-  type        = string
-  default     = "off"
-
-  validation {
-    condition     = contains(["off", "unattached", "all"], var.ebs_migration)
-    error_message = "ebs_migration must be off, unattached or all."
-  }
-}
-
-variable "ebs_migration_delete_original_after" {
-  description = "How long after a migration a later run deletes the original volume, a duration like 168h (at least 1h); empty keeps it for good. Environment EBS_MIGRATION_DELETE_ORIGINAL_AFTER."
-  type        = string
-  default     = ""
-
-  validation {
-    condition     = var.ebs_migration_delete_original_after == "" || can(regex("^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.ebs_migration_delete_original_after))
-    error_message = "ebs_migration_delete_original_after must be empty or a duration like 168h (hours, minutes, seconds)."
-  }
-}
-
-variable "ebs_migration_stuck_after" {
-  description = "How long a migration may be under way before it fails (rolled back if it stopped an instance), a duration like 6h (at least 1m). Environment EBS_MIGRATION_STUCK_AFTER."
-  type        = string
-  default     = "6h"
-
-  validation {
-    condition     = can(regex("^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.ebs_migration_stuck_after)) && var.ebs_migration_stuck_after != ""
-    error_message = "ebs_migration_stuck_after must be a duration like 6h or 90m."
-  }
-}
-
 variable "imds_lookback_days" {
   description = "Days of the MetadataNoToken metric to check for IMDSv1 use before requiring IMDSv2; 0 turns the check off. Environment IMDS_LOOKBACK_DAYS."
   type        = number
@@ -522,7 +489,7 @@ variable "config_recorder_resource_types" {
 }
 
 variable "bucket_force_destroy" {
-  description = "Let `terraform destroy` delete the module's buckets with their objects: the report bucket, the Config bucket, the trail bucket (create_trail) and the access-log bucket, which receives the server access logs of the others and so is never empty. Without it, empty them first."
+  description = "Let `terraform destroy` delete the module's buckets with their objects: the report bucket, the Config bucket, the trail bucket (create_trail), the outcome archive bucket (archive_enabled; Object Lock GOVERNANCE-mode objects are deleted with the governance bypass, COMPLIANCE-mode ones cannot be before their retention ends) and the access-log bucket, which receives the server access logs of the others and so is never empty. Without it, empty them first."
   type        = bool
   default     = false
 }
@@ -605,5 +572,59 @@ variable "report_retention_days" {
   validation {
     condition     = var.report_retention_days >= 0 && floor(var.report_retention_days) == var.report_retention_days
     error_message = "report_retention_days must be a whole number, 0 or more."
+  }
+}
+
+# ----------------------------------------------------------------------------
+# The outcome archive (archive.tf, docs/archive.md)
+# ----------------------------------------------------------------------------
+
+variable "archive_enabled" {
+  description = "Keep every outcome as evidence: a Firehose delivery stream subscribed to the topic writes them, GZIP JSON lines under outcomes/YYYY/MM/DD/, to a versioned, KMS-encrypted, TLS-only bucket under S3 Object Lock. Needs notify_outcomes."
+  type        = bool
+  default     = true
+}
+
+variable "archive_object_lock_mode" {
+  description = "Default Object Lock retention mode of the archived outcomes: GOVERNANCE (users with s3:BypassGovernanceRetention can shorten or remove it) or COMPLIANCE (nobody can, the root user included, until it ends)."
+  type        = string
+  default     = "GOVERNANCE"
+
+  validation {
+    condition     = contains(["GOVERNANCE", "COMPLIANCE"], var.archive_object_lock_mode)
+    error_message = "archive_object_lock_mode must be GOVERNANCE or COMPLIANCE."
+  }
+}
+
+variable "archive_retention_days" {
+  description = "Days each archived outcome file is locked (Object Lock default retention) and old versions are kept."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.archive_retention_days >= 1 && var.archive_retention_days <= 36500 && floor(var.archive_retention_days) == var.archive_retention_days
+    error_message = "archive_retention_days must be a whole number of days from 1 to 36500."
+  }
+}
+
+variable "archive_buffering_seconds" {
+  description = "Firehose's buffering interval: the longest an outcome waits before it is written to the archive (one object per interval at most, unless archive_buffering_mb is reached first)."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.archive_buffering_seconds >= 0 && var.archive_buffering_seconds <= 900
+    error_message = "archive_buffering_seconds must be from 0 to 900."
+  }
+}
+
+variable "archive_buffering_mb" {
+  description = "Firehose's buffering size in MiB: an object is written when this much has arrived, before the interval ends."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.archive_buffering_mb >= 1 && var.archive_buffering_mb <= 128
+    error_message = "archive_buffering_mb must be from 1 to 128."
   }
 }
