@@ -123,18 +123,20 @@ func allActions(ss []statement) []string {
 // none of which supports resource-level permissions. Any other action
 // granted on "*" fails the tests: it must be scoped to resource ARNs.
 var wildcardOnly = map[string]bool{
-	"ec2:GetEbsEncryptionByDefault":    true,
-	"ec2:EnableEbsEncryptionByDefault": true,
-	"ec2:GetEbsDefaultKmsKeyId":        true,
-	"ec2:ModifyEbsDefaultKmsKeyId":     true,
-	"cloudwatch:GetMetricData":         true,
-	"cloudwatch:ListMetrics":           true,
-	"cloudwatch:PutMetricData":         true, // limited by the cloudwatch:namespace condition instead
-	"organizations:ListAccounts":       true,
-	"s3:ListAllMyBuckets":              true,
-	"sts:GetCallerIdentity":            true,
-	"xray:PutTraceSegments":            true,
-	"xray:PutTelemetryRecords":         true,
+	"ec2:GetEbsEncryptionByDefault":     true,
+	"ec2:EnableEbsEncryptionByDefault":  true,
+	"ec2:GetEbsDefaultKmsKeyId":         true,
+	"ec2:ModifyEbsDefaultKmsKeyId":      true,
+	"ec2:DisableEbsEncryptionByDefault": true,
+	"ec2:ResetEbsDefaultKmsKeyId":       true,
+	"cloudwatch:GetMetricData":          true,
+	"cloudwatch:ListMetrics":            true,
+	"cloudwatch:PutMetricData":          true, // limited by the cloudwatch:namespace condition instead
+	"organizations:ListAccounts":        true,
+	"s3:ListAllMyBuckets":               true,
+	"sts:GetCallerIdentity":             true,
+	"xray:PutTraceSegments":             true,
+	"xray:PutTelemetryRecords":          true,
 }
 
 func needsNoResource(action string) bool {

@@ -144,6 +144,39 @@ variable "ebs_kms_key_id" {
   }
 }
 
+variable "ebs_migration" {
+  description = "Unencrypted EBS volumes migrated to an encrypted copy: off (needs-manual), unattached (volumes attached to no instance) or all (attached ones too, on instances tagged autoremediate:stop-allowed=true, which are stopped and started for it). Environment EBS_MIGRATION."
+  type        = string
+  default     = "off"
+
+  validation {
+    condition     = contains(["off", "unattached", "all"], var.ebs_migration)
+    error_message = "ebs_migration must be off, unattached or all."
+  }
+}
+
+variable "ebs_migration_delete_original_after" {
+  description = "How long after a migration a later run deletes the original volume, a duration like 168h (at least 1h); empty keeps it for good. Environment EBS_MIGRATION_DELETE_ORIGINAL_AFTER."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.ebs_migration_delete_original_after == "" || can(regex("^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.ebs_migration_delete_original_after))
+    error_message = "ebs_migration_delete_original_after must be empty or a duration like 168h (hours, minutes, seconds)."
+  }
+}
+
+variable "ebs_migration_stuck_after" {
+  description = "How long a migration may be under way before it fails (rolled back if it stopped an instance), a duration like 6h (at least 1m). Environment EBS_MIGRATION_STUCK_AFTER."
+  type        = string
+  default     = "6h"
+
+  validation {
+    condition     = can(regex("^([0-9]+h)?([0-9]+m)?([0-9]+s)?$", var.ebs_migration_stuck_after)) && var.ebs_migration_stuck_after != ""
+    error_message = "ebs_migration_stuck_after must be a duration like 6h or 90m."
+  }
+}
+
 variable "imds_lookback_days" {
   description = "Days of the MetadataNoToken metric to check for IMDSv1 use before requiring IMDSv2; 0 turns the check off. Environment IMDS_LOOKBACK_DAYS."
   type        = number
