@@ -49,8 +49,10 @@ type Recorder struct {
 	Types      []string
 	Recording  bool
 	LastStatus string
-	LastStart  time.Time
-	LastStop   time.Time
+	// LastError is the last recording error's code and message, if any.
+	LastError string
+	LastStart time.Time
+	LastStop  time.Time
 }
 
 // Records says whether the recorder's recording group covers the type.
@@ -101,6 +103,29 @@ func (c Coverage) Gap(resourceType string) string {
 		}
 	}
 	return fmt.Sprintf("AWS Config's recorder in %s is stopped%s: %s is not being recorded", c.Region, stop, resourceType)
+}
+
+// PeriodNotes say where a recorder's last start, stop or failure leaves a
+// gap in [from, to]. Config keeps only the last start and stop, so an
+// earlier stop and start within the period cannot be seen.
+func (c Coverage) PeriodNotes(from, to time.Time) []string {
+	var out []string
+	in := func(t time.Time) bool { return !t.IsZero() && t.After(from) && !t.After(to) }
+	for _, r := range c.Recorders {
+		who := fmt.Sprintf("AWS Config's recorder %s in %s", r.Name, c.Region)
+		switch {
+		case in(r.LastStop) && r.LastStart.After(r.LastStop):
+			out = append(out, fmt.Sprintf("%s was not recording from %s to %s", who, stamp(r.LastStop), stamp(r.LastStart)))
+		case in(r.LastStop):
+			out = append(out, fmt.Sprintf("%s stopped at %s and has not recorded since", who, stamp(r.LastStop)))
+		case in(r.LastStart):
+			out = append(out, fmt.Sprintf("%s started recording at %s: it may not have been recording before then in the period", who, stamp(r.LastStart)))
+		}
+		if r.LastStatus == string(cstypes.RecorderStatusFailure) {
+			out = append(out, fmt.Sprintf("%s reports that its last recording failed (%s)", who, orNone(r.LastError)))
+		}
+	}
+	return out
 }
 
 // ComplianceItem is one AWS::Config::ResourceCompliance configuration item:
@@ -244,6 +269,9 @@ func (c *Collector) coverage(ctx context.Context, region string) Coverage {
 			rec.LastStatus = string(s.LastStatus)
 			rec.LastStart = aws.ToTime(s.LastStartTime)
 			rec.LastStop = aws.ToTime(s.LastStopTime)
+			if code := aws.ToString(s.LastErrorCode); code != "" {
+				rec.LastError = strings.TrimSpace(code + ": " + aws.ToString(s.LastErrorMessage))
+			}
 		}
 		cov.Recorders = append(cov.Recorders, rec)
 	}

@@ -279,6 +279,7 @@ func Build(in Input) *Report {
 	rep.Coverage = cfg.Coverage
 	for _, c := range cfg.Coverage {
 		rep.Regions = append(rep.Regions, c.Region)
+		rep.Notes = append(rep.Notes, c.PeriodNotes(rep.From, rep.To)...)
 	}
 	rep.Notes = append(rep.Notes, cfg.Notes...)
 

@@ -315,6 +315,24 @@ func TestCoverageGap(t *testing.T) {
 	}
 }
 
+func TestPeriodNotes(t *testing.T) {
+	for _, c := range []struct {
+		rec  Recorder
+		want string
+	}{
+		{Recorder{Name: "r", LastStart: at("2026-01-01T00:00:00Z")}, ""},
+		{Recorder{Name: "r", LastStop: at("2026-12-01T05:00:00Z"), LastStart: at("2026-12-01T07:00:00Z")}, "was not recording from 2026-12-01T05:00:00.000Z to 2026-12-01T07:00:00.000Z"},
+		{Recorder{Name: "r", LastStart: at("2026-11-01T00:00:00Z"), LastStop: at("2026-12-02T00:00:00Z")}, "stopped at 2026-12-02T00:00:00.000Z"},
+		{Recorder{Name: "r", LastStart: at("2026-12-02T00:00:00Z")}, "started recording at 2026-12-02T00:00:00.000Z"},
+		{Recorder{Name: "r", LastStart: at("2026-01-01T00:00:00Z"), LastStatus: "Failure", LastError: "AccessDenied: no"}, "last recording failed (AccessDenied: no)"},
+	} {
+		got := strings.Join(Coverage{Region: "r1", Recorders: []Recorder{c.rec}}.PeriodNotes(from, to), "; ")
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("PeriodNotes(%+v) = %q, want %q", c.rec, got, c.want)
+		}
+	}
+}
+
 func TestGolden(t *testing.T) {
 	r, _ := buildFixture(t, Filter{})
 	html, err := r.HTML()
