@@ -705,17 +705,22 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 
 func stamp(t time.Time) string { return t.UTC().Format(remediation.TimeLayout) }
 
-// Duration renders an exposure for people: 0s, 4.2s, 3m12s, 5h03m, 2d04h.
+// Duration renders an exposure for people, to the second (to the tenth of
+// a second under a minute): 0s, 4.2s, 3m12s, 5h03m12s, 2d04h00m09s.
 func Duration(d time.Duration) string {
 	switch {
 	case d <= 0:
 		return "0s"
 	case d < time.Minute:
 		return fmt.Sprintf("%.1fs", d.Seconds())
-	case d < time.Hour:
-		return fmt.Sprintf("%dm%02ds", int(d/time.Minute), int(d%time.Minute/time.Second))
-	case d < 24*time.Hour:
-		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
 	}
-	return fmt.Sprintf("%dd%02dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+	d = d.Round(time.Second)
+	days, h, m, sec := int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd%02dh%02dm%02ds", days, h, m, sec)
+	case h > 0:
+		return fmt.Sprintf("%dh%02dm%02ds", h, m, sec)
+	}
+	return fmt.Sprintf("%dm%02ds", m, sec)
 }

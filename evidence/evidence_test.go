@@ -315,6 +315,17 @@ func TestCoverageGap(t *testing.T) {
 	}
 }
 
+func TestDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", -time.Second: "0s", 4200 * time.Millisecond: "4.2s", 192 * time.Second: "3m12s",
+		5*time.Hour + 3*time.Minute + 12*time.Second: "5h03m12s", 52*time.Hour + 9*time.Second: "2d04h00m09s",
+	} {
+		if got := Duration(d); got != want {
+			t.Errorf("Duration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
 func TestPeriodNotes(t *testing.T) {
 	for _, c := range []struct {
 		rec  Recorder
