@@ -309,7 +309,7 @@ func Build(in Input) *Report {
 	sortKeys(keys)
 	keys = slices.Compact(keys)
 	if len(keys) == 0 && in.Filter.Resource != "" {
-		rep.Notes = append(rep.Notes, fmt.Sprintf("resource %s is neither in the archive for the period nor among the resources Config's rules evaluated", in.Filter.Resource))
+		rep.Notes = append(rep.Notes, fmt.Sprintf("resource %s is neither in the archive for the period nor among the resources Config's rules evaluated (with no outcome in the period, --rule finds it through that rule's evaluations)", in.Filter.Resource))
 	}
 	coverage := map[string]Coverage{}
 	for _, c := range cfg.Coverage {
