@@ -476,6 +476,8 @@ func (d *migrateDisplay) begin(id, account, region string, cur volumeState, dryR
 	switch {
 	case cur.err != nil:
 		d.line("%s volume %s in %s (reading it: %v)", what, id, where, cur.err)
+	case cur.migratedTo != "":
+		d.line("%s volume %s in %s, migrated to %s earlier", what, id, where, cur.migratedTo)
 	case cur.step != "":
 		d.line("%s volume %s in %s, under way at step %s", what, id, where, cur.step)
 	default:

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/autoremediate/autoremediate/internal/emulator"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
 )
@@ -650,5 +654,143 @@ func TestMigrateDisplayTerminal(t *testing.T) {
 	}
 	if strings.Contains(out, "[#") {
 		t.Errorf("the snapshot's bar is drawn after the snapshot completed: %q", out)
+	}
+}
+
+// remediate migrate-volume end to end on moto, as a user runs it, with
+// EBS_MIGRATION off (the command is the consent). moto completes snapshots
+// at once (pending ones are tested on the fake above) and leaves
+// DeleteOnTermination false after AttachVolume (the migration restores it).
+func TestMigrateVolumeCommandOnEmulator(t *testing.T) {
+	srv := emulator.StartT(t)
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	archiveDir := t.TempDir()
+	env := map[string]string{"METRICS_MODE": "off", "ARCHIVE_DIR": archiveDir, "AWS_ENDPOINT_URL": srv.URL}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ec2c := ec2.NewFromConfig(srv.AWSConfig())
+	zone := emulator.Region + "a"
+	created, err := ec2c.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String(zone), Size: aws.Int32(20), VolumeType: ec2types.VolumeTypeGp3,
+		Iops: aws.Int32(4000), Throughput: aws.Int32(250), TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeVolume,
+			Tags: []ec2types.Tag{{Key: aws.String("team"), Value: aws.String("data")}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol := aws.ToString(created.VolumeId)
+	runInstance := func(optIn bool) string {
+		t.Helper()
+		in := &ec2.RunInstancesInput{ImageId: aws.String("ami-12c6146b"), InstanceType: ec2types.InstanceTypeT3Micro, MinCount: aws.Int32(1), MaxCount: aws.Int32(1),
+			Placement: &ec2types.Placement{AvailabilityZone: aws.String(zone)}}
+		if optIn {
+			in.TagSpecifications = []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeInstance,
+				Tags: []ec2types.Tag{{Key: aws.String(remediators.TagStopAllowed), Value: aws.String("true")}}}}
+		}
+		out, err := ec2c.RunInstances(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.Instances[0].InstanceId)
+	}
+	attached := func(inst string) string {
+		t.Helper()
+		out, err := ec2c.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String(zone), Size: aws.Int32(10), VolumeType: ec2types.VolumeTypeGp3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ec2c.AttachVolume(ctx, &ec2.AttachVolumeInput{VolumeId: out.VolumeId, InstanceId: aws.String(inst), Device: aws.String("/dev/sdf")}); err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.VolumeId)
+	}
+	migrate := func(args ...string) (int, remediation.Outcome, string) {
+		t.Helper()
+		c, stdout, stderr := testCLI("", env)
+		code := run(ctx, append([]string{"migrate-volume"}, args...), c)
+		var o remediation.Outcome
+		if err := json.Unmarshal(stdout.Bytes(), &o); err != nil {
+			t.Fatalf("%v: exit %d, standard output is not one outcome: %v\n%s\n%s", args, code, err, stdout, stderr)
+		}
+		return code, o, stderr.String()
+	}
+	describe := func(id string) ec2types.Volume {
+		t.Helper()
+		out, err := ec2c.DescribeVolumes(ctx, &ec2.DescribeVolumesInput{VolumeIds: []string{id}})
+		if err != nil || len(out.Volumes) != 1 {
+			t.Fatalf("describing %s: %v", id, err)
+		}
+		return out.Volumes[0]
+	}
+
+	// the plan, nothing written
+	code, o, stderr := migrate(vol, "--dry-run")
+	if code != exitOK || o.Action != remediation.ActionDryRun || !strings.Contains(stderr, "CreateSnapshot VolumeId="+vol) || len(describe(vol).Tags) != 1 {
+		t.Fatalf("--dry-run: exit %d, outcome %+v, tags %v\n%s", code, o, describe(vol).Tags, stderr)
+	}
+	// the migration, with EBS_MIGRATION off
+	code, o, stderr = migrate(vol, "--wait", "--interval", "1s")
+	newVol, _ := o.After["newVolumeId"].(string)
+	if code != exitOK || o.Action != remediation.ActionRemediated || newVol == "" || o.Trigger != remediation.TriggerCLI || o.Account == "" || o.Region != emulator.Region {
+		t.Fatalf("--wait: exit %d, outcome %+v\n%s", code, o, stderr)
+	}
+	nv := describe(newVol)
+	if !aws.ToBool(nv.Encrypted) || aws.ToInt32(nv.Iops) != 4000 || aws.ToInt32(nv.Throughput) != 250 || aws.ToString(nv.AvailabilityZone) != zone || !fakeHasTag(nv.Tags, "team", "data") {
+		t.Errorf("new volume %+v", nv)
+	}
+	if !fakeHasTag(describe(vol).Tags, remediators.TagMigratedTo, newVol) {
+		t.Errorf("original's tags %v", describe(vol).Tags)
+	}
+	if !strings.Contains(stderr, "encrypted volume "+newVol+" created") || !strings.Contains(stderr, "done: ") {
+		t.Errorf("steps not shown:\n%s", stderr)
+	}
+	// a second run changes nothing
+	if code, o, _ := migrate(vol); code != exitOK || o.Action != remediation.ActionExempt {
+		t.Errorf("second run: exit %d, outcome %+v", code, o)
+	}
+
+	// an instance without the opt-in tag: refused, left alone
+	inst := runInstance(false)
+	other := attached(inst)
+	code, o, stderr = migrate(other, "--wait", "--interval", "1s")
+	if code != exitFailed || o.Action != remediation.ActionNeedsManual || !strings.Contains(stderr, "refused (needs-manual)") {
+		t.Errorf("not opted in: exit %d, outcome %+v\n%s", code, o, stderr)
+	}
+	if v := describe(other); len(v.Tags) != 0 || len(v.Attachments) != 1 {
+		t.Errorf("not opted in: volume %+v changed", v)
+	}
+
+	// an opted-in instance: stopped, swapped at the same device, started
+	inst = runInstance(true)
+	data := attached(inst)
+	code, o, stderr = migrate(data, "--dry-run")
+	if code != exitOK || o.Action != remediation.ActionDryRun || !strings.Contains(fmt.Sprint(o.After["downtime"]), "instance "+inst+" is stopped") {
+		t.Errorf("attached --dry-run: exit %d, outcome %+v\n%s", code, o, stderr)
+	}
+	code, o, stderr = migrate(data, "--wait", "--interval", "1s", "--region", emulator.Region)
+	newVol, _ = o.After["newVolumeId"].(string)
+	if code != exitOK || o.Action != remediation.ActionRemediated {
+		t.Fatalf("attached: exit %d, outcome %+v\n%s", code, o, stderr)
+	}
+	if a := describe(newVol).Attachments; len(a) != 1 || aws.ToString(a[0].InstanceId) != inst || aws.ToString(a[0].Device) != "/dev/sdf" {
+		t.Errorf("new volume's attachments %+v", a)
+	}
+	if !strings.Contains(stderr, "instance "+inst+" stopped") {
+		t.Errorf("the stop is not shown:\n%s", stderr)
+	}
+
+	// every run's outcome went to the archive, like invoke's
+	var archived int
+	err = filepath.WalkDir(archiveDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		archived += bytes.Count(b, []byte(`"trigger":"cli"`))
+		return err
+	})
+	if err != nil || archived != 6 {
+		t.Errorf("archived %d outcomes of trigger cli, want 6 (one per run): %v", archived, err)
 	}
 }
