@@ -559,6 +559,14 @@ func episodes(rule string, h *History, outcomes []remediation.Outcome, entries [
 			if cur.ChangedBy == Unknown && actor != Unknown {
 				cur.ChangedBy = actor
 			}
+			// An outcome detected before the evaluation that opened the
+			// period (the CloudTrail call came first) moves its start.
+			if at.Before(cur.Start) && !cur.StartedBefore && (len(out) == 0 || !at.Before(out[len(out)-1].End)) {
+				cur.Start, cur.DetectedBy = at, by
+				if !at.After(from) {
+					cur.Start, cur.StartedBefore = from, true
+				}
+			}
 			return
 		}
 		e := Episode{Rule: rule, Start: at, ChangedBy: actor, DetectedBy: by}

@@ -315,6 +315,23 @@ func TestCoverageGap(t *testing.T) {
 	}
 }
 
+// Config evaluates NON_COMPLIANT between the CloudTrail call and the
+// pipeline's fix: the period starts at the call, not at the evaluation.
+func TestOutcomeDetectedBeforeConfig(t *testing.T) {
+	t0 := at("2026-12-01T10:00:00Z")
+	k := Key{account, "us-east-1", bucket, "b"}
+	o := remediation.Outcome{Remediator: "s3-public-access-block", Rule: s3Rule, ResourceType: bucket, ResourceID: "b", Account: account, Region: "us-east-1",
+		Action: remediation.ActionRemediated, Trigger: remediation.TriggerCloudTrail, Actor: "arn:aws:iam::111122223333:user/dev", DetectedAt: t0, CompletedAt: t0.Add(4200 * time.Millisecond)}
+	h := &History{ComplianceBefore: &ComplianceItem{Time: from.Add(-time.Hour), Rules: map[string]string{s3Rule: "COMPLIANT"}},
+		Compliance: []ComplianceItem{{Time: t0.Add(2 * time.Second), Rules: map[string]string{s3Rule: "NON_COMPLIANT"}}, {Time: t0.Add(time.Minute), Rules: map[string]string{s3Rule: "COMPLIANT"}}}}
+	r := Build(Input{From: from, To: to, GeneratedAt: now, Outcomes: []archive.Record{{Outcome: o}},
+		Config: &ConfigData{Account: account, Histories: map[Key]*History{k: h}}})
+	eps := resource(t, r, "b").Episodes
+	if len(eps) != 1 || !eps[0].Start.Equal(t0) || eps[0].Exposure != 4200*time.Millisecond || !eps[0].ConfigConfirmedAt.Equal(t0.Add(time.Minute)) || eps[0].ChangedBy != o.Actor {
+		t.Errorf("episodes %+v", eps)
+	}
+}
+
 func TestDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
 		0: "0s", -time.Second: "0s", 4200 * time.Millisecond: "4.2s", 192 * time.Second: "3m12s",
