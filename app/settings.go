@@ -117,6 +117,7 @@ func ReportSettings() []Setting {
 		{"SNS_TOPIC_ARN", "", "Topic that receives the summary; empty skips it (logged)."},
 		shared["METRICS_NAMESPACE"],
 		{"REPORT_PERIOD_DAYS", "7", "Days of remediation activity in the report."},
+		{"REPORT_INCLUDE", "", "Optional sections, comma-separated: credentials (the IAM credential audit; needs iam:GenerateCredentialReport and iam:GetCredentialReport, which Terraform grants with report_include)."},
 		shared["LOG_LEVEL"],
 	}
 }
@@ -129,6 +130,8 @@ type ReportConfig struct {
 	Namespace string
 	Period    time.Duration
 	LogLevel  slog.Level
+	// IncludeCredentials adds the IAM credential audit (REPORT_INCLUDE).
+	IncludeCredentials bool
 }
 
 // LoadReport reads the report function's settings from getenv.
@@ -147,6 +150,15 @@ func LoadReport(getenv func(string) string) (ReportConfig, error) {
 		return c, fmt.Errorf("REPORT_PERIOD_DAYS: %q is not a whole number of days from 1 to 455 (CloudWatch's retention)", get("REPORT_PERIOD_DAYS"))
 	}
 	c.Period = time.Duration(days) * 24 * time.Hour
+	for _, s := range strings.Split(get("REPORT_INCLUDE"), ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "":
+		case "credentials":
+			c.IncludeCredentials = true
+		default:
+			return c, fmt.Errorf("REPORT_INCLUDE: %q is not an optional section of the report (credentials)", s)
+		}
+	}
 	if c.LogLevel, err = logLevel(get); err != nil {
 		return c, err
 	}

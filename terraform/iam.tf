@@ -199,6 +199,18 @@ data "aws_iam_policy_document" "report_permissions" {
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.notifications.arn]
   }
+
+  # report_include = "credentials": the IAM credential audit
+  # (report.CredentialPermissions()).
+  dynamic "statement" {
+    for_each = contains(split(",", replace(var.report_include, " ", "")), "credentials") ? ["credentials"] : []
+    content {
+      sid     = "ReportCredentialAudit"
+      actions = ["iam:GenerateCredentialReport", "iam:GetCredentialReport"]
+      #tfsec:ignore:aws-iam-no-policy-wildcards The credential report is the account's; IAM supports no resource-level permission for these actions
+      resources = ["*"]
+    }
+  }
 }
 
 data "aws_iam_policy_document" "lambda_assume" {

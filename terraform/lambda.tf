@@ -45,6 +45,7 @@ locals {
         SNS_TOPIC_ARN      = aws_sns_topic.notifications.arn
         METRICS_NAMESPACE  = var.metrics_namespace
         REPORT_PERIOD_DAYS = tostring(var.report_period_days)
+        REPORT_INCLUDE     = var.report_include
         LOG_LEVEL          = var.log_level
       }
     }

@@ -597,6 +597,17 @@ variable "report_period_days" {
   }
 }
 
+variable "report_include" {
+  description = "Optional sections of the report, comma-separated: \"credentials\" adds the IAM credential audit and grants the report function iam:GenerateCredentialReport and iam:GetCredentialReport. Environment REPORT_INCLUDE."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = length(setsubtract(split(",", replace(var.report_include, " ", "")), ["", "credentials"])) == 0
+    error_message = "report_include must be empty or \"credentials\"."
+  }
+}
+
 variable "report_retention_days" {
   description = "Days after which reports (and their old versions) expire from the report bucket; 0 keeps them."
   type        = number

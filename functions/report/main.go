@@ -69,6 +69,8 @@ func wire(ctx context.Context, getenv func(string) string) (*report.Generator, *
 		Period:    cfg.Period,
 		Mapping:   mapping,
 		Logger:    logger,
+
+		IncludeCredentials: cfg.IncludeCredentials,
 	})
 	// The previous runs are the date directories under the prefix, where
 	// the publisher writes each run's summary.json.
