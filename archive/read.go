@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,8 +53,10 @@ func (e LineError) String() string { return fmt.Sprintf("%s:%d: %s", e.File, e.L
 type ReadResult struct {
 	// Location is s3://bucket/prefix or the directory, as read.
 	Location string
-	// Files is every file read, in reading order.
+	// Files is every file read, in reading order, and Sums their hashes in
+	// the same order.
 	Files []string
+	Sums  []FileSum
 	// Outcomes are the outcomes completed within the period (or, without
 	// completedAt, found in one of its date partitions), in file and line
 	// order.
@@ -62,6 +66,16 @@ type ReadResult struct {
 	// OutsidePeriod counts outcomes found in the partitions listed whose
 	// completedAt falls outside the period.
 	OutsidePeriod int
+}
+
+// FileSum identifies one archive file as read: its SHA-256 and size as
+// stored (compressed when gzip), and for S3 the object version (the archive
+// bucket is versioned), so that an auditor can fetch the same bytes again.
+type FileSum struct {
+	Name    string `json:"name"`
+	SHA256  string `json:"sha256"`
+	Bytes   int64  `json:"bytes"`
+	Version string `json:"versionId,omitempty"`
 }
 
 // ParseBucket splits ARCHIVE_BUCKET's "bucket" or "bucket/prefix" into the
@@ -106,7 +120,7 @@ func ReadDir(dir string, from, to time.Time) (*ReadResult, error) {
 			if err != nil {
 				return nil, fmt.Errorf("opening archive file %s: %w", name, err)
 			}
-			err = res.read(name, f, from, to)
+			err = res.read(name, "", f, from, to)
 			f.Close()
 			if err != nil {
 				return nil, err
@@ -154,7 +168,7 @@ func ReadBucket(ctx context.Context, api S3API, bucket, prefix string, from, to 
 			if err != nil {
 				return nil, fmt.Errorf("reading s3://%s/%s: %w", bucket, k, err)
 			}
-			err = res.read(k, obj.Body, from, to)
+			err = res.read(k, aws.ToString(obj.VersionId), obj.Body, from, to)
 			obj.Body.Close()
 			if err != nil {
 				return nil, fmt.Errorf("reading s3://%s/%s: %w", bucket, k, err)
@@ -167,9 +181,16 @@ func ReadBucket(ctx context.Context, api S3API, bucket, prefix string, from, to 
 // read adds one file's outcomes. Firehose's files are gzip (possibly several
 // gzip members back to back, which gzip.Reader reads as one stream); the
 // local writer's are plain: the magic bytes decide, not the name.
-func (res *ReadResult) read(name string, r io.Reader, from, to time.Time) error {
-	res.Files = append(res.Files, name)
-	br := bufio.NewReader(r)
+func (res *ReadResult) read(name, version string, r io.Reader, from, to time.Time) error {
+	h := sha256.New()
+	counted := &countingReader{r: io.TeeReader(r, h)}
+	defer func() {
+		// Hash the whole file even when reading stopped early.
+		_, _ = io.Copy(io.Discard, counted)
+		res.Files = append(res.Files, name)
+		res.Sums = append(res.Sums, FileSum{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Bytes: counted.n, Version: version})
+	}()
+	br := bufio.NewReader(counted)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
@@ -194,6 +215,17 @@ func (res *ReadResult) read(name string, r io.Reader, from, to time.Time) error 
 			return nil
 		}
 	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func (res *ReadResult) add(name string, n int, line []byte, from, to time.Time) {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -69,6 +71,15 @@ func fixture(t *testing.T) map[string][]byte {
 	}
 }
 
+func fixtureBody(t *testing.T, key string) []byte {
+	t.Helper()
+	b, ok := fixture(t)[key]
+	if !ok {
+		t.Fatalf("no fixture file %s", key)
+	}
+	return b
+}
+
 func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 func check(t *testing.T, res *ReadResult, prefix string) {
@@ -103,7 +114,13 @@ func check(t *testing.T, res *ReadResult, prefix string) {
 			t.Errorf("read %s, outside the period's partitions", f)
 		}
 	}
-	if len(res.Files) != 3 {
+	for i, sum := range res.Sums {
+		body := fixtureBody(t, strings.TrimPrefix(sum.Name, prefix))
+		if h := sha256.Sum256(body); sum.Name != res.Files[i] || sum.SHA256 != hex.EncodeToString(h[:]) || sum.Bytes != int64(len(body)) {
+			t.Errorf("sum %+v does not match the file", sum)
+		}
+	}
+	if len(res.Files) != 3 || len(res.Sums) != 3 {
 		t.Errorf("read %d files, want 3: %v", len(res.Files), res.Files)
 	}
 }
@@ -166,7 +183,7 @@ func (f *fakeS3) GetObject(_ context.Context, in *s3.GetObjectInput, _ ...func(*
 	if !ok || aws.ToString(in.Bucket) != f.bucket {
 		return nil, fmt.Errorf("NoSuchKey: %s/%s", aws.ToString(in.Bucket), aws.ToString(in.Key))
 	}
-	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(body))}, nil
+	return &s3.GetObjectOutput{Body: io.NopCloser(bytes.NewReader(body)), VersionId: aws.String("v-" + aws.ToString(in.Key))}, nil
 }
 
 func TestReadBucket(t *testing.T) {
@@ -182,6 +199,11 @@ func TestReadBucket(t *testing.T) {
 	check(t, res, "team/")
 	if want := []string{"team/outcomes/2026/11/30/", "team/outcomes/2026/12/01/", "team/outcomes/2026/12/02/"}; !reflect.DeepEqual(uniq(f.prefixes), want) {
 		t.Errorf("listed %v, want %v", f.prefixes, want)
+	}
+	for _, sum := range res.Sums {
+		if sum.Version != "v-"+sum.Name {
+			t.Errorf("%s read as version %q, want the object's version", sum.Name, sum.Version)
+		}
 	}
 	if res.Location != "s3://evidence/team/" {
 		t.Errorf("Location = %q", res.Location)

@@ -203,6 +203,7 @@ type Report struct {
 	Malformed             []archive.LineError
 	ArchiveLocation       string
 	ArchiveFiles          []string
+	ArchiveSums           []archive.FileSum
 	OutcomesRead          int
 	Account               string
 	Regions               []string
@@ -269,6 +270,7 @@ func Build(in Input) *Report {
 		rep.Malformed = in.Archive.Malformed
 		rep.ArchiveLocation = in.Archive.Location
 		rep.ArchiveFiles = in.Archive.Files
+		rep.ArchiveSums = in.Archive.Sums
 	}
 	cfg := in.Config
 	if cfg == nil {

@@ -483,9 +483,19 @@ func TestManifest(t *testing.T) {
 		t.Errorf("SHA256SUMS lacks %v", sums)
 	}
 	if m.Period.From != "2026-12-01T00:00:00.000Z" || m.Filters.Rule != s3Rule || m.Sources.Config.Account != account ||
-		len(m.Sources.Config.Regions) != 2 || m.Sources.Archive.Location != filepath.Join("testdata", "archive") || len(m.Sources.Archive.Files) != 2 ||
+		len(m.Sources.Config.Regions) != 2 || m.Sources.Archive.Location != filepath.Join("testdata", "archive") || len(m.Sources.Archive.Files) != 2 || len(m.Sources.Archive.Files[0].SHA256) != 64 ||
 		m.Sources.Archive.MalformedLines != 1 || m.Tool.Revision != fixtureTool.Revision {
 		t.Errorf("manifest inputs %+v", m)
+	}
+	// The archive files' hashes are those of the files as stored.
+	for _, f := range m.Sources.Archive.Files {
+		body, err := os.ReadFile(filepath.Join("testdata", "archive", filepath.FromSlash(f.Name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(body); hex.EncodeToString(sum[:]) != f.SHA256 || f.Bytes != int64(len(body)) {
+			t.Errorf("archive file %s: manifest %+v, file %x (%d bytes)", f.Name, f, sum, len(body))
+		}
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strings"
+
+	"github.com/autoremediate/autoremediate/archive"
 )
 
 // File is one file of the pack.
@@ -59,10 +61,12 @@ type ManifestConfig struct {
 
 // ManifestArchive is the outcome archive read.
 type ManifestArchive struct {
-	Location       string   `json:"location"`
-	Files          []string `json:"files"`
-	Outcomes       int      `json:"outcomes"`
-	MalformedLines int      `json:"malformedLines"`
+	Location string `json:"location"`
+	// Files are the archive files read, with their SHA-256, size and S3
+	// object version.
+	Files          []archive.FileSum `json:"files"`
+	Outcomes       int               `json:"outcomes"`
+	MalformedLines int               `json:"malformedLines"`
 }
 
 // Files renders the pack: evidence.md, timeline.csv, evidence.html, then
@@ -79,7 +83,7 @@ func (r *Report) Files() ([]File, error) {
 		Filters:     ManifestFilters{Resource: r.Filter.Resource, Rule: r.Filter.Rule},
 		Sources: ManifestSources{
 			Config:  ManifestConfig{Account: r.Account, Regions: append([]string{}, r.Regions...)},
-			Archive: ManifestArchive{Location: r.ArchiveLocation, Files: append([]string{}, r.ArchiveFiles...), Outcomes: r.OutcomesRead, MalformedLines: len(r.Malformed)},
+			Archive: ManifestArchive{Location: r.ArchiveLocation, Files: append([]archive.FileSum{}, r.ArchiveSums...), Outcomes: r.OutcomesRead, MalformedLines: len(r.Malformed)},
 		},
 		Tool: r.Tool,
 	}
