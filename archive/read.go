@@ -102,6 +102,13 @@ func Partitions(from, to time.Time) []string {
 // not an error: nothing happened that day.
 func ReadDir(dir string, from, to time.Time) (*ReadResult, error) {
 	res := &ReadResult{Location: dir}
+	// A mistyped directory would otherwise read as an archive with nothing
+	// in the period.
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("reading archive directory: %w", err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("reading archive directory %s: not a directory", dir)
+	}
 	for _, part := range Partitions(from, to) {
 		pdir := filepath.Join(dir, filepath.FromSlash(part))
 		entries, err := os.ReadDir(pdir)

@@ -220,6 +220,12 @@ func uniq(s []string) []string {
 	return out
 }
 
+func TestReadDirMissing(t *testing.T) {
+	if _, err := ReadDir(filepath.Join(t.TempDir(), "typo"), from, to); err == nil {
+		t.Error("a missing archive directory read as an empty archive")
+	}
+}
+
 func TestParseBucket(t *testing.T) {
 	for in, want := range map[string][2]string{"b": {"b", ""}, "b/p": {"b", "p"}, "s3://b/p/q/": {"b", "p/q"}} {
 		if b, p := ParseBucket(in); b != want[0] || p != want[1] {
