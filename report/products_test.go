@@ -513,3 +513,35 @@ func mustParse(t testing.TB, data []byte) []credentials.Row {
 	}
 	return rows
 }
+
+// The SNS summary counts threats and vulnerabilities as the sections do.
+func TestSummaryMessageCountsProducts(t *testing.T) {
+	r := buildFixture(t, loadFixture(t))
+	severe, exploitable := 0, 0
+	for _, a := range loadProductFindings(t) {
+		if !activeProduct(a) {
+			continue
+		}
+		switch aws.ToString(a.ProductName) {
+		case "GuardDuty":
+			if l := a.Severity.Label; l == "HIGH" || l == "CRITICAL" {
+				severe++
+			}
+		case "Inspector":
+			for _, v := range a.Vulnerabilities {
+				if v.ExploitAvailable == "YES" {
+					exploitable += len(v.VulnerablePackages)
+				}
+			}
+		}
+	}
+	body := aws.ToString(SummaryMessage("arn:aws:sns:us-east-1:111111111111:t", r, nil).Message)
+	for _, want := range []string{
+		fmt.Sprintf("Active threats (GuardDuty): %d, %d high or critical.", r.Threats.Total, severe),
+		fmt.Sprintf("Vulnerable packages (Inspector): %d, %d with a known exploit", len(r.Vulnerabilities.Rows), exploitable),
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("SNS summary lacks %q:\n%s", want, body)
+		}
+	}
+}

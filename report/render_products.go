@@ -297,3 +297,22 @@ func (r *Report) VulnerabilitiesCSV() []byte {
 	w.Flush()
 	return b.Bytes()
 }
+
+// ProductsSummary is the SNS summary's line on threats and
+// vulnerabilities: "Active threats (GuardDuty): 4, 2 high or critical.
+// Vulnerable packages (Inspector): 8, 3 with a known exploit, 6 with a fix."
+func (r *Report) ProductsSummary() string {
+	severe := 0
+	for _, g := range r.Threats.Groups {
+		if severityRank(g.Severity) >= severityRank(SeverityHigh) {
+			severe += g.Findings
+		}
+	}
+	exploitable, fixable := 0, 0
+	for _, c := range r.Vulnerabilities.BySeverity {
+		exploitable += c.Exploitable
+		fixable += c.Fixable
+	}
+	return fmt.Sprintf("Active threats (GuardDuty): %d, %d high or critical. Vulnerable packages (Inspector): %d, %d with a known exploit, %d with a fix.",
+		r.Threats.Total, severe, len(r.Vulnerabilities.Rows), exploitable, fixable)
+}

@@ -324,6 +324,7 @@ func SummaryMessage(topicARN string, r *Report, objects []string) *sns.PublishIn
 		fmt.Fprintf(&b, "  %-13s %d\n", c.Key, c.Count)
 	}
 	fmt.Fprintf(&b, "Unmapped to SOC 2 criteria: %d\n", len(r.Unmapped))
+	fmt.Fprintf(&b, "%s\n", r.ProductsSummary())
 	if rows := r.ScoreRows(); len(rows) > 0 {
 		fmt.Fprintf(&b, "\nCompliance scores (since the last run):\n")
 		for _, s := range rows {
