@@ -14,14 +14,15 @@ import (
 // exit status 2 before doing anything, whether or not it uses the setting.
 func TestEveryCommandChecksTheSettings(t *testing.T) {
 	args := map[string][]string{
-		"invoke":    {"invoke", "--event", "-"},
-		"sweep":     {"sweep", "--dry-run"},
-		"undo":      {"undo", "--outcome", "-"},
-		"demo":      {"demo", "--dashboard", ""},
-		"dashboard": {"dashboard", "--out", filepath.Join(t.TempDir(), "d.html")},
-		"report":    {"report", "credentials"},
-		"state":     {"state", "init", "--table", "tbl"},
-		"org":       {"org", "check", "--accounts", "111111111111"},
+		"invoke":         {"invoke", "--event", "-"},
+		"sweep":          {"sweep", "--dry-run"},
+		"undo":           {"undo", "--outcome", "-"},
+		"migrate-volume": {"migrate-volume", "vol-0123456789abcdef0", "--dry-run"},
+		"demo":           {"demo", "--dashboard", ""},
+		"dashboard":      {"dashboard", "--out", filepath.Join(t.TempDir(), "d.html")},
+		"report":         {"report", "credentials"},
+		"state":          {"state", "init", "--table", "tbl"},
+		"org":            {"org", "check", "--accounts", "111111111111"},
 	}
 	for _, cmd := range commands() {
 		if !cmd.settings {
