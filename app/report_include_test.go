@@ -14,7 +14,9 @@ func TestLoadReportInclude(t *testing.T) {
 			t.Errorf("REPORT_INCLUDE=%q: %v, %v; want %v", v, c.IncludeCredentials, err, want)
 		}
 	}
-	_, err := LoadReport(func(k string) string { return map[string]string{"REPORT_BUCKET": "b", "REPORT_INCLUDE": "credentials,secrets"}[k] })
+	_, err := LoadReport(func(k string) string {
+		return map[string]string{"REPORT_BUCKET": "b", "REPORT_INCLUDE": "credentials,secrets"}[k]
+	})
 	if err == nil || !strings.Contains(err.Error(), `REPORT_INCLUDE: "secrets"`) {
 		t.Errorf("unknown section: %v", err)
 	}
