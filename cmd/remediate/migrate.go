@@ -36,7 +36,10 @@ original, attach the copy at the same device, restore DeleteOnTermination,
 start the instance again if it was running -> verify. The original volume is
 kept, tagged autoremediate:migrated-to=NEW_VOLUME_ID.
 
-Naming the volume is consent to migrate it, whatever EBS_MIGRATION says.
+Naming the volume is consent to migrate it, whatever EBS_MIGRATION says
+(and whatever the exemption tag, EXEMPT_TAG_KEY=off, which keeps the
+pipeline's automatic runs away from it, says: a note on standard error
+mentions it).
 An attached volume is migrated only if its instance is tagged
 autoremediate:stop-allowed=true: the migration stops the instance (downtime),
 so its owner opts in; otherwise the outcome is needs-manual and nothing is
@@ -334,6 +337,7 @@ type volumeState struct {
 	encrypted   bool
 	migratedTo  string
 	step        string
+	exemptTag   string // "key=value" of the exemption tag, when the volume carries it
 	attachments []ec2types.VolumeAttachment
 	err         error
 }
@@ -351,8 +355,16 @@ func (m *migrateRun) read(ctx context.Context) volumeState {
 	}
 	v := out.Volumes[0]
 	s := volumeState{found: true, encrypted: aws.ToBool(v.Encrypted), attachments: v.Attachments}
+	exemptKey := m.opts.ExemptTagKey
+	if exemptKey == "" {
+		exemptKey = remediators.DefaultExemptTagKey
+	}
 	for _, t := range v.Tags {
-		switch aws.ToString(t.Key) {
+		k, val := aws.ToString(t.Key), strings.TrimSpace(aws.ToString(t.Value))
+		if k == exemptKey && (strings.EqualFold(val, "off") || strings.EqualFold(val, "false")) {
+			s.exemptTag = k + "=" + val
+		}
+		switch k {
 		case remediators.TagMigratedTo:
 			s.migratedTo = aws.ToString(t.Value)
 		case migrationStepTag:
@@ -482,6 +494,9 @@ func (d *migrateDisplay) begin(id, account, region string, cur volumeState, dryR
 		d.line("%s volume %s in %s, under way at step %s", what, id, where, cur.step)
 	default:
 		d.line("%s volume %s in %s", what, id, where)
+	}
+	if cur.exemptTag != "" && cur.migratedTo == "" && !cur.encrypted {
+		d.line("note: tag %s exempts the volume from auto-remediation, not from this command: naming it is the consent", cur.exemptTag)
 	}
 }
 

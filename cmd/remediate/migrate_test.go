@@ -794,3 +794,18 @@ func TestMigrateVolumeCommandOnEmulator(t *testing.T) {
 		t.Errorf("archived %d outcomes of trigger cli, want 6 (one per run): %v", archived, err)
 	}
 }
+
+// TestMigrateVolumeExemptTag: the exemption tag keeps the pipeline's
+// automatic runs away; the command, the consent, migrates and says so.
+func TestMigrateVolumeExemptTag(t *testing.T) {
+	f := newFakeVolumes(t)
+	vol := f.addVolume("", "")
+	f.vols[vol].Tags = append(f.vols[vol].Tags, ec2types.Tag{Key: aws.String(remediators.DefaultExemptTagKey), Value: aws.String("off")})
+	code, o, stderr, _ := (&migrateTest{f: f}).run(t, context.Background(), vol, false, true)
+	if code != exitOK || o.Action != remediation.ActionRemediated {
+		t.Fatalf("exit %d, outcome %+v\n%s", code, o, stderr)
+	}
+	if !strings.Contains(stderr, "note: tag "+remediators.DefaultExemptTagKey+"=off exempts the volume from auto-remediation, not from this command") {
+		t.Errorf("no note about the exemption tag:\n%s", stderr)
+	}
+}
