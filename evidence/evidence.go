@@ -317,8 +317,23 @@ func Build(in Input) *Report {
 	for _, c := range cfg.Coverage {
 		coverage[c.Region] = c
 	}
+	others := map[string]int{}
 	for _, k := range keys {
 		rep.Resources = append(rep.Resources, buildResource(k, byKey[k], cfg.Histories[k], coverage, rep.From, rep.To, in.Filter))
+		if cfg.Account != "" && k.Account != cfg.Account {
+			others[k.Account]++
+		}
+	}
+	if len(others) > 0 {
+		accounts := make([]string, 0, len(others))
+		n := 0
+		for a, c := range others {
+			accounts = append(accounts, a)
+			n += c
+		}
+		sort.Strings(accounts)
+		rep.Notes = append(rep.Notes, fmt.Sprintf("AWS Config history was not read for %s of other accounts (%s): the report reads Config in %s only; run it with credentials in those accounts for their history",
+			plural(n, "resource", "resources"), strings.Join(accounts, ", "), cfg.Account))
 	}
 	rep.Rules = ruleStats(rep.Resources)
 	for _, res := range rep.Resources {
@@ -531,6 +546,7 @@ func nonCompliant(a remediation.Action) bool {
 	}
 	return false
 }
+
 
 func isNotRecorded(status string) bool {
 	return status == "ResourceNotRecorded" || status == "ResourceDeletedNotRecorded"

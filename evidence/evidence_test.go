@@ -176,7 +176,7 @@ func TestTimelineAndExposure(t *testing.T) {
 		t.Errorf("eu-backups: notes %q episodes %+v", eu.Notes, eu.Episodes)
 	}
 	// A member account's resource: Config not read, and said so.
-	if m := resource(t, r, "member-logs"); !hasNote(m, "account 444455556666") {
+	if m := resource(t, r, "member-logs"); !hasNote(m, "account 444455556666") || !strings.Contains(strings.Join(r.Notes, "\n"), "1 resource of other accounts (444455556666)") {
 		t.Errorf("member-logs notes %q", m.Notes)
 	}
 	if len(r.Malformed) != 1 || r.Malformed[0].Line != 4 {
