@@ -547,7 +547,6 @@ func nonCompliant(a remediation.Action) bool {
 	return false
 }
 
-
 func isNotRecorded(status string) bool {
 	return status == "ResourceNotRecorded" || status == "ResourceDeletedNotRecorded"
 }
