@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -17,6 +18,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/autoremediate/autoremediate/app"
 	"github.com/autoremediate/autoremediate/internal/emulator"
 	"github.com/autoremediate/autoremediate/remediation"
 	"github.com/autoremediate/autoremediate/remediators"
@@ -41,6 +43,8 @@ type fakeVolumes struct {
 	seq          int
 	pendingPolls int
 	calls        []string
+	// createVolumeErr is CreateVolume's answer when set.
+	createVolumeErr error
 }
 
 func newFakeVolumes(t *testing.T) *fakeVolumes {
@@ -218,6 +222,9 @@ func (f *fakeVolumes) CreateSnapshot(_ context.Context, in *ec2.CreateSnapshotIn
 
 func (f *fakeVolumes) CreateVolume(_ context.Context, in *ec2.CreateVolumeInput, optFns ...func(*ec2.Options)) (*ec2.CreateVolumeOutput, error) {
 	f.begin("CreateVolume", optFns)
+	if f.createVolumeErr != nil {
+		return nil, f.createVolumeErr
+	}
 	s := f.snaps[aws.ToString(in.SnapshotId)]
 	if !aws.ToBool(in.Encrypted) || aws.ToString(in.AvailabilityZone) != migTestZone || s == nil || s.State != ec2types.SnapshotStateCompleted || len(in.TagSpecifications) != 1 {
 		f.t.Errorf("CreateVolume: %+v (want Encrypted, the original's zone, a completed snapshot, tags)", in)
@@ -807,5 +814,57 @@ func TestMigrateVolumeExemptTag(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "note: tag "+remediators.DefaultExemptTagKey+"=off exempts the volume from auto-remediation, not from this command") {
 		t.Errorf("no note about the exemption tag:\n%s", stderr)
+	}
+}
+
+// TestMigrateRegion: --region, else the SDK's region, else REGIONS' first;
+// none at all is a bad setting (exit 2).
+func TestMigrateRegion(t *testing.T) {
+	ctx := context.Background()
+	noRegion(t)
+	for _, tc := range []struct {
+		flag    string
+		regions []string
+		want    string
+	}{
+		{"eu-west-2", []string{"ap-south-1"}, "eu-west-2"},
+		{"", []string{"ap-south-1", "eu-west-1"}, "ap-south-1"},
+	} {
+		cfg, err := migrateAWSConfig(ctx, tc.flag, tc.regions)
+		if err != nil || cfg.Region != tc.want {
+			t.Errorf("no AWS_REGION, --region %q, REGIONS %v: region %q, %v; want %q", tc.flag, tc.regions, cfg.Region, err, tc.want)
+		}
+	}
+	if _, err := migrateAWSConfig(ctx, "", nil); !errors.Is(err, app.ErrNoRegion) {
+		t.Errorf("no region anywhere: %v, want ErrNoRegion", err)
+	}
+	c, _, stderr := testCLI("", nil)
+	if code := run(ctx, []string{"migrate-volume", "vol-0123456789abcdef0", "--dry-run"}, c); code != exitBadArgs || !strings.Contains(stderr.String(), "no AWS region") {
+		t.Errorf("no region: exit %d, stderr %q", code, stderr)
+	}
+	t.Setenv("AWS_REGION", "us-west-2")
+	for flag, want := range map[string]string{"": "us-west-2", "eu-west-2": "eu-west-2"} {
+		if cfg, err := migrateAWSConfig(ctx, flag, []string{"ap-south-1"}); err != nil || cfg.Region != want {
+			t.Errorf("AWS_REGION us-west-2, --region %q: region %q, %v; want %q", flag, cfg.Region, err, want)
+		}
+	}
+}
+
+// TestMigrateVolumeFailed: a call that fails ends the command with the
+// failed outcome, published, and exit 1; --wait does not go on.
+func TestMigrateVolumeFailed(t *testing.T) {
+	f := newFakeVolumes(t)
+	f.createVolumeErr = &smithy.GenericAPIError{Code: "UnauthorizedOperation", Message: "not authorized to perform ec2:CreateVolume"}
+	vol := f.addVolume("", "")
+	mt := &migrateTest{f: f}
+	code, o, stderr, pub := mt.run(t, context.Background(), vol, false, true)
+	if code != exitFailed || o.Action != remediation.ActionFailed || !strings.Contains(o.Error, "UnauthorizedOperation") || pub[0].Action != remediation.ActionFailed {
+		t.Fatalf("exit %d, outcome %+v\n%s", code, o, stderr)
+	}
+	if len(mt.slept) != 0 || f.count("CreateVolume") != 1 {
+		t.Errorf("--wait went on after the failure: slept %v, %d CreateVolume", mt.slept, f.count("CreateVolume"))
+	}
+	if !strings.Contains(stderr, "failed: ") || !strings.Contains(stderr, "ec2:CreateVolume") {
+		t.Errorf("the failure is not shown:\n%s", stderr)
 	}
 }
