@@ -130,6 +130,7 @@ func parseDemo(c *cli, args []string) (opts demo.Options, logPath string, code i
 	watch := fs.Bool("watch", false, "keep running (calls through the CloudTrail stand-in are fixed at once; the Config stand-in re-evaluates) until Ctrl-C")
 	interval := fs.Duration("interval", 5*time.Second, "how often the Config stand-in re-evaluates in --watch mode")
 	dashboard := fs.String("dashboard", filepath.Join("demo", "dashboard.html"), "where to write the dashboard page (empty: none)")
+	archiveDir := fs.String("archive", filepath.Join("demo", "archive"), "`DIR` that receives every outcome in the outcome archive's layout, as ARCHIVE_DIR (empty: none)")
 	fs.StringVar(&logPath, "log", "", "write the handler's structured outcome log lines to `FILE`")
 	simulateFailure := fs.Bool("simulate-failure", false, "add a bucket whose fix a simulated service control policy denies: one failed outcome, a dead-letter message")
 	accounts := fs.Int("accounts", 0, "run the organisation demo with `N` member accounts (at least 2; the last one without its member role)")
@@ -148,7 +149,7 @@ func parseDemo(c *cli, args []string) (opts demo.Options, logPath string, code i
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		var others []string
-		for _, name := range []string{"watch", "interval", "dashboard", "simulate-failure"} {
+		for _, name := range []string{"watch", "interval", "dashboard", "simulate-failure", "archive"} {
 			if set[name] {
 				others = append(others, "--"+name)
 			}
@@ -163,6 +164,6 @@ func parseDemo(c *cli, args []string) (opts demo.Options, logPath string, code i
 		}
 		return demo.Options{Out: c.stdout, Accounts: *accounts}, logPath, exitOK, true
 	}
-	opts = demo.Options{Out: c.stdout, Watch: *watch, Interval: *interval, DashboardPath: *dashboard, SimulateFailure: *simulateFailure}
+	opts = demo.Options{Out: c.stdout, Watch: *watch, Interval: *interval, DashboardPath: *dashboard, SimulateFailure: *simulateFailure, ArchiveDir: *archiveDir}
 	return opts, logPath, exitOK, true
 }

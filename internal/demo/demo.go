@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -31,6 +32,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/autoremediate/autoremediate/app"
+	"github.com/autoremediate/autoremediate/archive"
 	"github.com/autoremediate/autoremediate/events"
 	"github.com/autoremediate/autoremediate/internal/cloudtrailproxy"
 	"github.com/autoremediate/autoremediate/internal/emulator"
@@ -61,6 +63,9 @@ type Options struct {
 	Server *emulator.Server
 	// DashboardPath, when set, is where the dashboard page is written.
 	DashboardPath string
+	// ArchiveDir, when set, receives every outcome in the outcome
+	// archive's layout (ARCHIVE_DIR; docs/archive.md).
+	ArchiveDir string
 	// Watch keeps the demo running until ctx ends, re-evaluating every
 	// Interval like Config does.
 	Watch    bool
@@ -221,7 +226,8 @@ func (d *demo) deploy(ctx context.Context) error {
 	}
 	cfg, err := app.Load(func(k string) string {
 		return map[string]string{"METRICS_MODE": app.MetricsAPI, "SNS_TOPIC_ARN": d.topicARN,
-			"IGNORE_ACTOR_ARNS": strings.Join(pipelineRoles(), ","), "STATE_TABLE": StateTable, "FLAP_LIMIT": strconv.Itoa(FlapLimit)}[k]
+			"IGNORE_ACTOR_ARNS": strings.Join(pipelineRoles(), ","), "STATE_TABLE": StateTable, "FLAP_LIMIT": strconv.Itoa(FlapLimit),
+			"ARCHIVE_DIR": d.opts.ArchiveDir}[k]
 	})
 	if err != nil {
 		return err
@@ -258,6 +264,9 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 	if err := d.deploy(ctx); err != nil {
 		return nil, err
 	}
+	// ARCHIVE_DIR's lines are written as each outcome is published; this
+	// only closes the files.
+	defer func() { _ = app.ClosePublisher(ctx, d.h.Publisher) }()
 	res := &Result{Baseline: d.baseline}
 	before, err := d.detect(ctx)
 	if err != nil {
@@ -306,6 +315,14 @@ func (d *demo) run(ctx context.Context) (*Result, error) {
 	res.After = sweep.ScoreOf(after)
 	res.PipelineCalls = d.recorded.count(pipelineRoles()...)
 	d.report(after, res, d.dlqDepth(ctx))
+	if d.opts.ArchiveDir != "" {
+		d.mu.Lock()
+		n := len(d.outcomes)
+		d.mu.Unlock()
+		d.printf("\n   outcome archive: the %d outcomes, one JSON line each, in %s (ARCHIVE_DIR; docs/archive.md).\n", n,
+			filepath.Join(d.opts.ArchiveDir, filepath.FromSlash(archive.DayDir(time.Now())))+string(filepath.Separator))
+		d.printf("   In AWS the topic's Firehose subscription writes them to the Object Lock bucket (Terraform output archive_bucket).\n")
+	}
 
 	if d.opts.DashboardPath != "" {
 		if err := d.writeDashboard(ctx); err != nil {

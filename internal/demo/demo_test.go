@@ -385,10 +385,12 @@ func TestDemoEndToEnd(t *testing.T) {
 	srv := emulator.StartT(t)
 	dir := t.TempDir()
 	var out bytes.Buffer
-	res, err := Run(context.Background(), Options{Out: &out, Server: srv, DashboardPath: filepath.Join(dir, "dashboard.html")})
+	res, err := Run(context.Background(), Options{Out: &out, Server: srv, DashboardPath: filepath.Join(dir, "dashboard.html"),
+		ArchiveDir: filepath.Join(dir, "archive")})
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}
+	checkArchive(t, filepath.Join(dir, "archive"), res.Outcomes, out.String())
 	r := newReader(t, srv)
 	b := res.Baseline
 	// No restricted bucket: without --simulate-failure it is not created.
