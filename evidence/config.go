@@ -370,11 +370,19 @@ func (c *Collector) items(ctx context.Context, api ConfigAPI, typ, id string, fr
 			in = append(in, page.ConfigurationItems...)
 		}
 	}
-	// The state at the start: the newest item at or before from.
-	out, err := api.GetResourceConfigHistory(ctx, &configservice.GetResourceConfigHistoryInput{
+	// The state at the start: the newest item at or before from, however
+	// old. Should Config hold the seven-day limit against a call without
+	// earlierTime, the week before from is asked instead.
+	before1 := &configservice.GetResourceConfigHistoryInput{
 		ResourceType: cstypes.ResourceType(typ), ResourceId: aws.String(id),
 		LaterTime: aws.Time(from), ChronologicalOrder: cstypes.ChronologicalOrderReverse, Limit: 1,
-	})
+	}
+	out, err := api.GetResourceConfigHistory(ctx, before1)
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "ValidationException" {
+		before1.EarlierTime = aws.Time(from.Add(-historyWindow))
+		out, err = api.GetResourceConfigHistory(ctx, before1)
+	}
 	if err != nil {
 		return in, before, historyErr(typ, id, err)
 	}

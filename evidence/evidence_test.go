@@ -291,6 +291,18 @@ func TestHistoryWindows(t *testing.T) {
 	}
 }
 
+// Where Config refuses a history call without earlierTime, the state at
+// the start comes from the week before the period.
+func TestHistoryBeforeWithinAWeek(t *testing.T) {
+	fakes := fixtureConfig(t)
+	fakes["us-east-1"].requireSpan = true
+	c := &Collector{Account: account, Regions: []string{"us-east-1"}, Client: func(r string) ConfigAPI { return fakes[r] }}
+	h := c.history(context.Background(), Key{account, "us-east-1", bucket, "data-lake"}, from, to)
+	if h.ComplianceErr != "" || h.ComplianceBefore == nil || h.ComplianceBefore.Rules[s3Rule] != "NON_COMPLIANT" {
+		t.Errorf("before %+v, error %q", h.ComplianceBefore, h.ComplianceErr)
+	}
+}
+
 func TestCoverageGap(t *testing.T) {
 	all := Recorder{Name: "r", Strategy: "ALL_SUPPORTED_RESOURCE_TYPES", Recording: true}
 	excl := Recorder{Name: "r", Strategy: "EXCLUSION_BY_RESOURCE_TYPES", Types: []string{sgType}, Recording: true}

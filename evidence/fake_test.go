@@ -26,6 +26,9 @@ type fakeConfig struct {
 	items        map[string][]cstypes.ConfigurationItem
 	evals        map[string][]cstypes.EvaluationResult
 	historyCalls []configservice.GetResourceConfigHistoryInput
+	// requireSpan refuses a history call without earlierTime, as Config
+	// might under its seven-day limit.
+	requireSpan bool
 }
 
 func (f *fakeConfig) DescribeConfigurationRecorders(context.Context, *configservice.DescribeConfigurationRecordersInput, ...func(*configservice.Options)) (*configservice.DescribeConfigurationRecordersOutput, error) {
@@ -40,6 +43,9 @@ func (f *fakeConfig) GetResourceConfigHistory(_ context.Context, in *configservi
 	f.historyCalls = append(f.historyCalls, *in)
 	if in.EarlierTime != nil && in.LaterTime != nil && in.LaterTime.Sub(*in.EarlierTime) > 7*24*time.Hour {
 		f.t.Errorf("GetResourceConfigHistory spans %s, more than AWS's seven days", in.LaterTime.Sub(*in.EarlierTime))
+	}
+	if f.requireSpan && in.EarlierTime == nil {
+		return nil, &smithy.GenericAPIError{Code: "ValidationException", Message: "The time range must not exceed seven days."}
 	}
 	if in.Limit > 100 {
 		f.t.Errorf("GetResourceConfigHistory limit %d > 100", in.Limit)
