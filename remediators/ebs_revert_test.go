@@ -64,6 +64,20 @@ func TestEBSRevertAccount(t *testing.T) {
 			}
 		})
 	}
+	t.Run("previous customer managed key", func(t *testing.T) {
+		const previous = "arn:aws:kms:eu-west-1:123456789012:key/00000000-1111-2222-3333-444444444444"
+		f := newFakeEC2(t)
+		f.ebsDefault, f.ebsKey = true, previous
+		opts := testOptions()
+		opts.EBSKMSKeyID = testKMSKey
+		r := NewEBSEncryption(f, &fakeKMS{f: f}, opts)
+		r.Defaults = defaultsFake{f}
+		o := asOutcome(t, ResourceTypeAccount, testAccount, r.Remediate(context.Background(), request(ebsDefaultRule, ResourceTypeAccount, testAccount, remediation.ModeEnforce)))
+		res := r.Revert(context.Background(), remediation.RevertRequest{Outcome: o, Mode: remediation.ModeEnforce})
+		if res.Action != remediation.ActionReverted || f.ebsKey != previous || !f.ebsDefault || f.count("DisableEbsEncryptionByDefault") != 0 {
+			t.Errorf("%+v: key %q, default on %t", res, f.ebsKey, f.ebsDefault)
+		}
+	})
 	t.Run("changed since", func(t *testing.T) {
 		f := newFakeEC2(t)
 		r := NewEBSEncryption(f, nil, testOptions())
