@@ -200,6 +200,12 @@ func runReportSOC2(ctx context.Context, c *cli, args []string) int {
 	} else if r.Activity.AccountsErr != "" {
 		fmt.Fprintf(c.stderr, "remediate report soc2: remediation activity by account unavailable: %s\n", r.Activity.AccountsErr)
 	}
+	fmt.Fprintf(c.stderr, "remediate report soc2: %s\n", r.ProductsSummary())
+	for _, p := range []report.ProductSection{r.Threats.ProductSection, r.Vulnerabilities.ProductSection} {
+		if note := p.NotSendingText(); note != "" {
+			fmt.Fprintf(c.stderr, "remediate report soc2: %s\n", note)
+		}
+	}
 	if r.Credentials != nil && r.Credentials.Err != "" {
 		fmt.Fprintf(c.stderr, "remediate report soc2: IAM credential audit unavailable: %s\n", r.Credentials.Err)
 	}

@@ -69,6 +69,9 @@ func TestReportSOC2IncludeCredentialsOnEmulator(t *testing.T) {
 	if code := run(ctx, []string{"report", "soc2", "--out", dir, "--period", "1d", "--include", "credentials"}, c); code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
+	if !strings.Contains(errOut.String(), "Active threats (GuardDuty): 4, 2 high or critical.") || strings.Contains(errOut.String(), "is not enabled") {
+		t.Errorf("stderr lacks the threat and vulnerability counts or says a product sends nothing: %s", errOut.String())
+	}
 	if strings.Contains(errOut.String(), "credential audit unavailable") {
 		t.Fatalf("stderr: %s", errOut.String())
 	}
