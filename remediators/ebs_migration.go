@@ -827,6 +827,11 @@ func (r *run) beforeStop() remediation.Result {
 	if !stopAllowed(i) {
 		return r.needsManual("volume %s is attached to instance %s, which is not tagged %s=true: migrating it stops the instance, so its owner must opt in with that tag (or migrate it by hand)", r.id, inst, TagStopAllowed)
 	}
+	if g, ok := ec2Tag(i.Tags, "aws:autoscaling:groupName"); ok && instanceState(i) == ec2types.InstanceStateNameRunning {
+		// a stopped instance fails the group's health checks and is
+		// terminated, with the volumes that are deleted on termination
+		return r.needsManual("volume %s is attached to instance %s of Auto Scaling group %s, which would replace the stopped instance: put it in Standby (aws autoscaling enter-standby) and run again, or migrate it by hand", r.id, inst, g)
+	}
 	state := instanceState(i)
 	switch state {
 	case ec2types.InstanceStateNameRunning, ec2types.InstanceStateNameStopped:
@@ -1343,6 +1348,10 @@ func (m *VolumeMigrator) Plan(ctx context.Context, region, volumeID string) (Mig
 		}
 		if !stopAllowed(i) {
 			p.Refusal = fmt.Sprintf("volume %s is attached to instance %s, which is not tagged %s=true", volumeID, inst, TagStopAllowed)
+			return p, nil
+		}
+		if g, ok := ec2Tag(i.Tags, "aws:autoscaling:groupName"); ok && instanceState(i) == ec2types.InstanceStateNameRunning {
+			p.Refusal = fmt.Sprintf("volume %s is attached to instance %s of Auto Scaling group %s, which would replace the stopped instance: put it in Standby first", volumeID, inst, g)
 			return p, nil
 		}
 		wasRunning = instanceState(i) == ec2types.InstanceStateNameRunning

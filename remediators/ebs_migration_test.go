@@ -598,6 +598,16 @@ func TestMigrationNotOptedIn(t *testing.T) {
 	if err != nil || !strings.Contains(p.Refusal, TagStopAllowed) || len(p.Calls) != 0 {
 		t.Errorf("plan = %+v, %v", p, err)
 	}
+	// opted in, but in an Auto Scaling group that would replace it
+	i := f.insts[migInstance]
+	i.Tags = append(i.Tags, ec2types.Tag{Key: aws.String(TagStopAllowed), Value: aws.String("true")}, ec2types.Tag{Key: aws.String("aws:autoscaling:groupName"), Value: aws.String("web")})
+	st = m.Advance(context.Background(), testRegion, orig)
+	if st.Result.Action != remediation.ActionNeedsManual || !strings.Contains(st.Result.Reason, "Auto Scaling group web") {
+		t.Errorf("instance of an Auto Scaling group: %+v", st.Result)
+	}
+	if w := f.writes(); len(w) != 0 {
+		t.Errorf("wrote %v", w)
+	}
 }
 
 // TestMigrationInterrupted: a run that dies after any of its writes is
