@@ -829,8 +829,9 @@ func (r *run) beforeStop() remediation.Result {
 	}
 	if g, ok := ec2Tag(i.Tags, "aws:autoscaling:groupName"); ok && instanceState(i) == ec2types.InstanceStateNameRunning {
 		// a stopped instance fails the group's health checks and is
-		// terminated, with the volumes that are deleted on termination
-		return r.needsManual("volume %s is attached to instance %s of Auto Scaling group %s, which would replace the stopped instance: put it in Standby (aws autoscaling enter-standby) and run again, or migrate it by hand", r.id, inst, g)
+		// terminated, with the volumes that are deleted on termination;
+		// in Standby it still carries the tag and EC2 cannot tell
+		return r.needsManual("volume %s is attached to instance %s of Auto Scaling group %s, which would replace the stopped instance: with EBS encryption by default on, replace the instance (an instance refresh) to get encrypted volumes, or migrate it by hand", r.id, inst, g)
 	}
 	state := instanceState(i)
 	switch state {
@@ -1351,7 +1352,7 @@ func (m *VolumeMigrator) Plan(ctx context.Context, region, volumeID string) (Mig
 			return p, nil
 		}
 		if g, ok := ec2Tag(i.Tags, "aws:autoscaling:groupName"); ok && instanceState(i) == ec2types.InstanceStateNameRunning {
-			p.Refusal = fmt.Sprintf("volume %s is attached to instance %s of Auto Scaling group %s, which would replace the stopped instance: put it in Standby first", volumeID, inst, g)
+			p.Refusal = fmt.Sprintf("volume %s is attached to instance %s of Auto Scaling group %s, which would replace the stopped instance: replace the instance instead (an instance refresh)", volumeID, inst, g)
 			return p, nil
 		}
 		wasRunning = instanceState(i) == ec2types.InstanceStateNameRunning
