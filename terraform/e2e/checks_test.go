@@ -65,6 +65,7 @@ func (d *deployment) check() {
 	d.checkDashboard()
 	d.checkAlarms()
 	d.checkBuckets()
+	d.checkArchive()
 	d.checkOrganization()
 }
 
@@ -809,6 +810,9 @@ func (d *deployment) checkBuckets() {
 		n++
 	}
 	if d.in.boolean("create_trail") {
+		n++
+	}
+	if d.in.boolean("archive_enabled") {
 		n++
 	}
 	if n > 0 {

@@ -33,7 +33,12 @@ func (r rawAPI) cloudTrail(d *deployment, op string, in, out any) error {
 // by function, from the state.
 func (d *deployment) functionRoleARNs() map[string]string {
 	out := map[string]string{}
-	for fn, r := range d.state.byKey("aws_iam_role") {
+	for _, r := range d.state.byType["aws_iam_role"] {
+		// aws_iam_role.function only: the archive's roles are keyed too.
+		fn, ok := r.Index.(string)
+		if !ok || r.Name != "function" {
+			continue
+		}
 		if arn, ok := r.AttributeValues["arn"].(string); ok {
 			out[fn] = arn
 		}
