@@ -311,7 +311,11 @@ func (r *EBSEncryption) volume(ctx context.Context, req remediation.Request) rem
 	steps := migrationSteps(vol, req.Region, r.Opts.EBSKMSKeyID)
 	migrate, why := r.migrates(vol, migrating)
 	if migrate {
-		return r.migrate(ctx, req, def, before)
+		res := r.migrate(ctx, req, def, before)
+		if res.Action == remediation.ActionNeedsManual && !migrating {
+			res.Reason += ". By hand: " + steps
+		}
+		return res
 	}
 	if why != "" {
 		steps = why + " " + steps

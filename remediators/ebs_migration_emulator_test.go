@@ -289,7 +289,7 @@ func TestEBSMigrationOnMoto(t *testing.T) {
 		inst, root := m.runInstance(false)
 		vol, _ := m.device(inst, root)
 		res := runUntil(t, newMotoRemediator(m, EBSMigrationAll), vol)
-		if res.Action != remediation.ActionNeedsManual || !strings.Contains(res.Reason, TagStopAllowed+"=true") {
+		if res.Action != remediation.ActionNeedsManual || !strings.Contains(res.Reason, TagStopAllowed+"=true") || !strings.Contains(res.Reason, "By hand: Volume "+vol) {
 			t.Errorf("%+v", res)
 		}
 		if s := m.instance(inst).State.Name; s != ec2types.InstanceStateNameRunning || m.copies(vol) != 0 {
