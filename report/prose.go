@@ -94,6 +94,9 @@ func (r *Report) ExecutiveSummary() []string {
 				pluralVerb(auto, "finding concerns", "findings concern")))
 		}
 	}
+	if s := r.productsSentence(); s != "" {
+		out = append(out, s)
+	}
 	out = append(out, r.activitySentence())
 	if s := r.attentionSentence(); s != "" && len(r.ByAccount) > 1 {
 		out = append(out, s)

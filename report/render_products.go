@@ -316,3 +316,23 @@ func (r *Report) ProductsSummary() string {
 	return fmt.Sprintf("Active threats (GuardDuty): %d, %d high or critical. Vulnerable packages (Inspector): %d, %d with a known exploit, %d with a fix.",
 		r.Threats.Total, severe, len(r.Vulnerabilities.Rows), exploitable, fixable)
 }
+
+// productsSentence is the executive summary's sentence on threats and
+// vulnerabilities; "" when GuardDuty and Inspector report nothing.
+func (r *Report) productsSentence() string {
+	if r.Threats.Total == 0 && len(r.Vulnerabilities.Rows) == 0 {
+		return ""
+	}
+	severe := 0
+	for _, g := range r.Threats.Groups {
+		if severityRank(g.Severity) >= severityRank(SeverityHigh) {
+			severe += g.Findings
+		}
+	}
+	exploitable := 0
+	for _, c := range r.Vulnerabilities.BySeverity {
+		exploitable += c.Exploitable
+	}
+	return fmt.Sprintf("Besides the configuration findings, GuardDuty reports %s (%d high or critical) and Amazon Inspector %s (%d with a known exploit); the sections \"Threats\" and \"Vulnerabilities\" list them.",
+		plural(r.Threats.Total, "active threat", "active threats"), severe, plural(len(r.Vulnerabilities.Rows), "vulnerable package", "vulnerable packages"), exploitable)
+}
