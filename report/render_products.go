@@ -22,7 +22,7 @@ const (
 // and report.html; threats.csv and vulnerabilities.csv have every row.
 const MaxProductRows = 50
 
-// ThreatSentence summarises the threat section in one sentence.
+// Sentence summarises the threat section in one sentence.
 func (s ThreatSection) Sentence() string {
 	if s.Total == 0 {
 		return "No active GuardDuty finding in Security Hub."
