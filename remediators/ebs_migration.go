@@ -752,6 +752,11 @@ func (r *run) verifyCopy(nv ec2types.Volume) error {
 // EBS_MIGRATION_DELETE_ORIGINAL_AFTER has passed.
 func (r *run) finished(to string) remediation.Result {
 	r.st.Step, r.st.NewVolumeID = StepDone, to
+	if r.tags[tagStartDeferred] == "true" {
+		if res, acted := r.deferredStart(); acted {
+			return res
+		}
+	}
 	kept := fmt.Sprintf("volume %s was migrated to %s at %s; the original is kept", r.id, to, r.tags[TagMigratedAt])
 	after := r.m.opts.EBSMigrationDeleteOriginalAfter
 	if after <= 0 {
@@ -782,6 +787,49 @@ func (r *run) finished(to string) remediation.Result {
 	return remediation.Result{Action: remediation.ActionRemediated, Before: b,
 		After:  map[string]any{"volumeId": r.id, "deleted": true, "newVolumeId": to, "snapshotId": r.tags[tagSnapshot]},
 		Reason: fmt.Sprintf("deleted original volume %s, migrated to %s at %s, after EBS_MIGRATION_DELETE_ORIGINAL_AFTER=%s (its snapshot %s is kept)", r.id, to, r.tags[TagMigratedAt], after, r.tags[tagSnapshot])}
+}
+
+// deferredStart starts the instance a finished migration left stopped
+// for another volume's, when no migration on it is under way any more:
+// two migrations finishing at the same time can each leave the start to
+// the other.
+func (r *run) deferredStart() (remediation.Result, bool) {
+	inst := r.tags[tagInstance]
+	r.st.InstanceID, r.st.Device = inst, r.tags[tagDevice]
+	sib, err := r.siblings(inst)
+	if err != nil {
+		return remediation.Failed(nil, err), true
+	}
+	for _, s := range sib {
+		if s.tags[tagStep] != StepDone {
+			return remediation.Result{}, false // that one starts it
+		}
+	}
+	i, err := r.m.describeInstance(r.ctx, r.region, inst)
+	if err != nil {
+		return remediation.Failed(nil, err), true
+	}
+	note := ""
+	if instanceState(i) == ec2types.InstanceStateNameStopped {
+		if _, err := r.m.client.StartInstances(r.ctx, &ec2.StartInstancesInput{InstanceIds: []string{inst}}, ec2Region(r.region)); err != nil {
+			return remediation.Failed(nil, fmt.Errorf("starting instance %q, left stopped by the migrations of its volumes: %w", inst, err)), true
+		}
+		note = "started instance " + inst + ", left stopped by the migrations of its volumes; "
+	}
+	ids := []string{r.id}
+	for _, s := range sib {
+		ids = append(ids, s.id)
+	}
+	if _, err := r.m.client.CreateTags(r.ctx, &ec2.CreateTagsInput{Resources: ids,
+		Tags: []ec2types.Tag{{Key: aws.String(tagStartDeferred), Value: aws.String("false")}}}, ec2Region(r.region)); err != nil {
+		res := remediation.Failed(nil, fmt.Errorf("%sclearing %s on %s: %w", note, tagStartDeferred, strings.Join(ids, ", "), err))
+		res.Wrote = note != ""
+		return res, true
+	}
+	if note == "" {
+		return remediation.Result{}, false
+	}
+	return remediation.Result{Action: remediation.ActionRemediated, Reason: note + "volume " + r.id + " was migrated to " + r.st.NewVolumeID}, true
 }
 
 func stopAllowed(i ec2types.Instance) bool {

@@ -899,3 +899,35 @@ func TestEBSRemediatorMigrates(t *testing.T) {
 		t.Errorf("EBS_MIGRATION=off, new volume: %+v", res)
 	}
 }
+
+// TestMigrationDeferredStartRace: two migrations on one instance that
+// reach the start together can each leave it to the other; a later run on
+// either starts the instance.
+func TestMigrationDeferredStartRace(t *testing.T) {
+	f := newMigFake(t)
+	f.addInstance(migInstance, ec2types.InstanceStateNameRunning, true)
+	a := f.addVolume(migInstance, "/dev/sdf")
+	b := f.addVolume(migInstance, "/dev/sdg")
+	m := newTestMigrator(f, migOptions())
+	if st := m.Advance(context.Background(), testRegion, a); st.Result.Action != remediation.ActionRemediated {
+		t.Fatalf("%+v", st.Result)
+	}
+	// as if b's migration had deferred to a at the same moment
+	f.started = nil
+	f.insts[migInstance].State.Name = ec2types.InstanceStateNameStopped
+	for _, v := range []string{a, b} {
+		f.vols[v].Tags = append(f.vols[v].Tags, ec2types.Tag{Key: aws.String(tagStartDeferred), Value: aws.String("true")},
+			ec2types.Tag{Key: aws.String(tagStep), Value: aws.String(StepDone)}, ec2types.Tag{Key: aws.String(tagInstance), Value: aws.String(migInstance)},
+			ec2types.Tag{Key: aws.String(TagMigratedTo), Value: aws.String("vol-0ffffffffffffffff")})
+	}
+	f.vols[b].Attachments = nil
+	st := m.Advance(context.Background(), testRegion, b)
+	if st.Result.Action != remediation.ActionRemediated || len(f.started) != 1 {
+		t.Fatalf("%+v, started %v", st.Result, f.started)
+	}
+	// once: the next run only reports
+	f.insts[migInstance].State.Name = ec2types.InstanceStateNameStopped
+	if st := m.Advance(context.Background(), testRegion, a); st.Result.Action != remediation.ActionExempt || len(f.started) != 1 {
+		t.Errorf("%+v, started %v", st.Result, f.started)
+	}
+}
