@@ -275,6 +275,20 @@ func (m *migrateRun) run(ctx context.Context, c *cli) int {
 		cancel()
 	} else {
 		migrator := remediators.NewVolumeMigrator(m.ec2, m.opts)
+		// A run in hand can take several seconds: say at once that
+		// Ctrl-C was heard.
+		heard := make(chan struct{})
+		stopHearing := context.AfterFunc(ctx, func() {
+			defer close(heard)
+			if m.wait {
+				m.show.stopping()
+			}
+		})
+		defer func() {
+			if !stopHearing() {
+				<-heard
+			}
+		}()
 		for {
 			vctx, cancel := stepCtx()
 			st := migrator.Advance(vctx, m.region, m.volumeID)
@@ -290,6 +304,9 @@ func (m *migrateRun) run(ctx context.Context, c *cli) int {
 			}
 			if ctx.Err() != nil || sleep(ctx, m.interval) != nil {
 				interrupted = true
+				if ctx.Err() != nil {
+					<-heard // its line first
+				}
 				m.show.interrupted(m.volumeID, st, context.Cause(ctx))
 				break
 			}
@@ -622,6 +639,12 @@ func waitingFor(reason string) string {
 	}
 	reason, _, _ = strings.Cut(reason, "; this run:")
 	return reason
+}
+
+func (d *migrateDisplay) stopping() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.line("stopping after the run in hand (a step is never cut in half)...")
 }
 
 func (d *migrateDisplay) interrupted(id string, st remediators.MigrationStatus, cause error) {

@@ -528,7 +528,7 @@ func TestMigrateVolumeInterrupted(t *testing.T) {
 	if len(mt.slept) != 2 {
 		t.Errorf("slept %d times, want 2 (cancelled in the second)", len(mt.slept))
 	}
-	if !strings.Contains(stderr, "interrupted") || !strings.Contains(stderr, "run `remediate migrate-volume "+vol+"` again to resume it") {
+	if i := strings.Index(stderr, "stopping after the run in hand"); i < 0 || strings.Index(stderr, "interrupted (") < i || !strings.Contains(stderr, "run `remediate migrate-volume "+vol+"` again to resume it") {
 		t.Errorf("stderr does not say how to resume:\n%s", stderr)
 	}
 }
