@@ -117,6 +117,7 @@ func ReportSettings() []Setting {
 		{"SNS_TOPIC_ARN", "", "Topic that receives the summary; empty skips it (logged)."},
 		shared["METRICS_NAMESPACE"],
 		{"REPORT_PERIOD_DAYS", "7", "Days of remediation activity in the report."},
+		{"REPORT_HISTORY_RUNS", "12", "Previous runs (their summary.json under PREFIX/) the trends cover, 0 to 100; 0 reads none."},
 		{"REPORT_INCLUDE", "", "Optional sections, comma-separated: credentials (the IAM credential audit; needs iam:GenerateCredentialReport and iam:GetCredentialReport, which Terraform grants with report_include)."},
 		shared["LOG_LEVEL"],
 	}
@@ -132,6 +133,9 @@ type ReportConfig struct {
 	LogLevel  slog.Level
 	// IncludeCredentials adds the IAM credential audit (REPORT_INCLUDE).
 	IncludeCredentials bool
+	// HistoryRuns is how many previous runs the trends read
+	// (REPORT_HISTORY_RUNS).
+	HistoryRuns int
 }
 
 // LoadReport reads the report function's settings from getenv.
@@ -150,6 +154,9 @@ func LoadReport(getenv func(string) string) (ReportConfig, error) {
 		return c, fmt.Errorf("REPORT_PERIOD_DAYS: %q is not a whole number of days from 1 to 455 (CloudWatch's retention)", get("REPORT_PERIOD_DAYS"))
 	}
 	c.Period = time.Duration(days) * 24 * time.Hour
+	if c.HistoryRuns, err = strconv.Atoi(get("REPORT_HISTORY_RUNS")); err != nil || c.HistoryRuns < 0 || c.HistoryRuns > 100 {
+		return c, fmt.Errorf("REPORT_HISTORY_RUNS: %q is not a whole number of runs from 0 to 100", get("REPORT_HISTORY_RUNS"))
+	}
 	for _, s := range strings.Split(get("REPORT_INCLUDE"), ",") {
 		switch s = strings.TrimSpace(s); s {
 		case "":

@@ -40,13 +40,14 @@ locals {
       timeout     = 300
       concurrency = var.reserved_concurrency == -1 ? -1 : 1
       environment = {
-        REPORT_BUCKET      = local.report_bucket
-        REPORT_PREFIX      = var.report_prefix
-        SNS_TOPIC_ARN      = aws_sns_topic.notifications.arn
-        METRICS_NAMESPACE  = var.metrics_namespace
-        REPORT_PERIOD_DAYS = tostring(var.report_period_days)
-        REPORT_INCLUDE     = var.report_include
-        LOG_LEVEL          = var.log_level
+        REPORT_BUCKET       = local.report_bucket
+        REPORT_PREFIX       = var.report_prefix
+        SNS_TOPIC_ARN       = aws_sns_topic.notifications.arn
+        METRICS_NAMESPACE   = var.metrics_namespace
+        REPORT_PERIOD_DAYS  = tostring(var.report_period_days)
+        REPORT_INCLUDE      = var.report_include
+        REPORT_HISTORY_RUNS = tostring(var.report_history_runs)
+        LOG_LEVEL           = var.log_level
       }
     }
   }

@@ -597,6 +597,17 @@ variable "report_period_days" {
   }
 }
 
+variable "report_history_runs" {
+  description = "Previous runs whose summary.json the report's trends read, 0 to 100 (0 reads none). Environment REPORT_HISTORY_RUNS."
+  type        = number
+  default     = 12
+
+  validation {
+    condition     = var.report_history_runs >= 0 && var.report_history_runs <= 100 && floor(var.report_history_runs) == var.report_history_runs
+    error_message = "report_history_runs must be a whole number from 0 to 100."
+  }
+}
+
 variable "report_include" {
   description = "Optional sections of the report, comma-separated: \"credentials\" adds the IAM credential audit and grants the report function iam:GenerateCredentialReport and iam:GetCredentialReport. Environment REPORT_INCLUDE."
   type        = string

@@ -75,7 +75,7 @@ func wire(ctx context.Context, getenv func(string) string) (*report.Generator, *
 	// The previous runs are the date directories under the prefix, where
 	// the publisher writes each run's summary.json.
 	gen.History = report.S3Store{API: clients.S3(), Bucket: cfg.Bucket, Prefix: cfg.Prefix}
-	gen.HistoryRuns = report.DefaultHistoryRuns
+	gen.HistoryRuns = cfg.HistoryRuns
 	pub := &report.Publisher{S3: clients.S3(), SNS: clients.SNS(), Bucket: cfg.Bucket, Prefix: cfg.Prefix, TopicARN: cfg.TopicARN, Region: awsCfg.Region, Logger: logger}
 	return gen, pub, logger, nil
 }
