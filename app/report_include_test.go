@@ -23,7 +23,7 @@ func TestLoadReportInclude(t *testing.T) {
 }
 
 func TestReportHistoryRuns(t *testing.T) {
-	for v, want := range map[string]int{"": 12, "0": 0, "100": 100, " 3 ": -1, "101": -1, "-1": -1, "x": -1} {
+	for v, want := range map[string]int{"": 12, "0": 0, "100": 100, " 3 ": 3, "101": -1, "-1": -1, "x": -1} {
 		c, err := LoadReport(func(k string) string {
 			return map[string]string{"REPORT_BUCKET": "b", "REPORT_HISTORY_RUNS": v}[k]
 		})
