@@ -32,6 +32,8 @@ func TestDependencyBoundaries(t *testing.T) {
 		{"remediators", []string{module + "app", module + "publish", module + "sweep"}},
 		{"report", []string{module + "app", module + "cmd/"}},
 		{"orgcheck", []string{module + "app", module + "cmd/"}},
+		{"archive", []string{module + "app", module + "cmd/"}},
+		{"evidence", []string{module + "app", module + "cmd/"}},
 		{"events", []string{module}},
 	}
 	for _, c := range cases {
