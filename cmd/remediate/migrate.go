@@ -50,11 +50,12 @@ else AWS_REGION (or the AWS_PROFILE's region), else REGIONS' first.
 
 Without --wait it moves the migration on as far as it can without waiting
 more than a few seconds for any one thing (one run of the pipeline) and
-says where it stands: run it again, or let the next event or sweep continue
-(they continue a migration under way whatever EBS_MIGRATION says).
-With --wait it runs again every --interval until the migration is done or
-failed. Ctrl-C stops after the step in hand; the migration is resumed by
-running the command again, or by the next event or sweep.
+says where it stands: run it again to go on. The pipeline continues a
+migration under way whatever EBS_MIGRATION says, but only when it looks at
+the volume: its sweep lists unattached volumes (and an original the
+migration detached) only with EBS_MIGRATION unattached or all. With --wait
+it runs again every --interval until the migration is done or failed.
+Ctrl-C stops after the run in hand; the same command resumes it.
 
 --dry-run prints the plan, every API call the migration would make from the
 volume's current state and the downtime it would cause, and changes
@@ -269,6 +270,7 @@ func (m *migrateRun) run(ctx context.Context, c *cli) int {
 	m.show.begin(m.volumeID, m.account, m.region, cur, m.dryRun)
 	interrupted := false
 	var res remediation.Result
+	var last remediators.MigrationStatus
 	if m.dryRun {
 		vctx, cancel := stepCtx()
 		res = m.plan(vctx, cur)
@@ -294,7 +296,7 @@ func (m *migrateRun) run(ctx context.Context, c *cli) int {
 			st := migrator.Advance(vctx, m.region, m.volumeID)
 			cancel()
 			m.show.status(st)
-			res = st.Result
+			res, last = st.Result, st
 			if !m.wait || res.Action != remediation.ActionInProgress {
 				break
 			}
@@ -307,7 +309,7 @@ func (m *migrateRun) run(ctx context.Context, c *cli) int {
 				if ctx.Err() != nil {
 					<-heard // its line first
 				}
-				m.show.interrupted(m.volumeID, st, context.Cause(ctx))
+				m.show.interrupted(m.volumeID, st, context.Cause(ctx), resumeHint(m.volumeID, st, m.opts))
 				break
 			}
 		}
@@ -325,6 +327,9 @@ func (m *migrateRun) run(ctx context.Context, c *cli) int {
 	o.CompletedAt = m.clock()
 	o.DurationMs = o.CompletedAt.Sub(start).Milliseconds()
 	m.show.end(o)
+	if o.Action == remediation.ActionInProgress && !interrupted {
+		m.show.note(resumeHint(m.volumeID, last, m.opts))
+	}
 	code := exitOK
 	switch o.Action {
 	case remediation.ActionRemediated, remediation.ActionExempt, remediation.ActionCompliant, remediation.ActionDryRun, remediation.ActionInProgress:
@@ -641,17 +646,48 @@ func waitingFor(reason string) string {
 	return reason
 }
 
+// note writes a line after the outcome's.
+func (d *migrateDisplay) note(s string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.line("%s", s)
+}
+
 func (d *migrateDisplay) stopping() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.line("stopping after the run in hand (a step is never cut in half)...")
 }
 
-func (d *migrateDisplay) interrupted(id string, st remediators.MigrationStatus, cause error) {
+func (d *migrateDisplay) interrupted(id string, st remediators.MigrationStatus, cause error, hint string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.line("interrupted (%v) at step %s: the migration of %s is kept where it is; run `remediate migrate-volume %s` again to resume it, or the next event or sweep continues it",
-		cause, orNone(st.Step), id, id)
+	d.line("interrupted (%v) at step %s: the migration of %s is kept where it is; %s", cause, orNone(st.Step), id, hint)
+}
+
+// resumeHint says how a migration under way goes on. The pipeline goes on
+// with it only when it looks at the volume again: the sweep lists
+// unattached volumes (and an original its migration detached) only with
+// EBS_MIGRATION unattached or all, and AWS Config's encrypted-volumes rule
+// evaluates attached volumes only.
+func resumeHint(id string, st remediators.MigrationStatus, opts remediators.Options) string {
+	hint := fmt.Sprintf("run `remediate migrate-volume %s --wait` again to resume it", id)
+	switch st.Step {
+	case remediators.StepStop, remediators.StepSnapshot, remediators.StepVolume, remediators.StepDetach, remediators.StepAttach, remediators.StepStart, remediators.StepRollback:
+		if st.InstanceID != "" {
+			hint += fmt.Sprintf(" (instance %s may stay stopped until then)", st.InstanceID)
+		}
+	}
+	if opts.EBSMigration == remediators.EBSMigrationOff || opts.EBSMigration == "" {
+		hint += "; the pipeline's sweep continues it only where EBS_MIGRATION is unattached or all (with off it lists attached volumes only)"
+	} else {
+		hint += "; the pipeline's next sweep continues it too"
+	}
+	stuck := opts.EBSMigrationStuckAfter
+	if stuck <= 0 {
+		stuck = remediators.DefaultEBSMigrationStuckAfter
+	}
+	return hint + fmt.Sprintf("; a run after EBS_MIGRATION_STUCK_AFTER=%s from its start fails it (rolling back what it stopped)", stuck)
 }
 
 func (d *migrateDisplay) end(o remediation.Outcome) {

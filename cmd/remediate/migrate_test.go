@@ -500,8 +500,8 @@ func TestMigrateVolumeOneRun(t *testing.T) {
 	if len(mt.slept) != 0 {
 		t.Errorf("slept %v without --wait", mt.slept)
 	}
-	if !strings.Contains(stderr, "under way: ") {
-		t.Errorf("stderr does not say it is under way:\n%s", stderr)
+	if !strings.Contains(stderr, "under way: ") || !strings.Contains(stderr, "again to resume it; the pipeline's sweep continues it only where EBS_MIGRATION is unattached or all") {
+		t.Errorf("stderr does not say it is under way and how to go on:\n%s", stderr)
 	}
 	code, o, stderr, _ = mt.run(t, context.Background(), vol, false, true)
 	if code != exitOK || o.Action != remediation.ActionRemediated || f.count("CreateSnapshot") != 1 {
@@ -528,7 +528,7 @@ func TestMigrateVolumeInterrupted(t *testing.T) {
 	if len(mt.slept) != 2 {
 		t.Errorf("slept %d times, want 2 (cancelled in the second)", len(mt.slept))
 	}
-	if i := strings.Index(stderr, "stopping after the run in hand"); i < 0 || strings.Index(stderr, "interrupted (") < i || !strings.Contains(stderr, "run `remediate migrate-volume "+vol+"` again to resume it") {
+	if i := strings.Index(stderr, "stopping after the run in hand"); i < 0 || strings.Index(stderr, "interrupted (") < i || !strings.Contains(stderr, "run `remediate migrate-volume "+vol+" --wait` again to resume it") {
 		t.Errorf("stderr does not say how to resume:\n%s", stderr)
 	}
 }
@@ -866,5 +866,21 @@ func TestMigrateVolumeFailed(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "failed: ") || !strings.Contains(stderr, "ec2:CreateVolume") {
 		t.Errorf("the failure is not shown:\n%s", stderr)
+	}
+}
+
+// TestMigrateResumeHint: after the stop the hint warns that the instance
+// may stay stopped; it says whether the pipeline's sweep goes on with it.
+func TestMigrateResumeHint(t *testing.T) {
+	opts := remediators.DefaultOptions()
+	opts.EBSMigration = remediators.EBSMigrationAll
+	h := resumeHint("vol-0123456789abcdef0", remediators.MigrationStatus{Step: remediators.StepDetach, InstanceID: migTestInstance}, opts)
+	if !strings.Contains(h, "instance "+migTestInstance+" may stay stopped") || !strings.Contains(h, "next sweep continues it too") || !strings.Contains(h, "EBS_MIGRATION_STUCK_AFTER=6h") {
+		t.Errorf("after the stop, EBS_MIGRATION=all: %q", h)
+	}
+	opts.EBSMigration = remediators.EBSMigrationOff
+	h = resumeHint("vol-0123456789abcdef0", remediators.MigrationStatus{Step: remediators.StepSeed, InstanceID: migTestInstance}, opts)
+	if strings.Contains(h, "may stay stopped") || strings.Contains(h, "continues it too") {
+		t.Errorf("before the stop, EBS_MIGRATION=off: %q", h)
 	}
 }
