@@ -57,19 +57,62 @@ type APICall struct {
 	Name   string // eventName, e.g. "PutBucketPolicy"
 }
 
-// Permission is one IAM statement: actions on resources. Resources are ARN
-// patterns with the placeholders {partition}, {region} and {account}, or
-// "*" for actions that have no resource type in the Service Authorization
-// Reference.
+// Permission is one IAM statement: actions on resources, under
+// conditions. Resources are ARN patterns with the placeholders {partition},
+// {region} and {account}, or "*" for actions that have no resource type in
+// the Service Authorization Reference.
 type Permission struct {
 	Sid       string
 	Actions   []string
 	Resources []string
+	// Conditions all have to hold (IAM ANDs a statement's conditions).
+	Conditions []Condition
+}
+
+// Condition is one condition of an IAM statement, as Terraform's
+// aws_iam_policy_document writes a condition block: the operator (Test,
+// e.g. "StringEquals", "Bool"), the context key (Variable) and the values,
+// any of which matches. Values take the placeholders of resources. The
+// member role serves every region, so {region} becomes "*" there: a value
+// with {region} needs a *Like operator (Validate checks it).
+type Condition struct {
+	Test     string
+	Variable string
+	Values   []string
 }
 
 // ExpandResource fills the placeholders of a resource pattern.
 func ExpandResource(pattern, partition, region, account string) string {
 	return strings.NewReplacer("{partition}", partition, "{region}", region, "{account}", account).Replace(pattern)
+}
+
+// ExpandConditions returns the conditions with the placeholders of their
+// values filled.
+func ExpandConditions(cs []Condition, partition, region, account string) []Condition {
+	var out []Condition
+	for _, c := range cs {
+		e := Condition{Test: c.Test, Variable: c.Variable}
+		for _, v := range c.Values {
+			e.Values = append(e.Values, ExpandResource(v, partition, region, account))
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// validate checks that the condition names its operator, key and values,
+// and that a value with {region} sits under an operator that takes the
+// "*" the member role puts there.
+func (c Condition) validate() error {
+	if c.Test == "" || c.Variable == "" || len(c.Values) == 0 {
+		return fmt.Errorf("condition %s %s lacks its operator, key or values", c.Test, c.Variable)
+	}
+	for _, v := range c.Values {
+		if strings.Contains(v, "{region}") && !strings.Contains(strings.TrimSuffix(c.Test, "IfExists"), "Like") {
+			return fmt.Errorf("condition %s %s: value %q has {region}, which the member role fills with \"*\": use StringLike or ArnLike", c.Test, c.Variable, v)
+		}
+	}
+	return nil
 }
 
 // PermissionActions returns the distinct actions of the permissions, sorted.
@@ -176,6 +219,11 @@ func (c Catalog) Validate() error {
 		for _, p := range s.Permissions {
 			if len(p.Actions) == 0 || len(p.Resources) == 0 {
 				return fmt.Errorf("remediator %s: permission %q lacks actions or resources", s.Name, p.Sid)
+			}
+			for _, c := range p.Conditions {
+				if err := c.validate(); err != nil {
+					return fmt.Errorf("remediator %s: permission %q: %w", s.Name, p.Sid, err)
+				}
 			}
 		}
 	}
