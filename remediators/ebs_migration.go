@@ -1074,7 +1074,14 @@ func (r *run) afterStop() remediation.Result {
 		return r.inProgress("instance %s is stopping", inst)
 	case ec2types.InstanceStateNameRunning:
 		if r.st.Step == StepStop && r.tags[tagWasRunning] == "true" {
-			// a run died between recording the stop and making it
+			// a run died between recording the stop and making it: the
+			// consent is read again, as before every stop
+			if !stopAllowed(i) {
+				return r.fail(fmt.Errorf("instance %q is no longer tagged %s=true: it was not stopped, and volume %q is not migrated", inst, TagStopAllowed, r.id))
+			}
+			if g, ok := ec2Tag(i.Tags, "aws:autoscaling:groupName"); ok {
+				return r.fail(fmt.Errorf("instance %q is in Auto Scaling group %s since, which would replace it once stopped: it was not stopped, and volume %q is not migrated", inst, g, r.id))
+			}
 			if _, err := r.m.client.StopInstances(r.ctx, &ec2.StopInstancesInput{InstanceIds: []string{inst}}, ec2Region(r.region)); err != nil {
 				return r.rollback(fmt.Sprintf("stopping instance %q: %v", inst, err))
 			}
@@ -1280,7 +1287,7 @@ func (r *run) rollback(reason string) remediation.Result {
 		}
 	}
 	res := remediation.Failed(nil, errors.New(reason))
-	res.Reason = fmt.Sprintf("migration of volume %s failed after instance %s was stopped: %s; rolled back: original %s is attached at %s", r.id, inst, reason, r.id, dev)
+	res.Reason = fmt.Sprintf("migration of volume %s on instance %s failed: %s; rolled back: original %s is attached at %s", r.id, inst, reason, r.id, dev)
 	if err := r.setStep(StepFailed); err != nil {
 		res.Reason += fmt.Sprintf(" (marking it failed: %v)", err)
 	}
@@ -1298,7 +1305,7 @@ func (r *run) rollback(reason string) remediation.Result {
 }
 
 func (r *run) rollbackFailed(reason string, err error) remediation.Result {
-	res := remediation.Failed(nil, fmt.Errorf("migration of volume %q failed after instance %q was stopped (%s) and rolling back failed, the next run tries again: %w", r.id, r.tags[tagInstance], reason, err))
+	res := remediation.Failed(nil, fmt.Errorf("migration of volume %q on instance %q failed (%s) and rolling back failed, the next run tries again: %w", r.id, r.tags[tagInstance], reason, err))
 	res.Wrote = true
 	return res
 }

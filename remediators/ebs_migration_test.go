@@ -931,3 +931,32 @@ func TestMigrationDeferredStartRace(t *testing.T) {
 		t.Errorf("%+v, started %v", st.Result, f.started)
 	}
 }
+
+// TestMigrationResumedStopRechecksOptIn: a run that recorded the stop and
+// died before StopInstances is resumed by one that stops the instance only
+// if it is still tagged stop-allowed; with the tag removed since, nothing
+// is stopped and the migration ends failed with the reason.
+func TestMigrationResumedStopRechecksOptIn(t *testing.T) {
+	f := newMigFake(t)
+	f.addInstance(migInstance, ec2types.InstanceStateNameRunning, true)
+	orig := f.addVolume(migInstance, "/dev/sdf")
+	m := newTestMigrator(f, migOptions())
+	// writes: the step tag, the seed snapshot, its ID, the stop's record
+	f.crashAfter = 4
+	m.Advance(context.Background(), testRegion, orig)
+	f.crashAfter = 0
+	if !hasTag(f.vols[orig].Tags, tagStep, StepStop) || len(f.stopped) != 0 {
+		t.Fatalf("after the crash: tags %v, stopped %v", f.vols[orig].Tags, f.stopped)
+	}
+	f.insts[migInstance].Tags = nil // the owner withdraws the consent
+	st := m.Advance(context.Background(), testRegion, orig)
+	if len(f.stopped) != 0 {
+		t.Fatalf("stopped %v without the opt-in tag", f.stopped)
+	}
+	if st.Result.Action != remediation.ActionFailed || !strings.Contains(st.Result.Reason, TagStopAllowed) {
+		t.Errorf("result = %+v", st.Result)
+	}
+	if got, _ := f.deviceOf(migInstance, "/dev/sdf"); got != orig || f.insts[migInstance].State.Name != ec2types.InstanceStateNameRunning {
+		t.Errorf("/dev/sdf holds %s, instance %s", got, f.insts[migInstance].State.Name)
+	}
+}
