@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -132,6 +133,10 @@ func runMigrateVolume(ctx context.Context, c *cli, args []string) int {
 	awsCfg, err := migrateAWSConfig(ctx, *region, cfg.Regions)
 	if err != nil {
 		return awsConfigFailed(c, "migrate-volume", err)
+	}
+	if len(cfg.Regions) > 0 && !slices.Contains(cfg.Regions, awsCfg.Region) {
+		fmt.Fprintf(c.stderr, "remediate migrate-volume: note: region %s is not in REGIONS (%s): the pipeline does not act there, so only this command continues the migration\n",
+			awsCfg.Region, strings.Join(cfg.Regions, ","))
 	}
 	terminal := false
 	if f, ok := c.stderr.(*os.File); ok {

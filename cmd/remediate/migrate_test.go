@@ -787,6 +787,12 @@ func TestMigrateVolumeCommandOnEmulator(t *testing.T) {
 		t.Errorf("the stop is not shown:\n%s", stderr)
 	}
 
+	// a region the pipeline leaves out: said
+	env["REGIONS"] = "eu-west-1"
+	if code, _, stderr := migrate(newVol, "--dry-run"); code != exitOK || !strings.Contains(stderr, "region "+emulator.Region+" is not in REGIONS (eu-west-1)") {
+		t.Errorf("region not in REGIONS: exit %d\n%s", code, stderr)
+	}
+
 	// every run's outcome went to the archive, like invoke's
 	var archived int
 	err = filepath.WalkDir(archiveDir, func(path string, d fs.DirEntry, err error) error {
@@ -797,8 +803,8 @@ func TestMigrateVolumeCommandOnEmulator(t *testing.T) {
 		archived += bytes.Count(b, []byte(`"trigger":"cli"`))
 		return err
 	})
-	if err != nil || archived != 6 {
-		t.Errorf("archived %d outcomes of trigger cli, want 6 (one per run): %v", archived, err)
+	if err != nil || archived != 7 {
+		t.Errorf("archived %d outcomes of trigger cli, want 7 (one per run): %v", archived, err)
 	}
 }
 
