@@ -296,8 +296,13 @@ func (r *EBSEncryption) volume(ctx context.Context, req remediation.Request) rem
 	}
 	// a migration under way goes on whatever the settings and tags say
 	// now: stopping half way could leave an instance stopped
-	_, migrating := ec2Tag(vol.Tags, tagStep)
-	if v, ok := ec2Tag(vol.Tags, r.Opts.exemptKey()); ok && exemptValue(v) && !migrating {
+	step, migrating := ec2Tag(vol.Tags, tagStep)
+	// a finished one is not under way: an exempt original is kept, not
+	// deleted by EBS_MIGRATION_DELETE_ORIGINAL_AFTER (unless its
+	// instance's start is still to be made)
+	underWay := migrating && step != StepFailed && step != StepReverted &&
+		(step != StepDone || deferredStart(vol.Tags))
+	if v, ok := ec2Tag(vol.Tags, r.Opts.exemptKey()); ok && exemptValue(v) && !underWay {
 		return remediation.Result{Action: remediation.ActionExempt, Reason: exemptReason(r.Opts.exemptKey(), v), Before: before, After: before}
 	}
 	def, err := r.readDefault(ctx, req.Region)

@@ -832,6 +832,13 @@ func (r *run) deferredStart() (remediation.Result, bool) {
 	return remediation.Result{Action: remediation.ActionRemediated, Reason: note + "volume " + r.id + " was migrated to " + r.st.NewVolumeID}, true
 }
 
+// deferredStart says whether a finished migration left its instance's
+// start to another volume's.
+func deferredStart(tags []ec2types.Tag) bool {
+	v, _ := ec2Tag(tags, tagStartDeferred)
+	return v == "true"
+}
+
 func stopAllowed(i ec2types.Instance) bool {
 	v, ok := ec2Tag(i.Tags, TagStopAllowed)
 	return ok && strings.EqualFold(strings.TrimSpace(v), "true")

@@ -960,3 +960,34 @@ func TestMigrationResumedStopRechecksOptIn(t *testing.T) {
 		t.Errorf("/dev/sdf holds %s, instance %s", got, f.insts[migInstance].State.Name)
 	}
 }
+
+// TestEBSRemediatorExemptOriginalKept: an original migrated earlier and
+// tagged exempt since is not deleted by EBS_MIGRATION_DELETE_ORIGINAL_AFTER:
+// only a migration under way overrides the exemption.
+func TestEBSRemediatorExemptOriginalKept(t *testing.T) {
+	mf := newMigFake(t)
+	orig := mf.renameVolume(mf.addVolume("", ""), testVolume)
+	now := fixedNow
+	opts := migOptions()
+	opts.EBSKMSKeyID = ""
+	opts.EBSMigration = EBSMigrationUnattached
+	opts.EBSMigrationDeleteOriginalAfter = time.Hour
+	opts.Now = func() time.Time { return now }
+	if st := newTestMigrator(mf, opts).Advance(context.Background(), testRegion, orig); st.Result.Action != remediation.ActionRemediated {
+		t.Fatalf("migration: %+v", st.Result)
+	}
+	mf.vols[orig].Tags = append(mf.vols[orig].Tags, ec2types.Tag{Key: aws.String(DefaultExemptTagKey), Value: aws.String("off")})
+	now = now.Add(2 * time.Hour)
+	ef := newFakeEC2(t)
+	v := copyVolume(mf.vols[orig])
+	ef.volume = &v
+	r := NewEBSEncryption(ef, nil, opts)
+	r.Volumes = mf
+	res := r.Remediate(context.Background(), request(volumesRule, ResourceTypeVolume, orig, remediation.ModeEnforce))
+	if mf.count("DeleteVolume") != 0 || mf.vols[orig] == nil {
+		t.Fatalf("the exempt original was deleted: %+v", res)
+	}
+	if res.Action != remediation.ActionExempt {
+		t.Errorf("result = %+v", res)
+	}
+}
