@@ -654,7 +654,8 @@ func TestMigrateDisplayTerminal(t *testing.T) {
 		t.Errorf("no 40%% bar:\n%q", b.String())
 	}
 	b.Reset()
-	d.status(remediators.MigrationStatus{Step: remediators.StepVolume, SnapshotID: "snap-1", NewVolumeID: "vol-new", Result: remediation.Result{Action: remediation.ActionInProgress, Reason: "x, step volume: new volume vol-new is being created"}})
+	// SnapshotProgress stays set after the snapshot step, as Advance leaves it
+	d.status(remediators.MigrationStatus{Step: remediators.StepVolume, SnapshotID: "snap-1", SnapshotProgress: "100%", NewVolumeID: "vol-new", Result: remediation.Result{Action: remediation.ActionInProgress, Reason: "x, step volume: new volume vol-new is being created"}})
 	out := b.String()
 	if !strings.HasPrefix(out, "\r") || !strings.Contains(out, "migrate-volume: snapshot snap-1 completed\n") || !strings.HasSuffix(out, d.bar) || !strings.Contains(d.bar, "new volume vol-new is being created") {
 		t.Errorf("after the snapshot: %q (bar %q)", out, d.bar)
