@@ -60,7 +60,8 @@ Ctrl-C stops after the run in hand; the same command resumes it.
 
 --dry-run prints the plan, every API call the migration would make from the
 volume's current state and the downtime it would cause, and changes
-nothing.
+nothing; so does MODE=dry-run (or ebs-encryption=dry-run in
+REMEDIATOR_MODES), the pipeline's safety switch.
 
 Output: the outcome JSON on standard output, like invoke (rule
 encrypted-volumes, remediator ebs-encryption, trigger cli): remediated with
@@ -129,6 +130,12 @@ func runMigrateVolume(ctx context.Context, c *cli, args []string) int {
 	if err != nil {
 		fmt.Fprintf(c.stderr, "remediate migrate-volume: configuration: %v\n", err)
 		return exitBadArgs
+	}
+	// MODE and REMEDIATOR_MODES are the pipeline's safety switch: in
+	// dry-run the command plans and changes nothing, as invoke would.
+	if mode := (remediation.Modes{Default: cfg.Mode, Per: cfg.RemediatorModes}).For(remediators.EBSEncryptionName); mode == remediation.ModeDryRun && !*dryRun {
+		fmt.Fprintf(c.stderr, "remediate migrate-volume: note: %s runs in dry-run (MODE / REMEDIATOR_MODES): planning only, nothing is changed\n", remediators.EBSEncryptionName)
+		*dryRun, *wait = true, false
 	}
 	awsCfg, err := migrateAWSConfig(ctx, *region, cfg.Regions)
 	if err != nil {

@@ -788,6 +788,18 @@ func TestMigrateVolumeCommandOnEmulator(t *testing.T) {
 		t.Errorf("the stop is not shown:\n%s", stderr)
 	}
 
+	// MODE=dry-run, the pipeline's safety switch: a plan, nothing written
+	fresh, err := ec2c.CreateVolume(ctx, &ec2.CreateVolumeInput{AvailabilityZone: aws.String(zone), Size: aws.Int32(5), VolumeType: ec2types.VolumeTypeGp3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env["MODE"] = "dry-run"
+	code, o, stderr = migrate(aws.ToString(fresh.VolumeId), "--wait")
+	if code != exitOK || o.Action != remediation.ActionDryRun || len(describe(aws.ToString(fresh.VolumeId)).Tags) != 0 || !strings.Contains(stderr, "runs in dry-run (MODE / REMEDIATOR_MODES)") {
+		t.Errorf("MODE=dry-run: exit %d, outcome %+v, tags %v\n%s", code, o, describe(aws.ToString(fresh.VolumeId)).Tags, stderr)
+	}
+	delete(env, "MODE")
+
 	// a region the pipeline leaves out: said
 	env["REGIONS"] = "eu-west-1"
 	if code, _, stderr := migrate(newVol, "--dry-run"); code != exitOK || !strings.Contains(stderr, "region "+emulator.Region+" is not in REGIONS (eu-west-1)") {
@@ -804,8 +816,8 @@ func TestMigrateVolumeCommandOnEmulator(t *testing.T) {
 		archived += bytes.Count(b, []byte(`"trigger":"cli"`))
 		return err
 	})
-	if err != nil || archived != 7 {
-		t.Errorf("archived %d outcomes of trigger cli, want 7 (one per run): %v", archived, err)
+	if err != nil || archived != 8 {
+		t.Errorf("archived %d outcomes of trigger cli, want 8 (one per run): %v", archived, err)
 	}
 }
 
