@@ -420,8 +420,52 @@ func truncateTag(s string) string {
 	return s[:253] + "..."
 }
 
+// EC2 allows 50 tags per resource, the aws: ones not counted. A
+// migration adds its state tags to the original (tagsUnattached or
+// tagsAttached at most, a failure's included) and two of its own to the
+// copy, which gets the original's: a volume without room for them is
+// refused before anything is written, rather than failing half way (after
+// the stop, for an attached one).
+const (
+	maxTagsPerResource = 50
+	tagsUnattached     = 7  // step, started-at, snapshot, new-volume, migrated-to, migrated-at, failure
+	tagsAttached       = 13 // those, seed-snapshot, instance, device, delete-on-termination, was-running, start-deferred
+	tagsOnCopy         = 2  // migrated-from, started-at
+)
+
+// userTagCount counts the volume's tags that EC2's limit applies to,
+// leaving out the migration's own.
+func userTagCount(tags []ec2types.Tag) int {
+	n := 0
+	for _, t := range tags {
+		k := aws.ToString(t.Key)
+		if !strings.HasPrefix(strings.ToLower(k), "aws:") && !strings.HasPrefix(k, tagMigrationPrefix) {
+			n++
+		}
+	}
+	return n
+}
+
+// tagRoomRefusal says why the volume has no room for the migration's
+// tags, or "" when it has.
+func tagRoomRefusal(v ec2types.Volume, attached bool) string {
+	need := tagsUnattached
+	if attached {
+		need = tagsAttached
+	}
+	n := userTagCount(v.Tags)
+	if n+need <= maxTagsPerResource && n+tagsOnCopy <= maxTagsPerResource {
+		return ""
+	}
+	return fmt.Sprintf("volume %s has %d tags (aws: tags not counted); its migration adds up to %d and EC2 allows 50 tags per resource: remove %d of them to migrate it, or migrate it by hand",
+		aws.ToString(v.VolumeId), n, need, n+need-maxTagsPerResource)
+}
+
 func (r *run) unattached() remediation.Result {
 	if r.st.Step == "" {
+		if why := tagRoomRefusal(r.vol, false); why != "" {
+			return r.needsManual("%s", why)
+		}
 		if err := r.begin(StepSnapshot); err != nil {
 			return remediation.Failed(nil, err)
 		}
@@ -561,7 +605,7 @@ func (r *run) copiedTags() []ec2types.Tag {
 	var out []ec2types.Tag
 	for _, t := range r.vol.Tags {
 		k := aws.ToString(t.Key)
-		if strings.HasPrefix(k, tagMigrationPrefix) || strings.HasPrefix(k, "aws:") {
+		if strings.HasPrefix(k, tagMigrationPrefix) || strings.HasPrefix(strings.ToLower(k), "aws:") {
 			continue
 		}
 		out = append(out, t)
@@ -895,6 +939,9 @@ func (r *run) beforeStop() remediation.Result {
 		return r.inProgress("instance %s is %s; waiting for it to be running or stopped", inst, state)
 	}
 	if r.st.Step == "" {
+		if why := tagRoomRefusal(r.vol, true); why != "" {
+			return r.needsManual("%s", why)
+		}
 		first := StepStop
 		if state == ec2types.InstanceStateNameRunning {
 			first = StepSeed
@@ -1388,6 +1435,12 @@ func (m *VolumeMigrator) Plan(ctx context.Context, region, volumeID string) (Mig
 		call("DescribeVolumes (until available)")
 	}
 	inst := tags[tagInstance]
+	if step == "" {
+		if why := tagRoomRefusal(vol, len(vol.Attachments) > 0); why != "" {
+			p.Refusal = why
+			return p, nil
+		}
+	}
 	if inst == "" && len(vol.Attachments) == 0 {
 		if step == "" {
 			tagCall(tagStep + "=" + StepSnapshot + ", " + tagStartedAt)

@@ -247,6 +247,9 @@ func (f *migFake) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, o
 	if tok := aws.ToString(in.ClientToken); tok == "" || len(tok) > 64 {
 		f.t.Errorf("CreateVolume ClientToken %q", tok)
 	}
+	if userTags(in.TagSpecifications[0].Tags) > 50 {
+		return nil, apiErr("TagLimitExceeded")
+	}
 	id := f.id("vol")
 	key := aws.ToString(in.KmsKeyId)
 	if key == "" {
@@ -258,6 +261,18 @@ func (f *migFake) CreateVolume(ctx context.Context, in *ec2.CreateVolumeInput, o
 	return &ec2.CreateVolumeOutput{VolumeId: aws.String(id), State: ec2types.VolumeStateCreating, Encrypted: aws.Bool(true)}, nil
 }
 
+// userTags counts the tags EC2's limit of 50 per resource applies to:
+// all but the aws: ones.
+func userTags(tags []ec2types.Tag) int {
+	n := 0
+	for _, t := range tags {
+		if !strings.HasPrefix(strings.ToLower(aws.ToString(t.Key)), "aws:") {
+			n++
+		}
+	}
+	return n
+}
+
 func (f *migFake) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, optFns ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
 	if err := f.begin(ctx, "CreateTags", true, optFns); err != nil {
 		return nil, err
@@ -267,6 +282,15 @@ func (f *migFake) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, optFn
 		if !ok {
 			f.t.Errorf("CreateTags on %q, not a volume", r)
 			continue
+		}
+		added := 0
+		for _, t := range in.Tags {
+			if _, ok := ec2Tag(v.Tags, aws.ToString(t.Key)); !ok {
+				added++
+			}
+		}
+		if userTags(v.Tags)+added > 50 {
+			return nil, apiErr("TagLimitExceeded")
 		}
 		for _, t := range in.Tags {
 			replaced := false
@@ -989,5 +1013,51 @@ func TestEBSRemediatorExemptOriginalKept(t *testing.T) {
 	}
 	if res.Action != remediation.ActionExempt {
 		t.Errorf("result = %+v", res)
+	}
+}
+
+// TestMigrationTagLimit: the migration's state tags and the tags copied
+// to the new volume count against EC2's 50 tags per resource (aws: tags
+// do not): a volume without room for them is needs-manual before anything
+// is written, instead of a migration that fails half way.
+func TestMigrationTagLimit(t *testing.T) {
+	tags := func(n int) []ec2types.Tag {
+		out := []ec2types.Tag{{Key: aws.String("aws:cloudformation:stack-name"), Value: aws.String("s")}}
+		for i := range n {
+			out = append(out, ec2types.Tag{Key: aws.String(fmt.Sprintf("k%02d", i)), Value: aws.String("v")})
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		attached bool
+		n        int
+		ok       bool
+	}{{false, 30, true}, {false, 46, false}, {true, 37, true}, {true, 40, false}} {
+		t.Run(fmt.Sprintf("attached=%t/tags=%d", tc.attached, tc.n), func(t *testing.T) {
+			f := newMigFake(t)
+			f.addInstance(migInstance, ec2types.InstanceStateNameRunning, true)
+			inst, dev := "", ""
+			if tc.attached {
+				inst, dev = migInstance, "/dev/sdf"
+			}
+			orig := f.addVolume(inst, dev, tags(tc.n)...)
+			m := newTestMigrator(f, migOptions())
+			if tc.ok {
+				if st, _ := advanceUntil(t, m, orig, 5); st.Result.Action != remediation.ActionRemediated {
+					t.Fatalf("result = %+v", st.Result)
+				}
+				return
+			}
+			st := m.Advance(context.Background(), testRegion, orig)
+			if st.Result.Action != remediation.ActionNeedsManual || !strings.Contains(st.Result.Reason, "50 tags") {
+				t.Errorf("result = %+v", st.Result)
+			}
+			if w := f.writes(); len(w) != 0 {
+				t.Errorf("wrote %v", w)
+			}
+			if p, err := m.Plan(context.Background(), testRegion, orig); err != nil || !strings.Contains(p.Refusal, "50 tags") {
+				t.Errorf("plan = %+v, %v", p, err)
+			}
+		})
 	}
 }
