@@ -3,6 +3,7 @@ package remediation
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // Undo asks the handler to revert one earlier remediated outcome
@@ -17,6 +18,56 @@ type Undo struct {
 	// Actor is who asked for the undo (the caller's ARN), for the
 	// published outcome; "" when unknown.
 	Actor string
+	// Exempt tags the resource with the exemption tag before the revert
+	// writes (Exempter), so that the pipeline does not fix it straight
+	// back; false leaves it to the pipeline.
+	Exempt bool
+}
+
+// ExemptTagsKey is the member of a reverted outcome's after that holds
+// the tags undo set to exempt the resource (Undo.Exempt).
+const ExemptTagsKey = "exemptTags"
+
+// ExemptRequest asks a remediator to exempt the resource of one of its
+// outcomes from remediation with its exemption tag.
+type ExemptRequest struct {
+	// Outcome is the remediated outcome being reverted: its resource,
+	// account and region.
+	Outcome Outcome
+	// Mode dry-run says what would be tagged and calls nothing.
+	Mode Mode
+	// At is when the undo runs, recorded in a tag beside the exemption.
+	At time.Time
+}
+
+// ExemptResult is what Exempt did.
+type ExemptResult struct {
+	// Tags are the tags the resource carries now for the exemption; nil
+	// when none was set.
+	Tags map[string]string
+	// Reason says what was tagged (or would be, in dry-run); with no Tags
+	// and no Err, why the resource cannot carry the tag and what keeps the
+	// pipeline off it instead.
+	Reason string
+	// Err is set when tagging failed; the reason names the call.
+	Err error
+}
+
+// Exempter is a Reverter that can exempt the resource of its outcome from
+// remediation (the exemption tag), so that `remediate undo` is not fixed
+// straight back: the revert's own write is a CloudTrail trigger of the
+// same remediator, and Config and the sweep find the resource later.
+type Exempter interface {
+	Exempt(ctx context.Context, req ExemptRequest) ExemptResult
+}
+
+// Exempt implements Exempter for a lazily built remediator that is one.
+func (l *lazy) Exempt(ctx context.Context, req ExemptRequest) ExemptResult {
+	e, ok := l.build().(Exempter)
+	if !ok {
+		return ExemptResult{Reason: fmt.Sprintf("remediator %s cannot exempt its resources with a tag", l.name)}
+	}
+	return e.Exempt(ctx, req)
 }
 
 // UndoEventPrefix starts the event ID of an undo's outcome; the rest is
@@ -90,7 +141,12 @@ func (h *Handler) Revert(ctx context.Context, u Undo) (Outcome, error) {
 	if err != nil {
 		return published(answer(ActionFailed, fmt.Sprintf("waiting for another run of %s on %q to finish: %v", src.Remediator, src.ResourceID, err)))
 	}
-	o = h.revertLocked(ctx, reverter, RevertRequest{Outcome: src, Mode: req.Mode, Force: u.Force}, req, eventID)
+	rr := RevertRequest{Outcome: src, Mode: req.Mode, Force: u.Force}
+	if u.Exempt {
+		o = h.revertExempting(ctx, reverter, rr, req, eventID)
+	} else {
+		o = h.revertLocked(ctx, reverter, rr, req, eventID)
+	}
 	unlock()
 	o.Trigger, o.Actor, o.ActedAs = TriggerUndo, u.Actor, actedAs
 	return published(o)
@@ -116,6 +172,96 @@ func (h *Handler) revertLocked(ctx context.Context, r Reverter, rr RevertRequest
 		o.Error = res.Reason
 	}
 	return o
+}
+
+// revertExempting is revertLocked for an undo that exempts the resource.
+// The tag must be on before the revert writes: that write is itself a
+// CloudTrail trigger of the same remediator, whose run must find the tag.
+// So the revert is first checked in dry-run (read and compare, nothing
+// written), the resource is tagged only when the revert is going to be
+// made, then reverted. A revert the check refuses (changed since, gone,
+// failed) leaves the resource untagged; a tagging failure leaves it
+// unreverted, since the pipeline would fix it straight back; a revert
+// that fails after the tag leaves the tag, and says so.
+func (h *Handler) revertExempting(ctx context.Context, r Reverter, rr RevertRequest, req Request, eventID string) Outcome {
+	start := h.now()
+	name := rr.Outcome.Remediator
+	e, ok := r.(Exempter)
+	if !ok {
+		o := h.revertLocked(ctx, r, rr, req, eventID)
+		if o.Action == ActionReverted {
+			o.Reason = joinReasons(o.Reason, fmt.Sprintf("remediator %s cannot exempt its resources, so the pipeline fixes this one again at its next event or sweep", name))
+		}
+		return o
+	}
+	check := rr
+	check.Mode = ModeDryRun
+	pre := h.revertLocked(ctx, r, check, req, eventID)
+	if pre.Action != ActionDryRun && pre.Action != ActionReverted {
+		return pre
+	}
+	ex := h.exempt(ctx, e, ExemptRequest{Outcome: rr.Outcome, Mode: rr.Mode, At: start})
+	if rr.Mode == ModeDryRun {
+		if ex.Err != nil {
+			ex.Reason = fmt.Sprintf("exempting it first would fail: %v", ex.Err)
+		}
+		pre.Reason = joinReasons(pre.Reason, ex.Reason)
+		return pre
+	}
+	if ex.Err != nil {
+		o := newOutcome(name, req, eventID)
+		o.Action, o.Before = ActionFailed, pre.Before
+		o.Error = fmt.Sprintf("not reverted: exempting %s %q from auto-remediation first failed, and without the tag the pipeline would fix it straight back: %v; "+
+			"grant the tagging permission (docs/undo.md) or undo with --no-exempt", req.ResourceType, req.ResourceID, ex.Err)
+		o.Reason = o.Error
+		h.finish(&o, start)
+		return o
+	}
+	o := h.revertLocked(ctx, r, rr, req, eventID)
+	if ex.Tags == nil {
+		// nothing to tag: the reason says what keeps the pipeline off it
+		o.Reason = joinReasons(o.Reason, ex.Reason)
+		h.finish(&o, start)
+		return o
+	}
+	after := make(map[string]any, len(o.After)+1)
+	for k, v := range o.After {
+		after[k] = v
+	}
+	tags := make(map[string]any, len(ex.Tags))
+	for k, v := range ex.Tags {
+		tags[k] = v
+	}
+	after[ExemptTagsKey] = tags
+	o.After = after
+	switch o.Action {
+	case ActionReverted:
+		o.Reason = joinReasons(o.Reason, ex.Reason+" first, so that the pipeline leaves it as restored; remove the tag to hand it back")
+	default:
+		o.Reason = joinReasons(o.Reason, ex.Reason+" before the revert, and the tag is left: remove it to hand the resource back to the pipeline, or undo again")
+	}
+	h.finish(&o, start)
+	return o
+}
+
+// exempt calls Exempt, turning a panic into an error.
+func (h *Handler) exempt(ctx context.Context, e Exempter, req ExemptRequest) (res ExemptResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = ExemptResult{Err: fmt.Errorf("remediator %s panicked exempting %q: %v", req.Outcome.Remediator, req.Outcome.ResourceID, p)}
+		}
+	}()
+	return e.Exempt(ctx, req)
+}
+
+func joinReasons(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
 }
 
 func orDash(s string) string {
