@@ -716,6 +716,14 @@ func (r *run) newVolume(snap ec2types.Snapshot) (ec2types.Volume, remediation.Re
 func (r *run) finish(nv ec2types.Volume, note string) remediation.Result {
 	nid := aws.ToString(nv.VolumeId)
 	got, ok, err := r.m.describeVolume(r.ctx, r.region, nid)
+	if err != nil && r.tags[tagInstance] != "" {
+		// a read that failed is no reason to swap the volumes of an
+		// instance that may run again: the next run verifies
+		res := remediation.Failed(nil, fmt.Errorf("verifying new volume %q: %w", nid, err))
+		res.Reason += "; the next run verifies again"
+		res.Wrote = len(r.did) > 0
+		return res
+	}
 	if err == nil && !ok {
 		err = fmt.Errorf("verifying new volume %q: not found", nid)
 	}
@@ -727,7 +735,19 @@ func (r *run) finish(nv ec2types.Volume, note string) remediation.Result {
 	}
 	now := r.m.opts.now().UTC().Format(time.RFC3339)
 	if err := r.setStep(StepDone, TagMigratedTo, nid, TagMigratedAt, now); err != nil {
-		res := r.stepFailed(fmt.Errorf("verifying: %w", err))
+		if r.tags[tagInstance] == "" {
+			res := r.stepFailed(fmt.Errorf("verifying: %w", err))
+			res.Wrote = true
+			return res
+		}
+		// the copy is in place and the instance may run again: a
+		// rollback would swap the volumes of a running instance; the
+		// next run, at step start, finishes
+		res := remediation.Failed(nil, fmt.Errorf("marking the migration of volume %q done: %w", r.id, err))
+		res.Reason += fmt.Sprintf("; encrypted volume %s is attached at %s of instance %s; the next run finishes", nid, r.tags[tagDevice], r.tags[tagInstance])
+		if len(r.did) > 0 {
+			res.Reason += "; this run: " + strings.Join(r.did, ", ")
+		}
 		res.Wrote = true
 		return res
 	}

@@ -1061,3 +1061,68 @@ func TestMigrationTagLimit(t *testing.T) {
 		})
 	}
 }
+
+// failAfterStart fails the first call of method after the instance was
+// started again: the read that verifies the copy, or the write that marks
+// the migration done.
+type failAfterStart struct {
+	*migFake
+	method string
+	failed bool
+}
+
+func (f *failAfterStart) fail(method string) bool {
+	if method == f.method && len(f.started) > 0 && !f.failed {
+		f.failed = true
+		return true
+	}
+	return false
+}
+
+func (f *failAfterStart) CreateTags(ctx context.Context, in *ec2.CreateTagsInput, optFns ...func(*ec2.Options)) (*ec2.CreateTagsOutput, error) {
+	if f.fail("CreateTags") {
+		return nil, apiErr("RequestLimitExceeded")
+	}
+	return f.migFake.CreateTags(ctx, in, optFns...)
+}
+
+func (f *failAfterStart) DescribeVolumes(ctx context.Context, in *ec2.DescribeVolumesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVolumesOutput, error) {
+	if f.fail("DescribeVolumes") {
+		return nil, apiErr("RequestLimitExceeded")
+	}
+	return f.migFake.DescribeVolumes(ctx, in, optFns...)
+}
+
+// TestMigrationDoneTagFailsAfterStart: once the copy is in place and the
+// instance started again, a failed write of the done tags is not rolled
+// back (that would detach volumes of a running instance): the run fails
+// and the next one finishes.
+func TestMigrationDoneTagFailsAfterStart(t *testing.T) {
+	for _, method := range []string{"CreateTags", "DescribeVolumes"} {
+		t.Run(method, func(t *testing.T) { testMigrationFailsAfterStart(t, method) })
+	}
+}
+
+func testMigrationFailsAfterStart(t *testing.T, method string) {
+	mf := newMigFake(t)
+	mf.addInstance(migInstance, ec2types.InstanceStateNameRunning, true)
+	orig := mf.addVolume(migInstance, "/dev/sdf")
+	f := &failAfterStart{migFake: mf, method: method}
+	m := NewVolumeMigrator(f, migOptions())
+	m.sleep = func(context.Context, time.Duration) error { return nil }
+	st := m.Advance(context.Background(), testRegion, orig)
+	if st.Result.Action != remediation.ActionFailed || !f.failed {
+		t.Fatalf("first run: %+v", st.Result)
+	}
+	if mf.count("DetachVolume") != 1 {
+		t.Errorf("DetachVolume called %d times: the volumes of the started instance were swapped back", mf.count("DetachVolume"))
+	}
+	mf.insts[migInstance].State.Name = ec2types.InstanceStateNameRunning
+	st = m.Advance(context.Background(), testRegion, orig)
+	if st.Result.Action != remediation.ActionRemediated {
+		t.Fatalf("next run: %+v", st.Result)
+	}
+	if got, _ := mf.deviceOf(migInstance, "/dev/sdf"); got != st.NewVolumeID || len(mf.started) != 1 {
+		t.Errorf("/dev/sdf holds %s, started %v", got, mf.started)
+	}
+}
