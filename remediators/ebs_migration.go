@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -412,12 +413,13 @@ func (r *run) fail(err error) remediation.Result {
 	return res
 }
 
-// truncateTag keeps a tag value within EC2's 256 characters.
+// truncateTag keeps a tag value within EC2's 256 characters, cut at a
+// character boundary: a value that is not valid UTF-8 fails the write.
 func truncateTag(s string) string {
-	if len(s) <= 256 {
+	if utf8.RuneCountInString(s) <= 256 {
 		return s
 	}
-	return s[:253] + "..."
+	return string([]rune(s)[:253]) + "..."
 }
 
 // EC2 allows 50 tags per resource, the aws: ones not counted. A

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -1124,5 +1125,20 @@ func testMigrationFailsAfterStart(t *testing.T, method string) {
 	}
 	if got, _ := mf.deviceOf(migInstance, "/dev/sdf"); got != st.NewVolumeID || len(mf.started) != 1 {
 		t.Errorf("/dev/sdf holds %s, started %v", got, mf.started)
+	}
+}
+
+// TestTruncateTag: a failure's reason kept in a tag stays valid UTF-8
+// within EC2's 256 characters, or the tag write (and with it the
+// rollback's record) would fail.
+func TestTruncateTag(t *testing.T) {
+	for _, s := range []string{strings.Repeat("é", 300), "a" + strings.Repeat("€", 200), strings.Repeat("x", 256)} {
+		got := truncateTag(s)
+		if !utf8.ValidString(got) || utf8.RuneCountInString(got) > 256 {
+			t.Errorf("truncateTag(%d bytes) = %q: valid %t, %d characters", len(s), got, utf8.ValidString(got), utf8.RuneCountInString(got))
+		}
+	}
+	if s := strings.Repeat("x", 256); truncateTag(s) != s {
+		t.Error("a value of 256 characters was cut")
 	}
 }
