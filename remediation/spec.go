@@ -220,10 +220,19 @@ func (c Catalog) Validate() error {
 			if len(p.Actions) == 0 || len(p.Resources) == 0 {
 				return fmt.Errorf("remediator %s: permission %q lacks actions or resources", s.Name, p.Sid)
 			}
+			keys := map[string]bool{}
 			for _, c := range p.Conditions {
 				if err := c.validate(); err != nil {
 					return fmt.Errorf("remediator %s: permission %q: %w", s.Name, p.Sid, err)
 				}
+				// A policy's Condition is a map of operators to maps of
+				// keys: a second condition on the same pair cannot be
+				// written (put its values in the first).
+				k := c.Test + " " + c.Variable
+				if keys[k] {
+					return fmt.Errorf("remediator %s: permission %q: two conditions %s on %s", s.Name, p.Sid, c.Test, c.Variable)
+				}
+				keys[k] = true
 			}
 		}
 	}

@@ -30,6 +30,12 @@ func TestValidateChecksConditions(t *testing.T) {
 			Sid: "Use", Actions: []string{"kms:Decrypt"}, Resources: []string{"*"}, Conditions: []Condition{c},
 		}}}}
 	}
+	twice := Condition{Test: "Bool", Variable: "kms:GrantIsForAWSResource", Values: []string{"true"}}
+	cat := spec(twice)
+	cat[0].Permissions[0].Conditions = append(cat[0].Permissions[0].Conditions, twice)
+	if err := cat.Validate(); err == nil || !strings.Contains(err.Error(), "two conditions") {
+		t.Errorf("two conditions on the same operator and key: %v", err)
+	}
 	for _, tc := range []struct {
 		c       Condition
 		wantErr string
