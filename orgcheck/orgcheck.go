@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 
 	"github.com/autoremediate/autoremediate/internal/awserr"
 	"github.com/autoremediate/autoremediate/remediation"
@@ -216,7 +217,7 @@ func (c *Checker) simulate(ctx context.Context, sc Scope, f func(check, status, 
 	}
 	partition := strings.Split(sc.Role, ":")[1]
 	perms := MemberPermissions(c.Definitions)
-	var missing []string
+	var missing, withContext []string
 	checked := 0
 	for _, p := range perms {
 		in := &iam.SimulatePrincipalPolicyInput{PolicySourceArn: aws.String(sc.Role), ActionNames: p.Actions}
@@ -224,6 +225,13 @@ func (c *Checker) simulate(ctx context.Context, sc Scope, f func(check, status, 
 			if r != "*" {
 				in.ResourceArns = append(in.ResourceArns, remediation.ExpandResource(r, partition, sc.Region, sc.Account))
 			}
+		}
+		// A conditioned statement matches only a request that carries the
+		// condition keys: without them the simulator answers implicitDeny
+		// for what the role does allow.
+		if entries, said := ContextEntries(remediation.ExpandConditions(p.Conditions, partition, sc.Region, sc.Account)); len(said) > 0 {
+			in.ContextEntries = entries
+			withContext = append(withContext, strings.Join(p.Actions, ", ")+" with "+strings.Join(said, ", "))
 		}
 		pages := iam.NewSimulatePrincipalPolicyPaginator(sim, in)
 		for pages.HasMorePages() {
@@ -242,13 +250,66 @@ func (c *Checker) simulate(ctx context.Context, sc Scope, f func(check, status, 
 			}
 		}
 	}
+	ctxNote := ""
+	if len(withContext) > 0 {
+		ctxNote = " (conditioned actions simulated with the context their conditions ask for: " + strings.Join(withContext, "; ") + ")"
+	}
 	if len(missing) > 0 {
 		slices.Sort(missing)
 		missing = slices.Compact(missing)
-		return f(what, StatusMissing, fmt.Sprintf("%s is not allowed %s: update the member stack in account %s (terraform/modules/member, or the StackSet template) so that it grants the enabled remediators' permissions",
-			roleName(sc), strings.Join(missing, ", "), sc.Account))
+		return f(what, StatusMissing, fmt.Sprintf("%s is not allowed %s: update the member stack in account %s (terraform/modules/member, or the StackSet template) so that it grants the enabled remediators' permissions%s",
+			roleName(sc), strings.Join(missing, ", "), sc.Account, ctxNote))
 	}
-	return f(what, StatusOK, fmt.Sprintf("all %d simulated action-resource pairs allowed", checked))
+	return f(what, StatusOK, fmt.Sprintf("all %d simulated action-resource pairs allowed%s", checked, ctxNote))
+}
+
+// ContextEntries returns the context keys of a request that the
+// conditions (placeholders filled) match, for IAM's policy simulator, and
+// says what it set ("kms:ViaService=ec2.eu-west-1.amazonaws.com"). A key
+// under a negated operator, or under Null "true", is left out: IAM's
+// negated operators match a request without the key. A *Like pattern is
+// matched by the value with its wildcards replaced by "x"; Null "false" by
+// any value.
+func ContextEntries(cs []remediation.Condition) ([]iamtypes.ContextEntry, []string) {
+	var (
+		out  []iamtypes.ContextEntry
+		said []string
+		seen = map[string]bool{}
+	)
+	for _, c := range cs {
+		test := c.Test
+		for _, p := range []string{"ForAnyValue:", "ForAllValues:"} {
+			test = strings.TrimPrefix(test, p)
+		}
+		test = strings.TrimSuffix(test, "IfExists")
+		if len(c.Values) == 0 || seen[c.Variable] || strings.Contains(test, "Not") {
+			continue
+		}
+		v := c.Values[0]
+		typ := iamtypes.ContextKeyTypeEnumString
+		switch {
+		case test == "Null":
+			if v != "false" {
+				continue
+			}
+			v = "present"
+		case test == "Bool":
+			typ = iamtypes.ContextKeyTypeEnumBoolean
+		case strings.HasPrefix(test, "Numeric"):
+			typ = iamtypes.ContextKeyTypeEnumNumeric
+		case strings.HasPrefix(test, "Date"):
+			typ = iamtypes.ContextKeyTypeEnumDate
+		case test == "IpAddress":
+			typ = iamtypes.ContextKeyTypeEnumIp
+			v, _, _ = strings.Cut(v, "/")
+		case strings.HasSuffix(test, "Like"):
+			v = strings.NewReplacer("*", "x", "?", "x").Replace(v)
+		}
+		seen[c.Variable] = true
+		out = append(out, iamtypes.ContextEntry{ContextKeyName: aws.String(c.Variable), ContextKeyType: typ, ContextKeyValues: []string{v}})
+		said = append(said, c.Variable+"="+v)
+	}
+	return out, said
 }
 
 func roleName(sc Scope) string {

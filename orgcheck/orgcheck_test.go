@@ -166,3 +166,114 @@ func TestCheckSimulatorUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// conditionSimulator allows an action only when the request carries the
+// context keys its statement in the member role's policy asks for, as
+// IAM's simulator does: the KMS actions of the EBS migration need
+// kms:ViaService (string) naming the region's EC2 endpoint, and
+// kms:CreateGrant also kms:GrantIsForAWSResource (boolean) true.
+type conditionSimulator struct {
+	region string
+	mu     sync.Mutex
+	reqs   []iam.SimulatePrincipalPolicyInput
+}
+
+func (f *conditionSimulator) SimulatePrincipalPolicy(_ context.Context, in *iam.SimulatePrincipalPolicyInput, _ ...func(*iam.Options)) (*iam.SimulatePrincipalPolicyOutput, error) {
+	f.mu.Lock()
+	f.reqs = append(f.reqs, *in)
+	f.mu.Unlock()
+	has := func(key string, typ iamtypes.ContextKeyTypeEnum, value string) bool {
+		for _, e := range in.ContextEntries {
+			if aws.ToString(e.ContextKeyName) == key && e.ContextKeyType == typ && len(e.ContextKeyValues) == 1 && e.ContextKeyValues[0] == value {
+				return true
+			}
+		}
+		return false
+	}
+	out := &iam.SimulatePrincipalPolicyOutput{}
+	for _, a := range in.ActionNames {
+		d := iamtypes.PolicyEvaluationDecisionTypeAllowed
+		switch a {
+		case "kms:CreateGrant":
+			if !has("kms:GrantIsForAWSResource", iamtypes.ContextKeyTypeEnumBoolean, "true") || !has("kms:ViaService", iamtypes.ContextKeyTypeEnumString, "ec2."+f.region+".amazonaws.com") {
+				d = iamtypes.PolicyEvaluationDecisionTypeImplicitDeny
+			}
+		case "kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo":
+			if !has("kms:ViaService", iamtypes.ContextKeyTypeEnumString, "ec2."+f.region+".amazonaws.com") {
+				d = iamtypes.PolicyEvaluationDecisionTypeImplicitDeny
+			}
+		}
+		out.EvaluationResults = append(out.EvaluationResults, iamtypes.EvaluationResult{EvalActionName: aws.String(a), EvalDecision: d})
+	}
+	return out, nil
+}
+
+// TestCheckSimulatesConditionsWithTheirContext: the EBS remediator's KMS
+// statements are conditioned; the check passes the context keys they ask
+// for, in the region checked, says so, and passes none for the
+// unconditioned statements.
+func TestCheckSimulatesConditionsWithTheirContext(t *testing.T) {
+	var ebs []remediators.Definition
+	for _, d := range remediators.Definitions() {
+		if d.Name == remediators.EBSEncryptionName {
+			d.Sweep = nil // its listings need real clients
+			ebs = append(ebs, d)
+		}
+	}
+	sim := &conditionSimulator{region: "eu-west-1"}
+	c := &Checker{Scopes: fakeScopes{}.For, Definitions: ebs, Simulator: func(Scope) SimulateAPI { return sim }}
+	fs := c.Run(context.Background(), []string{good}, []string{"eu-west-1"})
+	last := fs[len(fs)-1]
+	if last.Check != "permissions" || last.Status != StatusOK {
+		t.Fatalf("permissions: %+v", last)
+	}
+	for _, want := range []string{"kms:CreateGrant with kms:GrantIsForAWSResource=true, kms:ViaService=ec2.eu-west-1.amazonaws.com", "kms:Decrypt"} {
+		if !strings.Contains(last.Detail, want) {
+			t.Errorf("detail %q does not say %q", last.Detail, want)
+		}
+	}
+	conditioned := 0
+	for _, in := range sim.reqs {
+		if len(in.ContextEntries) > 0 {
+			conditioned++
+			continue
+		}
+		for _, a := range in.ActionNames {
+			if a == "kms:Decrypt" || a == "kms:CreateGrant" {
+				t.Errorf("%s simulated without context", a)
+			}
+		}
+	}
+	if conditioned != 2 {
+		t.Errorf("%d requests with context entries, want 2 (the migration's KMS statements)", conditioned)
+	}
+}
+
+func TestContextEntries(t *testing.T) {
+	entries, said := ContextEntries([]remediation.Condition{
+		{Test: "StringLike", Variable: "kms:ViaService", Values: []string{"ec2.*.amazonaws.com"}},
+		{Test: "Bool", Variable: "kms:GrantIsForAWSResource", Values: []string{"true"}},
+		{Test: "StringEquals", Variable: "ec2:ResourceTag/autoremediate:stop-allowed", Values: []string{"true"}},
+		{Test: "Null", Variable: "ec2:ResourceTag/autoremediate:migrated-to", Values: []string{"false"}},
+		{Test: "Null", Variable: "aws:TagKeys", Values: []string{"true"}},
+		{Test: "StringNotEquals", Variable: "aws:SourceVpc", Values: []string{"vpc-1"}},
+		{Test: "NumericLessThanIfExists", Variable: "ec2:VolumeSize", Values: []string{"100"}},
+	})
+	var got []string
+	for _, e := range entries {
+		got = append(got, aws.ToString(e.ContextKeyName)+" "+string(e.ContextKeyType)+" "+strings.Join(e.ContextKeyValues, ","))
+	}
+	want := []string{
+		"kms:ViaService string ec2.x.amazonaws.com",
+		"kms:GrantIsForAWSResource boolean true",
+		"ec2:ResourceTag/autoremediate:stop-allowed string true",
+		"ec2:ResourceTag/autoremediate:migrated-to string present",
+		"ec2:VolumeSize numeric 100",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("entries\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	if len(said) != len(want) || said[0] != "kms:ViaService=ec2.x.amazonaws.com" {
+		t.Errorf("said %v", said)
+	}
+}

@@ -115,10 +115,36 @@ func EBSEncryptionDefinition() Definition {
 				Actions:   []string{"ec2:DeleteVolume"},
 				Resources: []string{"arn:{partition}:ec2:{region}:{account}:volume/*"},
 			}, {
-				// resolves an EBS_KMS_KEY_ID given as alias or key ID
+				// resolves an EBS_KMS_KEY_ID given as alias or key ID;
+				// also the DescribeKey EBS makes with the role's
+				// permissions when it creates a volume with the key
 				Sid:       "EBSDefaultKeyResolve",
 				Actions:   []string{"kms:DescribeKey"},
 				Resources: []string{"arn:{partition}:kms:{region}:{account}:key/*"},
+			}, {
+				// A volume created with a customer managed key: EBS
+				// calls KMS with the caller's permissions, through EC2
+				// (kms:ViaService). StringLike: the member role serves
+				// every region ({region} becomes "*"). ReEncryptFrom and
+				// ReEncryptTo are what "kms:ReEncrypt*" grants, named so
+				// that the policy simulator can check them.
+				Sid:       "EBSMigrationKeyUse",
+				Actions:   []string{"kms:GenerateDataKeyWithoutPlaintext", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo"},
+				Resources: []string{"arn:{partition}:kms:{region}:{account}:key/*"},
+				Conditions: []remediation.Condition{
+					{Test: "StringLike", Variable: "kms:ViaService", Values: []string{"ec2.{region}.amazonaws.com"}},
+				},
+			}, {
+				// The grant EBS creates for the instance the volume is
+				// attached to; kms:GrantIsForAWSResource is present only
+				// on grant requests, hence a statement of its own.
+				Sid:       "EBSMigrationKeyGrant",
+				Actions:   []string{"kms:CreateGrant"},
+				Resources: []string{"arn:{partition}:kms:{region}:{account}:key/*"},
+				Conditions: []remediation.Condition{
+					{Test: "Bool", Variable: "kms:GrantIsForAWSResource", Values: []string{"true"}},
+					{Test: "StringLike", Variable: "kms:ViaService", Values: []string{"ec2.{region}.amazonaws.com"}},
+				},
 			}},
 		},
 		Sweep: []SweepCheck{

@@ -24,11 +24,7 @@ func TerraformInputs(defs []Definition) ([]byte, error) {
 	if err := Catalog(defs).Validate(); err != nil {
 		return nil, err
 	}
-	type permission struct {
-		Sid       string   `json:"sid"`
-		Actions   []string `json:"actions"`
-		Resources []string `json:"resources"`
-	}
+	type permission = TerraformPermission
 	type trigger struct {
 		Source string `json:"source"`
 		Name   string `json:"name"`
@@ -60,13 +56,7 @@ func TerraformInputs(defs []Definition) ([]byte, error) {
 		Remediators:  map[string]remediator{},
 		ManagedRules: map[string]rule{},
 	}
-	conv := func(ps []remediation.Permission) []permission {
-		out := []permission{}
-		for _, p := range ps {
-			out = append(out, permission{Sid: p.Sid, Actions: nonNil(p.Actions), Resources: nonNil(p.Resources)})
-		}
-		return out
-	}
+	conv := TerraformPermissions
 	for _, d := range defs {
 		r := remediator{Aliases: nonNil(d.Aliases), Summary: d.Summary, ResourceTypes: nonNil(d.ResourceTypes), Controls: nonNil(d.Controls),
 			Triggers: []trigger{}, Permissions: map[string][]permission{"scoped": {}, "patterns": {}, "unscoped": {}}}
@@ -97,6 +87,39 @@ func TerraformInputs(defs []Definition) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// TerraformPermission is a remediation.Permission as remediators.json
+// writes it for Terraform: every list present (empty rather than null), so
+// that every statement has the same attributes for the modules' for
+// expressions and dynamic "condition" blocks.
+type TerraformPermission struct {
+	Sid        string               `json:"sid"`
+	Actions    []string             `json:"actions"`
+	Resources  []string             `json:"resources"`
+	Conditions []TerraformCondition `json:"conditions"`
+}
+
+// TerraformCondition is a remediation.Condition as an
+// aws_iam_policy_document condition block takes it.
+type TerraformCondition struct {
+	Test     string   `json:"test"`
+	Variable string   `json:"variable"`
+	Values   []string `json:"values"`
+}
+
+// TerraformPermissions converts permissions to their remediators.json
+// form, placeholders unfilled.
+func TerraformPermissions(ps []remediation.Permission) []TerraformPermission {
+	out := []TerraformPermission{}
+	for _, p := range ps {
+		tp := TerraformPermission{Sid: p.Sid, Actions: nonNil(p.Actions), Resources: nonNil(p.Resources), Conditions: []TerraformCondition{}}
+		for _, c := range p.Conditions {
+			tp.Conditions = append(tp.Conditions, TerraformCondition{Test: c.Test, Variable: c.Variable, Values: nonNil(c.Values)})
+		}
+		out = append(out, tp)
+	}
+	return out
 }
 
 // PermissionScope says how a statement's resources are scoped: "unscoped"

@@ -382,15 +382,7 @@ func ModuleInputs(defs []remediators.Definition) ([]byte, error) {
 		TTLAttribute: state.TTLAttribute,
 		Actions:      state.Actions(),
 	}
-	type permission struct {
-		Sid       string   `json:"sid"`
-		Actions   []string `json:"actions"`
-		Resources []string `json:"resources"`
-	}
-	orgCheck := []permission{}
-	for _, p := range orgcheck.Permissions() {
-		orgCheck = append(orgCheck, permission{Sid: p.Sid, Actions: p.Actions, Resources: p.Resources})
-	}
+	orgCheck := remediators.TerraformPermissions(orgcheck.Permissions())
 	sort.SliceStable(orgCheck, func(i, j int) bool { return orgCheck[i].Sid < orgCheck[j].Sid })
 	for name, v := range map[string]any{"//": inputsComment, "state": section, "org_check_permissions": orgCheck} {
 		b, err := json.Marshal(v)

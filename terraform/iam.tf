@@ -30,6 +30,15 @@ locals {
     resources = [for r in p.resources : length(regexall("[{]", r)) == 0 ? r :
       replace(replace(replace(r, "{partition}", local.partition), "{region}", local.region), "{account}", local.account)
     ]
+    # Condition values take the same placeholders (kms:ViaService names
+    # the region's EC2 endpoint).
+    conditions = [for c in p.conditions : {
+      test     = c.test
+      variable = c.variable
+      values = [for v in c.values : length(regexall("[{]", v)) == 0 ? v :
+        replace(replace(replace(v, "{partition}", local.partition), "{region}", local.region), "{account}", local.account)
+      ]
+    }]
   }] }
 }
 
@@ -44,6 +53,14 @@ data "aws_iam_policy_document" "remediators" {
       sid       = statement.value.sid
       actions   = statement.value.actions
       resources = statement.value.resources
+      dynamic "condition" {
+        for_each = statement.value.conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 
@@ -54,6 +71,14 @@ data "aws_iam_policy_document" "remediators" {
       actions = statement.value.actions
       #tfsec:ignore:aws-iam-no-policy-wildcards Resources to remediate (any bucket, any instance of the account and region) are not known in advance; the ARN pattern keeps the resource type, region and account
       resources = statement.value.resources
+      dynamic "condition" {
+        for_each = statement.value.conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 
@@ -63,6 +88,14 @@ data "aws_iam_policy_document" "remediators" {
       sid       = statement.value.sid
       actions   = statement.value.actions
       resources = statement.value.resources
+      dynamic "condition" {
+        for_each = statement.value.conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 
@@ -142,6 +175,14 @@ data "aws_iam_policy_document" "sweep_permissions" {
       sid       = statement.value.sid
       actions   = statement.value.actions
       resources = statement.value.resources
+      dynamic "condition" {
+        for_each = statement.value.conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 

@@ -111,7 +111,22 @@ func MemberTemplate(defs []remediators.Definition, o MemberOptions) ([]byte, err
 			// One role serves every region.
 			res = append(res, sub(remediation.ExpandResource(r, "${AWS::Partition}", "*", "${AWS::AccountId}")))
 		}
-		statements = append(statements, cfn{"Sid": p.Sid, "Effect": "Allow", "Action": p.Actions, "Resource": res})
+		st := cfn{"Sid": p.Sid, "Effect": "Allow", "Action": p.Actions, "Resource": res}
+		if len(p.Conditions) > 0 {
+			cond := cfn{}
+			for _, c := range remediation.ExpandConditions(p.Conditions, "${AWS::Partition}", "*", "${AWS::AccountId}") {
+				if cond[c.Test] == nil {
+					cond[c.Test] = cfn{}
+				}
+				var vals []any
+				for _, v := range c.Values {
+					vals = append(vals, sub(v))
+				}
+				cond[c.Test].(cfn)[c.Variable] = vals
+			}
+			st["Condition"] = cond
+		}
+		statements = append(statements, st)
 	}
 
 	tags := []any{cfn{"Key": "managed-by", "Value": "cloudformation"}, cfn{"Key": "application", "Value": "autoremediate"}}

@@ -89,7 +89,7 @@ func refersToAddr(e hcl.Expression, addr string) bool {
 func expandedIn(ps []remediation.Permission, account string) []string {
 	var out []string
 	for _, p := range ps {
-		s := statement{sid: p.Sid, actions: p.Actions}
+		s := statement{sid: p.Sid, actions: p.Actions, conditions: remediation.ExpandConditions(p.Conditions, testPartition, "*", account)}
 		for _, r := range p.Resources {
 			s.resources = append(s.resources, remediation.ExpandResource(r, testPartition, "*", account))
 		}

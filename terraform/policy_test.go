@@ -26,15 +26,25 @@ type statement struct {
 	sid        string
 	actions    []string
 	resources  []string // "?" for a value known only at apply (an ARN)
-	conditions []*hclsyntax.Body
+	conditions []remediation.Condition
 	// ignored: the block carries a tfsec ignore of the wildcard check.
 	ignored bool
 	where   string
 }
 
-// String is the statement as the tests compare it.
+// String is the statement as the tests compare it: with its conditions,
+// sorted.
 func (s statement) String() string {
-	return fmt.Sprintf("%s: %s on %s", s.sid, strings.Join(s.actions, ","), strings.Join(s.resources, ","))
+	out := fmt.Sprintf("%s: %s on %s", s.sid, strings.Join(s.actions, ","), strings.Join(s.resources, ","))
+	var cs []string
+	for _, c := range s.conditions {
+		cs = append(cs, fmt.Sprintf("%s %s=%s", c.Test, c.Variable, strings.Join(c.Values, "|")))
+	}
+	sort.Strings(cs)
+	if len(cs) > 0 {
+		out += " if " + strings.Join(cs, " and ")
+	}
+	return out
 }
 
 const wildcardIgnore = "tfsec:ignore:aws-iam-no-policy-wildcards"
@@ -101,9 +111,31 @@ func evalStatement(t testing.TB, e *tfEval, doc string, body *hclsyntax.Body, it
 	if v, ok := e.attr(body, "effect", it); ok && v.AsString() != "Allow" {
 		t.Errorf("%s: statement %s is not an Allow", where, s.sid)
 	}
+	condition := func(c *hclsyntax.Body, it map[string]cty.Value) {
+		var cond remediation.Condition
+		if v, ok := e.attr(c, "test", it); ok {
+			cond.Test = v.AsString()
+		}
+		if v, ok := e.attr(c, "variable", it); ok {
+			cond.Variable = v.AsString()
+		}
+		if v, ok := e.attr(c, "values", it); ok {
+			cond.Values = ctyStrings(t, where+" condition values", v)
+		}
+		s.conditions = append(s.conditions, cond)
+	}
 	for _, c := range body.Blocks {
-		if c.Type == "condition" {
-			s.conditions = append(s.conditions, c.Body)
+		switch {
+		case c.Type == "condition":
+			condition(c.Body, it)
+		case c.Type == "dynamic" && len(c.Labels) == 1 && c.Labels[0] == "condition":
+			content := findBlock(c.Body, "content")
+			if content == nil {
+				t.Fatalf("%s: dynamic condition at %s without content", where, c.Range())
+			}
+			for _, inner := range e.dynamicIterations(c, it) {
+				condition(content.Body, inner)
+			}
 		}
 	}
 	return s
@@ -164,7 +196,7 @@ func checkScoped(t *testing.T, what string, ss []statement) {
 func expanded(ps []remediation.Permission) []string {
 	var out []string
 	for _, p := range ps {
-		s := statement{sid: p.Sid, actions: p.Actions}
+		s := statement{sid: p.Sid, actions: p.Actions, conditions: remediation.ExpandConditions(p.Conditions, testPartition, testRegion, testAccount)}
 		for _, r := range p.Resources {
 			s.resources = append(s.resources, remediation.ExpandResource(r, testPartition, testRegion, testAccount))
 		}
@@ -276,9 +308,7 @@ func TestPublisherPolicyMatchesCode(t *testing.T) {
 			}
 			found := false
 			for _, c := range s.conditions {
-				v, _ := e.attr(c, "variable", nil)
-				vals, _ := e.attr(c, "values", nil)
-				if v.AsString() == "cloudwatch:namespace" && slices.Equal(ctyStrings(t, "condition values", vals), []string{"Test/NS"}) {
+				if c.Variable == "cloudwatch:namespace" && slices.Equal(c.Values, []string{"Test/NS"}) {
 					found = true
 				}
 			}

@@ -27,6 +27,16 @@ locals {
     resources = [for r in p.resources : length(regexall("[{]", r)) == 0 ? r :
       replace(replace(replace(r, "{partition}", local.partition), "{region}", "*"), "{account}", local.account)
     ]
+    # Condition values take the same placeholders; a value with {region}
+    # sits under a *Like operator (the Go definitions are checked for it),
+    # where "*" matches every region.
+    conditions = [for c in p.conditions : {
+      test     = c.test
+      variable = c.variable
+      values = [for v in c.values : length(regexall("[{]", v)) == 0 ? v :
+        replace(replace(replace(v, "{partition}", local.partition), "{region}", "*"), "{account}", local.account)
+      ]
+    }]
   }]
 }
 
@@ -37,6 +47,14 @@ data "aws_iam_policy_document" "member" {
       sid       = statement.value.sid
       actions   = statement.value.actions
       resources = statement.value.resources
+      dynamic "condition" {
+        for_each = statement.value.conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 
@@ -47,6 +65,14 @@ data "aws_iam_policy_document" "member" {
       actions = statement.value.actions
       #tfsec:ignore:aws-iam-no-policy-wildcards Resources to remediate (any bucket, any instance of the account in any region) are not known in advance; the ARN pattern keeps the resource type and account
       resources = statement.value.resources
+      dynamic "condition" {
+        for_each = statement.value.conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 
@@ -56,6 +82,14 @@ data "aws_iam_policy_document" "member" {
       sid       = statement.value.sid
       actions   = statement.value.actions
       resources = statement.value.resources
+      dynamic "condition" {
+        for_each = statement.value.conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 
