@@ -1431,6 +1431,24 @@ func (m *VolumeMigrator) Plan(ctx context.Context, region, volumeID string) (Mig
 	case step == StepRollback:
 		p.Calls = append(p.Calls, "rollback: DetachVolume the new volume, AttachVolume "+volumeID+" at "+tags[tagDevice]+", ModifyInstanceAttribute DeleteOnTermination, StartInstances if it was running")
 		return p, nil
+	case step != "":
+		// as advance: past the stuck limit the migration ends
+		started, err := time.Parse(time.RFC3339, tags[tagStartedAt])
+		if age := m.opts.now().Sub(started); err == nil && age <= m.stuckAfter() {
+			break
+		}
+		why := fmt.Sprintf("stuck at step %s since %s, longer than EBS_MIGRATION_STUCK_AFTER (%s)", step, tags[tagStartedAt], m.stuckAfter())
+		if err != nil {
+			why = fmt.Sprintf("its tag %s=%q is not an RFC 3339 time", tagStartedAt, tags[tagStartedAt])
+		}
+		if tags[tagInstance] != "" {
+			p.Calls = append(p.Calls, fmt.Sprintf("CreateTags Resources=%s (%s=%s: %s)", volumeID, tagStep, StepRollback, why),
+				"rollback: DetachVolume the new volume, AttachVolume "+volumeID+" at "+tags[tagDevice]+", ModifyInstanceAttribute DeleteOnTermination, StartInstances if it was running",
+				fmt.Sprintf("CreateTags Resources=%s (%s=%s)", volumeID, tagStep, StepFailed))
+			return p, nil
+		}
+		p.Calls = append(p.Calls, fmt.Sprintf("CreateTags Resources=%s (%s=%s: %s; the original is untouched)", volumeID, tagStep, StepFailed, why))
+		return p, nil
 	}
 	r := &run{m: m, ctx: ctx, region: region, id: volumeID, vol: vol, tags: tags}
 	call := func(format string, args ...any) { p.Calls = append(p.Calls, fmt.Sprintf(format, args...)) }

@@ -1142,3 +1142,44 @@ func TestTruncateTag(t *testing.T) {
 		t.Error("a value of 256 characters was cut")
 	}
 }
+
+// TestMigrationPlanStuck: past EBS_MIGRATION_STUCK_AFTER the plan is what
+// Advance does then (end the migration, roll back an attached one), not
+// the rest of the migration.
+func TestMigrationPlanStuck(t *testing.T) {
+	for _, attached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("attached=%t", attached), func(t *testing.T) {
+			f := newMigFake(t)
+			f.addInstance(migInstance, ec2types.InstanceStateNameRunning, true)
+			inst, dev := "", ""
+			if attached {
+				inst, dev = migInstance, "/dev/sdf"
+			}
+			orig := f.addVolume(inst, dev)
+			f.pendingPolls = 1000
+			now := fixedNow
+			o := migOptions()
+			o.Now = func() time.Time { return now }
+			m := newTestMigrator(f, o)
+			m.Advance(context.Background(), testRegion, orig)
+			if attached { // seed done, stopped, final snapshot pending
+				for _, s := range f.snaps {
+					s.State = ec2types.SnapshotStateCompleted
+				}
+				m.Advance(context.Background(), testRegion, orig)
+			}
+			now = now.Add(DefaultEBSMigrationStuckAfter + time.Minute)
+			p, err := m.Plan(context.Background(), testRegion, orig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := strings.Join(p.Calls, "\n")
+			if strings.Contains(all, "CreateVolume") || !strings.Contains(all, "EBS_MIGRATION_STUCK_AFTER") {
+				t.Errorf("plan past the stuck limit:\n%s", all)
+			}
+			if attached && !strings.Contains(all, "rollback") {
+				t.Errorf("plan of a stopped instance's migration past the limit lacks the rollback:\n%s", all)
+			}
+		})
+	}
+}
