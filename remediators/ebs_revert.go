@@ -211,6 +211,12 @@ func (r *EBSEncryption) revertVolume(ctx context.Context, req remediation.Revert
 			Reason: fmt.Sprintf("not reverted: swapping volume %s back stops instance %s, which is not tagged %s=true; tag it, or swap the volumes by hand", id, inst, TagStopAllowed)}
 	}
 	running := instanceState(i) == ec2types.InstanceStateNameRunning
+	if g, ok := ec2Tag(i.Tags, "aws:autoscaling:groupName"); ok && running {
+		// as in the migration: the group would replace the stopped
+		// instance, deleting the volumes deleted on termination
+		return remediation.Result{Action: remediation.ActionNeedsManual, Before: now, After: now,
+			Reason: fmt.Sprintf("not reverted: swapping volume %s back stops instance %s of Auto Scaling group %s, which would replace it: swap the volumes by hand, with the instance in Standby (the tag stays, so undo cannot tell)", id, inst, g)}
+	}
 	steps := []string{}
 	if running {
 		steps = append(steps, "stop instance "+inst)

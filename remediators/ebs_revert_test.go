@@ -171,6 +171,22 @@ func TestEBSRevertVolume(t *testing.T) {
 			t.Errorf("%+v", res)
 		}
 	})
+	t.Run("running instance of an Auto Scaling group", func(t *testing.T) {
+		// stopped, the group would replace it, deleting its volumes
+		f := newMigFake(t)
+		f.addInstance(migInstance, ec2types.InstanceStateNameStopped, true)
+		orig := f.addVolume(migInstance, "/dev/sdf")
+		o := migratedOutcome(t, f, orig)
+		i := f.insts[migInstance]
+		i.State.Name = ec2types.InstanceStateNameRunning
+		i.Tags = append(i.Tags, ec2types.Tag{Key: aws.String("aws:autoscaling:groupName"), Value: aws.String("web")})
+		r := &EBSEncryption{Volumes: f, Opts: migOptions()}
+		n := len(f.writes())
+		res := r.Revert(context.Background(), remediation.RevertRequest{Outcome: o, Mode: remediation.ModeEnforce})
+		if res.Action != remediation.ActionNeedsManual || !strings.Contains(res.Reason, "Auto Scaling group web") || len(f.writes()) != n {
+			t.Errorf("%+v, writes %v", res, f.writes()[n:])
+		}
+	})
 	t.Run("before incomplete", func(t *testing.T) {
 		f := newMigFake(t)
 		orig := f.addVolume("", "")
