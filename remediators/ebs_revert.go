@@ -229,11 +229,21 @@ func (r *EBSEncryption) revertVolume(ctx context.Context, req remediation.Revert
 		return remediation.Result{Action: remediation.ActionDryRun, Before: now, After: now, Reason: "would " + strings.Join(steps, ", ") + "; encrypted volume " + nid + " would be kept"}
 	}
 	var did []string
+	stopped := false // by this undo: a failure after it must not leave the instance down
 	fail := func(err error) remediation.Result {
 		res := remediation.Failed(now, err)
 		if len(did) > 0 {
 			res.Reason += "; done: " + strings.Join(did, ", ")
 			res.Wrote = true
+		}
+		if stopped {
+			undone, rerr := r.revertRecover(ctx, m, o.Region, inst, dev, id, nid)
+			if len(undone) > 0 {
+				res.Reason += "; undone: " + strings.Join(undone, ", ")
+			}
+			if rerr != nil {
+				res.Reason += fmt.Sprintf("; instance %s may be left stopped: %v", inst, rerr)
+			}
 		}
 		return res
 	}
@@ -255,6 +265,7 @@ func (r *EBSEncryption) revertVolume(ctx context.Context, req remediation.Revert
 		if _, err := r.Volumes.StopInstances(ctx, &ec2.StopInstancesInput{InstanceIds: []string{inst}}, ec2Region(o.Region)); err != nil {
 			return fail(fmt.Errorf("stopping instance %q: %w", inst, err))
 		}
+		stopped = true
 		did = append(did, "stopped instance "+inst)
 	}
 	if err := wait("instance "+inst+" to stop", func() (bool, error) {
@@ -312,6 +323,49 @@ func (r *EBSEncryption) revertVolume(ctx context.Context, req remediation.Revert
 	after["deleteOnTermination"] = dot
 	return remediation.Result{Action: remediation.ActionReverted, Before: now, After: after,
 		Reason: fmt.Sprintf("swapped volume %s back at %s of instance %s (%s); encrypted volume %s is kept, detached: delete it once it is not needed", id, dev, inst, strings.Join(did, ", "), nid)}
+}
+
+// revertRecover runs the instance again after an undo that stopped it
+// failed half way: if neither volume is at the device (the copy detached,
+// the original not attached), the copy goes back first, so that the
+// instance starts as the migration left it.
+func (r *EBSEncryption) revertRecover(ctx context.Context, m *VolumeMigrator, region, inst, dev, id, nid string) ([]string, error) {
+	var undone []string
+	orig, _, err := m.describeVolume(ctx, region, id)
+	if err != nil {
+		return undone, err
+	}
+	nv, _, err := m.describeVolume(ctx, region, nid)
+	if err != nil {
+		return undone, err
+	}
+	_, origOn := attachedTo(orig, inst, dev)
+	_, newOn := attachedTo(nv, inst, dev)
+	if !origOn && !newOn {
+		if _, err := r.Volumes.AttachVolume(ctx, &ec2.AttachVolumeInput{VolumeId: aws.String(nid), InstanceId: aws.String(inst), Device: aws.String(dev)}, ec2Region(region)); err != nil {
+			return undone, fmt.Errorf("attaching volume %q back to instance %q at %s: %w", nid, inst, dev, err)
+		}
+		undone = append(undone, fmt.Sprintf("attached %s back at %s", nid, dev))
+	}
+	for n := 0; ; n++ {
+		i, err := m.describeInstance(ctx, region, inst)
+		if err != nil {
+			return undone, err
+		}
+		if instanceState(i) == ec2types.InstanceStateNameStopped {
+			break
+		}
+		if n >= revertWaits {
+			return undone, fmt.Errorf("instance %q is %s, not stopped, after %d reads", inst, instanceState(i), n+1)
+		}
+		if err := sleepCtx(ctx, max(r.Opts.VerifyInterval, 0)); err != nil {
+			return undone, err
+		}
+	}
+	if _, err := r.Volumes.StartInstances(ctx, &ec2.StartInstancesInput{InstanceIds: []string{inst}}, ec2Region(region)); err != nil {
+		return undone, fmt.Errorf("starting instance %q: %w", inst, err)
+	}
+	return append(undone, "started instance "+inst), nil
 }
 
 // volumePair is what an undo reads: the original and its encrypted copy.

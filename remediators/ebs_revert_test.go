@@ -187,6 +187,29 @@ func TestEBSRevertVolume(t *testing.T) {
 			t.Errorf("%+v, writes %v", res, f.writes()[n:])
 		}
 	})
+	t.Run("failure after the stop", func(t *testing.T) {
+		// the original cannot be attached: the copy goes back at the
+		// device and the instance runs again
+		f := newMigFake(t)
+		f.addInstance(migInstance, ec2types.InstanceStateNameRunning, true)
+		orig := f.addVolume(migInstance, "/dev/sdf")
+		o := migratedOutcome(t, f, orig)
+		nid := o.After["newVolumeId"].(string)
+		f.insts[migInstance].State.Name = ec2types.InstanceStateNameRunning
+		f.errs["AttachVolume#2"] = apiErr("InternalError") // #1 was the migration's
+		r := &EBSEncryption{Volumes: f, Opts: migOptions()}
+		r.Opts.VerifyInterval = 0
+		res := r.Revert(context.Background(), remediation.RevertRequest{Outcome: o, Mode: remediation.ModeEnforce})
+		if res.Action != remediation.ActionFailed || !strings.Contains(res.Reason, "InternalError") {
+			t.Fatalf("%+v", res)
+		}
+		if got, _ := f.deviceOf(migInstance, "/dev/sdf"); got != nid {
+			t.Errorf("/dev/sdf holds %q, want the copy %s back", got, nid)
+		}
+		if len(f.started) != 2 {
+			t.Errorf("started %v: the undo left the instance stopped", f.started)
+		}
+	})
 	t.Run("before incomplete", func(t *testing.T) {
 		f := newMigFake(t)
 		orig := f.addVolume("", "")
