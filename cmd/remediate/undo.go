@@ -14,7 +14,7 @@ import (
 	"github.com/autoremediate/autoremediate/remediation"
 )
 
-const undoHelp = `Usage: remediate undo --outcome FILE [--dry-run] [--force]
+const undoHelp = `Usage: remediate undo --outcome FILE [--dry-run] [--force] [--no-exempt]
 
 Reverts remediated outcomes: puts back what each outcome recorded as before,
 through the remediator that made the change, in the outcome's account and
@@ -25,6 +25,14 @@ Each revert reads the resource first and refuses (needs-manual, nothing
 written) when it has changed since the outcome, that is when it no longer
 looks like the outcome's after; --force reverts anyway. Then it writes and
 reads back to verify. What each remediator restores is in docs/undo.md.
+
+So that the pipeline does not fix a reverted resource straight back (the
+revert's own write is a CloudTrail event; Config and the sweep find it
+later), undo first tags it EXEMPT_TAG_KEY=off (and
+autoremediate:reverted-at=<when>), once the check says the revert is going
+to be made; remove the tag to hand the resource back to the pipeline. The
+account's EBS encryption default has no tag: the outcome says how to keep
+the pipeline off it. --no-exempt reverts without the tag.
 
 FILE ("-" for standard input) holds outcomes as the pipeline prints or
 sends them, in any mix:
@@ -45,9 +53,8 @@ last fix).
 Output: one outcome JSON object per line on standard output, like invoke:
 action reverted (dry-run with --dry-run; needs-manual when refused; gone,
 ignored or failed), trigger undo, event ID undo-<the original's>. Each is
-also published like every outcome (log line, metrics, SNS). The pipeline
-fixes a reverted resource again at its next event or sweep unless it is
-exempted (tag EXEMPT_TAG_KEY=off) or its remediator runs in dry-run.
+also published like every outcome (log line, metrics, SNS). A tagged
+resource's outcome has the tags in after (exemptTags).
 
 It reads the pipeline's settings from the environment like invoke
 (ENABLED_REMEDIATORS, MEMBER_ROLE_NAME, EXCLUDED_ACCOUNTS, REGIONS,
@@ -55,8 +62,8 @@ SNS_TOPIC_ARN, METRICS_MODE, ...); MODE and REMEDIATOR_MODES do not apply
 (--dry-run does).
 
 Exit status: 0 when every remediated outcome was reverted (or, with
---dry-run, would be); 1 when one was refused, failed, gone or ignored, or an
-outcome could not be published; 2 for bad flags, bad settings (a missing
+--dry-run, would be); 1 when one was refused, failed (its tag could not be
+set, too), gone or ignored, or an outcome could not be published; 2 for bad flags, bad settings (a missing
 region too) or input that is not outcomes.
 
 Flags:
@@ -68,6 +75,7 @@ func runUndo(ctx context.Context, c *cli, args []string) int {
 	path := fs.String("outcome", "", "`FILE` with the outcome(s); - for standard input")
 	dryRun := fs.Bool("dry-run", false, "change nothing: report what would be restored")
 	force := fs.Bool("force", false, "revert even when the resource has changed since the outcome")
+	noExempt := fs.Bool("no-exempt", false, "do not tag the reverted resources with the exemption tag: the pipeline fixes them again")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), undoHelp); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -108,7 +116,7 @@ func runUndo(ctx context.Context, c *cli, args []string) int {
 	if *dryRun {
 		mode = remediation.ModeDryRun
 	}
-	u := undoRun{mode: mode, force: *force, actor: app.CallerARN(ctx, clients), exemptKey: cfg.Remediators.ExemptTagKey}
+	u := undoRun{mode: mode, force: *force, noExempt: *noExempt, actor: app.CallerARN(ctx, clients), exemptKey: cfg.Remediators.ExemptTagKey}
 	code := u.all(ctx, c, h, outs)
 	// The reverted outcomes go to the outcome archive like any other.
 	if !closePublisher(ctx, c, "undo", h.Publisher) {
@@ -121,6 +129,7 @@ func runUndo(ctx context.Context, c *cli, args []string) int {
 type undoRun struct {
 	mode      remediation.Mode
 	force     bool
+	noExempt  bool // --no-exempt: the resources are not tagged
 	actor     string
 	exemptKey string
 }
@@ -132,7 +141,7 @@ func (u undoRun) all(ctx context.Context, c *cli, h *remediation.Handler, outs [
 	code := exitOK
 	enc := json.NewEncoder(c.stdout)
 	todo := latestRemediated(outs)
-	reverted := 0
+	reverted, tagged := 0, 0
 	for i, o := range outs {
 		skip, ok := todo[i]
 		if !ok {
@@ -150,7 +159,7 @@ func (u undoRun) all(ctx context.Context, c *cli, h *remediation.Handler, outs [
 		// As in invoke, the revert in hand finishes: a half-done one would
 		// be neither verified nor published.
 		oneCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventTimeout)
-		res, err := h.Revert(oneCtx, remediation.Undo{Outcome: o, Mode: u.mode, Force: u.force, Actor: u.actor})
+		res, err := h.Revert(oneCtx, remediation.Undo{Outcome: o, Mode: u.mode, Force: u.force, Actor: u.actor, Exempt: !u.noExempt})
 		cancel()
 		if encErr := enc.Encode(res); encErr != nil {
 			fmt.Fprintf(c.stderr, "remediate undo: writing outcome: %v\n", encErr)
@@ -163,6 +172,9 @@ func (u undoRun) all(ctx context.Context, c *cli, h *remediation.Handler, outs [
 		switch res.Action {
 		case remediation.ActionReverted:
 			reverted++
+			if _, ok := res.After[remediation.ExemptTagsKey]; ok {
+				tagged++
+			}
 		case remediation.ActionDryRun:
 		default:
 			code = exitFailed
@@ -171,12 +183,22 @@ func (u undoRun) all(ctx context.Context, c *cli, h *remediation.Handler, outs [
 	if len(todo) == 0 || allSkipped(todo) {
 		fmt.Fprintln(c.stderr, "remediate undo: no remediated outcome in the input: nothing to undo")
 	}
-	if reverted > 0 && u.mode == remediation.ModeEnforce {
-		key := u.exemptKey
-		if key == "" {
-			key = "auto-remediation"
+	if u.mode != remediation.ModeEnforce || reverted == 0 {
+		return code
+	}
+	key := u.exemptKey
+	if key == "" {
+		key = "auto-remediation"
+	}
+	if tagged > 0 {
+		fmt.Fprintf(c.stderr, "remediate undo: note: %d reverted resource(s) tagged %s=off, so that the pipeline leaves them as restored; remove the tag to hand one back to the pipeline\n", tagged, key)
+	}
+	if untagged := reverted - tagged; untagged > 0 {
+		why := "could not be tagged (each outcome's reason says why)"
+		if u.noExempt {
+			why = "not tagged (--no-exempt)"
 		}
-		fmt.Fprintf(c.stderr, "remediate undo: note: the pipeline fixes a reverted resource again at its next event or sweep; to keep it as it is, tag it %s=off or run its remediator in dry-run (REMEDIATOR_MODES)\n", key)
+		fmt.Fprintf(c.stderr, "remediate undo: note: %d reverted resource(s) %s: the pipeline fixes them again at its next event (the undo's own change, as CloudTrail reports it, unless your credentials are in IGNORE_ACTOR_ARNS) or sweep; to keep one as it is, tag it %s=off or run its remediator in dry-run (REMEDIATOR_MODES)\n", untagged, why, key)
 	}
 	return code
 }

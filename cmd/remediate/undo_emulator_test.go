@@ -104,8 +104,44 @@ func TestUndoCommandOnEmulator(t *testing.T) {
 	if got := pab(); got != nil {
 		t.Fatalf("after undo the bucket has %+v, want no configuration as before", got)
 	}
-	if !strings.Contains(stderr, "tag it auto-remediation=off") {
-		t.Errorf("no note that the pipeline fixes it again: %q", stderr)
+	// The bucket was exempted before the revert's write, so the
+	// pipeline leaves it as restored: the CloudTrail record of that write
+	// (DeleteBucketPublicAccessBlock, by the undo's caller) and the sweep
+	// both find it exempt.
+	tags := bucketTags(t, s3c, bucket)
+	if tags["auto-remediation"] != "off" || tags["autoremediate:reverted-at"] == "" {
+		t.Fatalf("after undo the bucket's tags are %v, want auto-remediation=off and autoremediate:reverted-at", tags)
+	}
+	if et, _ := outs[0].After[remediation.ExemptTagsKey].(map[string]any); et["auto-remediation"] != "off" ||
+		!strings.Contains(outs[0].Reason, `tagged bucket "`+bucket+`" auto-remediation=off`) {
+		t.Errorf("the outcome does not say the bucket was tagged: after %v, reason %q", outs[0].After, outs[0].Reason)
+	}
+	if !strings.Contains(stderr, "1 reverted resource(s) tagged auto-remediation=off") || !strings.Contains(stderr, "remove the tag to hand one back") {
+		t.Errorf("no note that the bucket was tagged: %q", stderr)
+	}
+	invoke := func(event string) remediation.Outcome {
+		t.Helper()
+		c, stdout, stderr := testCLI(event, env)
+		if code := run(ctx, []string{"invoke", "--event", "-"}, c); code != exitOK {
+			t.Fatalf("invoke: exit %d\n%s", code, stderr.String())
+		}
+		var o remediation.Outcome
+		if err := json.Unmarshal(stdout.Bytes(), &o); err != nil {
+			t.Fatalf("invoke stdout %q: %v", stdout.String(), err)
+		}
+		return o
+	}
+	if o := invoke(deletePublicAccessBlockEvent(bucket, outs[0].Actor)); o.Action != remediation.ActionExempt || o.Trigger != remediation.TriggerCloudTrail {
+		t.Errorf("the CloudTrail record of the undo's write: %s (%s) %q, want exempt", o.Action, o.Trigger, o.Reason)
+	}
+	c, stdout, sweepErr := testCLI("", env)
+	if code := run(ctx, []string{"sweep", "--output", "json", "--only", "s3-public-access-block"}, c); code != exitOK ||
+		!strings.Contains(stdout.String(), `"action":"exempt"`) || pab() != nil {
+		t.Fatalf("sweep after undo: exit %d, bucket %+v, outcomes %s\n%s", code, pab(), stdout.String(), sweepErr.String())
+	}
+	// Handing it back: without the tag the pipeline fixes it again.
+	if _, err := s3c.DeleteBucketTagging(ctx, &s3.DeleteBucketTaggingInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
 	}
 
 	// The fix again, as an SQS subscriber of the topic received it; the
@@ -132,9 +168,21 @@ func TestUndoCommandOnEmulator(t *testing.T) {
 	if code != exitFailed || len(outs) != 1 || outs[0].Action != remediation.ActionNeedsManual || pab() == nil || aws.ToBool(pab().RestrictPublicBuckets) {
 		t.Fatalf("undo of a changed bucket: exit %d, outcomes %+v, bucket %+v\n%s", code, outs, pab(), stderr)
 	}
-	code, outs, stderr = undo(string(answer), "--force")
+	if _, ok := bucketTags(t, s3c, bucket)["auto-remediation"]; ok {
+		t.Error("a refused undo tagged the bucket")
+	}
+	code, outs, stderr = undo(string(answer), "--force", "--no-exempt")
 	if code != exitOK || len(outs) != 1 || outs[0].Action != remediation.ActionReverted || pab() != nil {
-		t.Fatalf("undo --force: exit %d, outcomes %+v, bucket %+v\n%s", code, outs, pab(), stderr)
+		t.Fatalf("undo --force --no-exempt: exit %d, outcomes %+v, bucket %+v\n%s", code, outs, pab(), stderr)
+	}
+	if _, ok := bucketTags(t, s3c, bucket)["auto-remediation"]; ok || outs[0].After[remediation.ExemptTagsKey] != nil {
+		t.Errorf("--no-exempt tagged the bucket: %v", outs[0].After)
+	}
+	if !strings.Contains(stderr, "not tagged (--no-exempt): the pipeline fixes them again") {
+		t.Errorf("no note that the pipeline fixes it again: %q", stderr)
+	}
+	if o := invoke(deletePublicAccessBlockEvent(bucket, outs[0].Actor)); o.Action != remediation.ActionRemediated || pab() == nil {
+		t.Errorf("after undo --no-exempt the CloudTrail record gives %s %q, want remediated", o.Action, o.Reason)
 	}
 	// The undo itself was published like any outcome.
 	var published bool
@@ -144,6 +192,43 @@ func TestUndoCommandOnEmulator(t *testing.T) {
 	if !published {
 		t.Error("no reverted outcome reached the topic's subscriber")
 	}
+}
+
+// bucketTags reads a bucket's tags; none when it has no tag set.
+func bucketTags(t *testing.T, c *s3.Client, bucket string) map[string]string {
+	t.Helper()
+	out, err := c.GetBucketTagging(context.Background(), &s3.GetBucketTaggingInput{Bucket: aws.String(bucket)})
+	tags := map[string]string{}
+	if err != nil {
+		if strings.Contains(err.Error(), "NoSuchTagSet") {
+			return tags
+		}
+		t.Fatalf("reading tags of %s: %v", bucket, err)
+	}
+	for _, tg := range out.TagSet {
+		tags[aws.ToString(tg.Key)] = aws.ToString(tg.Value)
+	}
+	return tags
+}
+
+// deletePublicAccessBlockEvent is the EventBridge event of CloudTrail's
+// record of DeletePublicAccessBlock on bucket by actor: what the undo's own
+// write sends the pipeline.
+func deletePublicAccessBlockEvent(bucket, actor string) string {
+	ev := map[string]any{
+		"version": "0", "id": "ct-undo-1", "detail-type": "AWS API Call via CloudTrail", "source": "aws.s3",
+		"account": "123456789012", "time": time.Now().UTC().Format(time.RFC3339), "region": "us-east-1", "resources": []any{},
+		"detail": map[string]any{
+			"eventVersion": "1.09", "eventSource": "s3.amazonaws.com", "eventName": "DeleteBucketPublicAccessBlock", "awsRegion": "us-east-1",
+			"userIdentity":      map[string]any{"type": "IAMUser", "arn": actor, "accountId": "123456789012"},
+			"eventTime":         time.Now().UTC().Format(time.RFC3339),
+			"requestParameters": map[string]any{"publicAccessBlock": "", "bucketName": bucket},
+			"eventID":           "3f9a2b1c-8d7e-4f60-a5b4-00000000undo", "readOnly": false, "eventType": "AwsApiCall",
+			"managementEvent": true, "recipientAccountId": "123456789012", "eventCategory": "Management",
+		},
+	}
+	b, _ := json.Marshal(ev)
+	return string(b)
 }
 
 // drain receives and deletes every message the queue has now.
