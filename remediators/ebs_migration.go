@@ -240,7 +240,25 @@ func (m *VolumeMigrator) describeVolume(ctx context.Context, region, id string) 
 	if len(out.Volumes) == 0 {
 		return ec2types.Volume{}, false, nil
 	}
-	return out.Volumes[0], true, nil
+	v := out.Volumes[0]
+	// an attachment EC2 still lists as detached is gone
+	v.Attachments = slices.DeleteFunc(slices.Clone(v.Attachments), func(a ec2types.VolumeAttachment) bool {
+		return a.State == ec2types.VolumeAttachmentStateDetached
+	})
+	return v, true, nil
+}
+
+// managedAttachment says, for a volume attached to an AWS-managed
+// resource (no instance ID, an owning service), which; the migration has
+// no instance to stop there.
+func managedAttachment(v ec2types.Volume) (string, bool) {
+	for _, a := range v.Attachments {
+		if aws.ToString(a.InstanceId) == "" {
+			return fmt.Sprintf("volume %s is attached to a resource of %s (%s), not to an instance: migrate it through that service",
+				aws.ToString(v.VolumeId), orNone(aws.ToString(a.InstanceOwningService)), orNone(aws.ToString(a.AssociatedResource))), true
+		}
+	}
+	return "", false
 }
 
 func (m *VolumeMigrator) describeInstance(ctx context.Context, region, id string) (ec2types.Instance, error) {
@@ -932,6 +950,9 @@ func deleteOnTermination(i ec2types.Instance, device string) bool {
 // and the stop would otherwise be lost, so the new volume is always made
 // from a snapshot taken while the instance is stopped.
 func (r *run) beforeStop() remediation.Result {
+	if why, ok := managedAttachment(r.vol); ok {
+		return r.needsManual("%s", why)
+	}
 	if len(r.vol.Attachments) > 1 {
 		return r.needsManual("volume %s is attached to %d instances (multi-attach): migrate it by hand", r.id, len(r.vol.Attachments))
 	}
@@ -1111,6 +1132,9 @@ func (r *run) waitVolume(id string, done func(ec2types.Volume) bool) (ec2types.V
 
 func attachedTo(v ec2types.Volume, inst, dev string) (ec2types.VolumeAttachment, bool) {
 	for _, a := range v.Attachments {
+		if a.State == ec2types.VolumeAttachmentStateDetached {
+			continue
+		}
 		if aws.ToString(a.InstanceId) == inst && (dev == "" || aws.ToString(a.Device) == dev) {
 			return a, true
 		}
@@ -1493,6 +1517,10 @@ func (m *VolumeMigrator) Plan(ctx context.Context, region, volumeID string) (Mig
 	dev := tags[tagDevice]
 	wasRunning := tags[tagWasRunning] == "true"
 	if inst == "" {
+		if why, ok := managedAttachment(vol); ok {
+			p.Refusal = why
+			return p, nil
+		}
 		if len(vol.Attachments) > 1 {
 			p.Refusal = fmt.Sprintf("volume %s is attached to %d instances (multi-attach)", volumeID, len(vol.Attachments))
 			return p, nil

@@ -1183,3 +1183,43 @@ func TestMigrationPlanStuck(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrationAttachmentStates: an attachment in state detached is no
+// attachment (EC2 may list it so once the detach is done), or a detach
+// would be waited for until the stuck limit.
+func TestMigrationAttachmentStates(t *testing.T) {
+	v := ec2types.Volume{Attachments: []ec2types.VolumeAttachment{{InstanceId: aws.String(migInstance), Device: aws.String("/dev/sdf"), State: ec2types.VolumeAttachmentStateDetached}}}
+	if !isDetached(migInstance)(v) {
+		t.Error("a volume whose attachment is detached is not detached")
+	}
+	if _, on := attachedTo(v, migInstance, ""); on {
+		t.Error("a detached attachment counts as attached")
+	}
+	v.Attachments[0].State = ec2types.VolumeAttachmentStateDetaching
+	if isDetached(migInstance)(v) {
+		t.Error("a detaching volume is detached")
+	}
+}
+
+// TestMigrationAWSManagedAttachment: a volume attached to an AWS-managed
+// resource (no instance ID, an owning service) is needs-manual: there is
+// no instance to stop.
+func TestMigrationAWSManagedAttachment(t *testing.T) {
+	f := newMigFake(t)
+	orig := f.addVolume("", "")
+	v := f.vols[orig]
+	v.State = ec2types.VolumeStateInUse
+	v.Attachments = []ec2types.VolumeAttachment{{VolumeId: aws.String(orig), State: ec2types.VolumeAttachmentStateAttached,
+		InstanceOwningService: aws.String("ecs.amazonaws.com"), AssociatedResource: aws.String("arn:aws:ecs:eu-west-1:123456789012:task/c/0123")}}
+	m := newTestMigrator(f, migOptions())
+	st := m.Advance(context.Background(), testRegion, orig)
+	if st.Result.Action != remediation.ActionNeedsManual || !strings.Contains(st.Result.Reason, "ecs.amazonaws.com") {
+		t.Errorf("result = %+v", st.Result)
+	}
+	if w := f.writes(); len(w) != 0 {
+		t.Errorf("wrote %v", w)
+	}
+	if p, err := m.Plan(context.Background(), testRegion, orig); err != nil || !strings.Contains(p.Refusal, "ecs.amazonaws.com") {
+		t.Errorf("plan = %+v, %v", p, err)
+	}
+}
