@@ -1188,6 +1188,27 @@ func (r *run) afterStop() remediation.Result {
 			r.did = append(r.did, "stopped instance "+inst)
 			return r.inProgress("instance %s is stopping", inst)
 		}
+		if nid := r.tags[tagNewVolume]; nid != "" {
+			// started by someone else once the copy was in place: finish
+			// rather than detach the volumes of a running instance
+			nv, ok, err := r.m.describeVolume(r.ctx, r.region, nid)
+			if err != nil {
+				res := remediation.Failed(nil, err)
+				res.Reason += "; the next run continues"
+				return res
+			}
+			if ok && isAttached(inst, dev)(nv) {
+				if err := r.setDeleteOnTermination(inst, dev, nid); err != nil {
+					res := remediation.Failed(nil, err)
+					res.Reason += "; the next run continues"
+					return res
+				}
+				if err := r.moveTo(StepStart); err != nil {
+					return remediation.Failed(nil, err)
+				}
+				return r.finish(nv, "instance "+inst+" was started by someone else once the copy was attached")
+			}
+		}
 		return r.rollback(fmt.Sprintf("instance %q is running, not stopped, while its volume is migrated (started by someone else?)", inst))
 	default:
 		return r.rollback(fmt.Sprintf("instance %q is %s, not stopped, while its volume is migrated (started by someone else?)", inst, s))

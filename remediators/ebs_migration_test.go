@@ -36,6 +36,7 @@ type migFake struct {
 
 	pendingPolls, stopPolls int
 	crashAfter, writeCount  int
+	writeNames              []string // every write, Stop, Start, Detach and Attach included, as crashAfter counts them
 	started, stopped        []string // instance IDs
 }
 
@@ -103,6 +104,7 @@ func (f *migFake) begin(ctx context.Context, method string, write bool, optFns [
 	}
 	if write {
 		f.writeCount++
+		f.writeNames = append(f.writeNames, method)
 	}
 	return nil
 }
@@ -650,7 +652,7 @@ func TestMigrationInterrupted(t *testing.T) {
 		}
 		orig := f.addVolume(inst, dev)
 		advanceUntil(t, newTestMigrator(f, migOptions()), orig, 5)
-		total := len(f.writes())
+		total := f.writeCount
 		for k := 1; k < total; k++ {
 			t.Run(fmt.Sprintf("attached=%t/after-write-%d", attached, k), func(t *testing.T) {
 				f := newMigFake(t)
@@ -1221,5 +1223,35 @@ func TestMigrationAWSManagedAttachment(t *testing.T) {
 	}
 	if p, err := m.Plan(context.Background(), testRegion, orig); err != nil || !strings.Contains(p.Refusal, "ecs.amazonaws.com") {
 		t.Errorf("plan = %+v, %v", p, err)
+	}
+}
+
+// TestMigrationStartedBySomeoneAfterSwap: the copy is attached when
+// someone else starts the instance (a run died after AttachVolume): the
+// migration finishes rather than detaching volumes of a running instance.
+func TestMigrationStartedBySomeoneAfterSwap(t *testing.T) {
+	// the writes of an uninterrupted migration, up to AttachVolume
+	f := newMigFake(t)
+	f.addInstance(migInstance, ec2types.InstanceStateNameRunning, true)
+	advanceUntil(t, newTestMigrator(f, migOptions()), f.addVolume(migInstance, "/dev/sdf"), 5)
+	k := idx(f.writeNames, "AttachVolume") + 1
+
+	f = newMigFake(t)
+	f.addInstance(migInstance, ec2types.InstanceStateNameRunning, true)
+	orig := f.addVolume(migInstance, "/dev/sdf")
+	m := newTestMigrator(f, migOptions())
+	f.crashAfter = k
+	m.Advance(context.Background(), testRegion, orig)
+	f.crashAfter = 0
+	f.insts[migInstance].State.Name = ec2types.InstanceStateNameRunning // started by its owner
+	st := m.Advance(context.Background(), testRegion, orig)
+	if st.Result.Action != remediation.ActionRemediated {
+		t.Fatalf("result = %+v", st.Result)
+	}
+	if f.count("DetachVolume") != 1 {
+		t.Errorf("DetachVolume called %d times: the copy was detached from the running instance", f.count("DetachVolume"))
+	}
+	if got, dot := f.deviceOf(migInstance, "/dev/sdf"); got != st.NewVolumeID || !dot {
+		t.Errorf("/dev/sdf holds %s (DeleteOnTermination %t)", got, dot)
 	}
 }
