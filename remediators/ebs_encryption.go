@@ -106,14 +106,32 @@ func EBSEncryptionDefinition() Definition {
 				Actions:   []string{"ec2:CreateSnapshot", "ec2:CreateVolume", "ec2:CreateTags"},
 				Resources: []string{"arn:{partition}:ec2:{region}:{account}:volume/*", "arn:{partition}:ec2:{region}::snapshot/*"},
 			}, {
+				// StartInstances and ModifyInstanceAttribute stay
+				// unconditioned: a rollback must restart and restore an
+				// instance whose owner removed the opt-in tag after the
+				// stop.
 				Sid:       "EBSMigrationSwap",
-				Actions:   []string{"ec2:StopInstances", "ec2:StartInstances", "ec2:DetachVolume", "ec2:AttachVolume", "ec2:ModifyInstanceAttribute"},
+				Actions:   []string{"ec2:StartInstances", "ec2:DetachVolume", "ec2:AttachVolume", "ec2:ModifyInstanceAttribute"},
 				Resources: []string{"arn:{partition}:ec2:{region}:{account}:instance/*", "arn:{partition}:ec2:{region}:{account}:volume/*"},
 			}, {
-				// originals, after EBS_MIGRATION_DELETE_ORIGINAL_AFTER
+				// only opted-in instances, as the migration and its undo
+				// read the tag before every stop (stopAllowed takes any
+				// case, hence IgnoreCase)
+				Sid:       "EBSMigrationStop",
+				Actions:   []string{"ec2:StopInstances"},
+				Resources: []string{"arn:{partition}:ec2:{region}:{account}:instance/*"},
+				Conditions: []remediation.Condition{
+					{Test: "StringEqualsIgnoreCase", Variable: "ec2:ResourceTag/" + TagStopAllowed, Values: []string{"true"}},
+				},
+			}, {
+				// originals, after EBS_MIGRATION_DELETE_ORIGINAL_AFTER:
+				// only volumes the migration tagged with their copy
 				Sid:       "EBSMigrationDeleteOriginal",
 				Actions:   []string{"ec2:DeleteVolume"},
 				Resources: []string{"arn:{partition}:ec2:{region}:{account}:volume/*"},
+				Conditions: []remediation.Condition{
+					{Test: "Null", Variable: "ec2:ResourceTag/" + TagMigratedTo, Values: []string{"false"}},
+				},
 			}, {
 				// resolves an EBS_KMS_KEY_ID given as alias or key ID;
 				// also the DescribeKey EBS makes with the role's
