@@ -214,7 +214,7 @@ func (m *VolumeMigrator) Advance(ctx context.Context, region, volumeID string) M
 	if !found {
 		return MigrationStatus{Result: remediation.Result{Action: remediation.ActionGone, Reason: fmt.Sprintf("volume %q no longer exists", volumeID)}}
 	}
-	r := &run{m: m, ctx: ctx, region: region, id: volumeID, vol: vol, tags: tagMap(vol.Tags)}
+	r := &run{m: m, ctx: ctx, region: region, id: volumeID, vol: vol, tags: newAttempt(tagMap(vol.Tags))}
 	r.st = MigrationStatus{
 		Step: r.tags[tagStep], SnapshotID: r.tags[tagSnapshot], NewVolumeID: r.tags[tagNewVolume],
 		InstanceID: r.tags[tagInstance], Device: r.tags[tagDevice],
@@ -406,12 +406,36 @@ func (r *run) advance() remediation.Result {
 	return r.beforeStop()
 }
 
-// begin records the start of a migration.
-func (r *run) begin(step string) error {
-	if r.tags[tagStartedAt] != "" {
-		return r.setStep(step)
+// attemptTags are the state of one attempt of a migration, named by its
+// started-at.
+var attemptTags = []string{tagStartedAt, tagSeedSnapshot, tagSnapshot, tagNewVolume, tagInstance, tagDevice,
+	tagDeleteOnTerm, tagWasRunning, tagFailure, tagStartDeferred, TagMigratedAt}
+
+// newAttempt drops what an earlier attempt left when no step is under
+// way: a migration retried after the step tag of a failed or reverted one
+// was removed must not resume it (its snapshot misses what was written
+// since, its started-at would make it stuck at once, its instance tags
+// would skip the opt-in).
+func newAttempt(tags map[string]string) map[string]string {
+	if tags[tagStep] != "" || tags[TagMigratedTo] != "" {
+		return tags
 	}
-	return r.setStep(step, tagStartedAt, r.m.opts.now().UTC().Format(time.RFC3339))
+	for _, k := range attemptTags {
+		delete(tags, k)
+	}
+	return tags
+}
+
+// begin records the start of a new attempt, with a new started-at, and
+// empties the tags an earlier attempt left (CreateTags cannot delete).
+func (r *run) begin(step string) error {
+	kv := []string{tagStartedAt, r.m.opts.now().UTC().Format(time.RFC3339)}
+	for _, k := range attemptTags[1:] {
+		if v, ok := ec2Tag(r.vol.Tags, k); ok && v != "" {
+			kv = append(kv, k, "")
+		}
+	}
+	return r.setStep(step, kv...)
 }
 
 // fail ends a migration that never stopped anything: the original is
@@ -1455,7 +1479,7 @@ func (m *VolumeMigrator) Plan(ctx context.Context, region, volumeID string) (Mig
 		p.Refusal = fmt.Sprintf("volume %q no longer exists", volumeID)
 		return p, nil
 	}
-	tags := tagMap(vol.Tags)
+	tags := newAttempt(tagMap(vol.Tags))
 	step := tags[tagStep]
 	switch {
 	case tags[TagMigratedTo] != "":

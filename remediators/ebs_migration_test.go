@@ -3,6 +3,7 @@ package remediators
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -1254,4 +1255,69 @@ func TestMigrationStartedBySomeoneAfterSwap(t *testing.T) {
 	if got, dot := f.deviceOf(migInstance, "/dev/sdf"); got != st.NewVolumeID || !dot {
 		t.Errorf("/dev/sdf holds %s (DeleteOnTermination %t)", got, dot)
 	}
+}
+
+// removeTag deletes a tag of a volume of the fake, as a person would with
+// DeleteTags.
+func (f *migFake) removeTag(vol, key string) {
+	v := f.vols[vol]
+	v.Tags = slices.DeleteFunc(v.Tags, func(t ec2types.Tag) bool { return aws.ToString(t.Key) == key })
+}
+
+// TestMigrationRetryIsANewAttempt: removing the step tag of a failed or
+// reverted migration, as the reasons say, starts a new attempt: a new
+// started-at (not stuck at once), a new snapshot and a new copy, none of
+// the earlier attempt's (taken before what was written since).
+func TestMigrationRetryIsANewAttempt(t *testing.T) {
+	t.Run("failed, unattached", func(t *testing.T) {
+		f := newMigFake(t)
+		orig := f.addVolume("", "")
+		f.pendingPolls = 1000
+		now := fixedNow
+		o := migOptions()
+		o.Now = func() time.Time { return now }
+		m := newTestMigrator(f, o)
+		m.Advance(context.Background(), testRegion, orig)
+		for _, s := range f.snaps {
+			s.State = ec2types.SnapshotStateError
+		}
+		if st := m.Advance(context.Background(), testRegion, orig); st.Result.Action != remediation.ActionFailed {
+			t.Fatalf("snapshot in error: %+v", st.Result)
+		}
+		now = now.Add(DefaultEBSMigrationStuckAfter + time.Hour)
+		f.removeTag(orig, tagStep)
+		f.pendingPolls = 0
+		st := m.Advance(context.Background(), testRegion, orig)
+		if st.Result.Action != remediation.ActionRemediated {
+			t.Fatalf("retry: %+v", st.Result)
+		}
+		if _, final, _ := f.created(orig); final != 2 {
+			t.Errorf("%d snapshots, want a new one for the retry", final)
+		}
+	})
+	t.Run("reverted, attached", func(t *testing.T) {
+		f := newMigFake(t)
+		f.addInstance(migInstance, ec2types.InstanceStateNameStopped, true)
+		orig := f.addVolume(migInstance, "/dev/sdf")
+		o := migratedOutcome(t, f, orig)
+		first := o.After["newVolumeId"].(string)
+		r := &EBSEncryption{Volumes: f, Opts: migOptions()}
+		r.Opts.VerifyInterval = 0
+		if res := r.Revert(context.Background(), remediation.RevertRequest{Outcome: o, Mode: remediation.ModeEnforce}); res.Action != remediation.ActionReverted {
+			t.Fatalf("undo: %+v", res)
+		}
+		f.removeTag(orig, tagStep)
+		later := migOptions()
+		later.Now = func() time.Time { return fixedNow.Add(24 * time.Hour) }
+		st, _ := advanceUntil(t, newTestMigrator(f, later), orig, 5)
+		if st.Result.Action != remediation.ActionRemediated || st.NewVolumeID == first {
+			t.Fatalf("migrated again: %+v (new volume %s, the first copy %s)", st.Result, st.NewVolumeID, first)
+		}
+		if _, final, vols := f.created(orig); final != 2 || vols != 2 {
+			t.Errorf("%d snapshots and %d copies, want 2 each", final, vols)
+		}
+		if got, _ := f.deviceOf(migInstance, "/dev/sdf"); got != st.NewVolumeID {
+			t.Errorf("/dev/sdf holds %s", got)
+		}
+	})
 }
