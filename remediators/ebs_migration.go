@@ -1087,7 +1087,7 @@ func (r *run) siblings(inst string) ([]sibling, error) {
 			}
 			seen[id] = true
 			switch t[tagStep] {
-			case "", StepFailed:
+			case "", StepFailed, StepReverted: // none under way; a reverted one keeps its instance tags
 				continue
 			case StepDone:
 				// done, but it left the instance's start to this one

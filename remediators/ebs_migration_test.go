@@ -1321,3 +1321,29 @@ func TestMigrationRetryIsANewAttempt(t *testing.T) {
 		}
 	})
 }
+
+// TestMigrationRevertedSibling: a volume of the instance whose migration
+// was undone is no migration under way: a later migration of another of
+// its volumes starts the instance again instead of waiting for it.
+func TestMigrationRevertedSibling(t *testing.T) {
+	f := newMigFake(t)
+	f.addInstance(migInstance, ec2types.InstanceStateNameRunning, true)
+	a := f.addVolume(migInstance, "/dev/sdf")
+	b := f.addVolume(migInstance, "/dev/sdg")
+	o := migratedOutcome(t, f, a)
+	r := &EBSEncryption{Volumes: f, Opts: migOptions()}
+	r.Opts.VerifyInterval = 0
+	f.insts[migInstance].State.Name = ec2types.InstanceStateNameRunning
+	if res := r.Revert(context.Background(), remediation.RevertRequest{Outcome: o, Mode: remediation.ModeEnforce}); res.Action != remediation.ActionReverted {
+		t.Fatalf("undo: %+v", res)
+	}
+	f.insts[migInstance].State.Name = ec2types.InstanceStateNameRunning
+	f.started = nil
+	st, _ := advanceUntil(t, newTestMigrator(f, migOptions()), b, 5)
+	if st.Result.Action != remediation.ActionRemediated {
+		t.Fatalf("%+v", st.Result)
+	}
+	if len(f.started) != 1 || f.insts[migInstance].State.Name == ec2types.InstanceStateNameStopped {
+		t.Errorf("started %v, instance %s: left stopped for the reverted %s (%s)", f.started, f.insts[migInstance].State.Name, a, st.Result.Reason)
+	}
+}
