@@ -123,7 +123,9 @@ func TestRevertExemptCases(t *testing.T) {
 			},
 			calls: []string{"revert dry-run", "exempt enforce", "revert enforce"}, action: ActionReverted, says: []string{"already as before; tagged"}, tagged: true},
 		"dry-run: would tag": {mode: ModeDryRun, exempt: true,
-			setup: func(f *exemptingReverter) { f.exempt = ExemptResult{Reason: `would tag bucket "b1" auto-remediation=off first`} },
+			setup: func(f *exemptingReverter) {
+				f.exempt = ExemptResult{Reason: `would tag bucket "b1" auto-remediation=off first`}
+			},
 			calls: []string{"revert dry-run", "exempt dry-run"}, action: ActionDryRun, says: []string{"would restore it; would tag bucket"}},
 		"tagging denied: not reverted": {mode: ModeEnforce, exempt: true,
 			setup: func(f *exemptingReverter) {
