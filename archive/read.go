@@ -66,6 +66,13 @@ type ReadResult struct {
 	// OutsidePeriod counts outcomes found in the partitions listed whose
 	// completedAt falls outside the period.
 	OutsidePeriod int
+	// Duplicates counts outcomes left out because an identical outcome was
+	// read before: delivery through SNS and Firehose is at least once, so a
+	// retried record is archived twice, and counting it twice would make a
+	// second, zero-length non-compliant period out of one fix.
+	Duplicates int
+
+	seen map[[sha256.Size]byte]bool
 }
 
 // FileSum identifies one archive file as read: its SHA-256 and size as
@@ -244,6 +251,19 @@ func (res *ReadResult) add(name string, n int, line []byte, from, to time.Time) 
 	if !o.CompletedAt.IsZero() && (o.CompletedAt.Before(from) || o.CompletedAt.After(to)) {
 		res.OutsidePeriod++
 		return
+	}
+	// The outcome re-encoded, not the line, identifies it: a record that
+	// came wrapped in an SNS envelope and its raw copy are the same outcome.
+	if b, err := json.Marshal(o); err == nil {
+		key := sha256.Sum256(b)
+		if res.seen[key] {
+			res.Duplicates++
+			return
+		}
+		if res.seen == nil {
+			res.seen = map[[sha256.Size]byte]bool{}
+		}
+		res.seen[key] = true
 	}
 	res.Outcomes = append(res.Outcomes, Record{Outcome: o, File: name, Line: n})
 }

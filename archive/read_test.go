@@ -233,3 +233,31 @@ func TestParseBucket(t *testing.T) {
 		}
 	}
 }
+
+// Delivery is at least once: Firehose's retry writes the same record into a
+// second object. The reader keeps it once; a distinct outcome of the same
+// resource at another time is kept.
+func TestReadDirDuplicateDelivery(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "outcomes", "2026", "12", "01")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fixed := line(t, "a", remediation.ActionRemediated, time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
+	later := line(t, "a", remediation.ActionRemediated, time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC))
+	if err := os.WriteFile(filepath.Join(dir, "first.jsonl"), []byte(fixed+"\n"+later+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "retry.gz"), gz(t, fixed+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := ReadDir(filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(dir)))), from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Outcomes) != 2 || res.Duplicates != 1 {
+		t.Fatalf("read %d outcomes and %d duplicates, want 2 and 1: %+v", len(res.Outcomes), res.Duplicates, res.Outcomes)
+	}
+	if len(res.Files) != 2 {
+		t.Errorf("files read %v, want both (the duplicate's file is still evidence)", res.Files)
+	}
+}
