@@ -187,6 +187,32 @@ func listAttachedUnencryptedVolumes(ctx context.Context, c ec2.DescribeVolumesAP
 			ids = append(ids, aws.ToString(v.VolumeId))
 		}
 	}
+	// A migration started from the terminal (EBS_MIGRATION off) detaches
+	// the original while its instance is stopped: the sweep must still find
+	// it, or an interrupted swap would leave the instance stopped.
+	seen := map[string]bool{}
+	for _, id := range ids {
+		seen[id] = true
+	}
+	p = ec2.NewDescribeVolumesPaginator(c, &ec2.DescribeVolumesInput{
+		Filters: []ec2types.Filter{
+			{Name: aws.String("encrypted"), Values: []string{"false"}},
+			{Name: aws.String("tag-key"), Values: []string{tagStep}},
+		},
+		MaxResults: aws.Int32(500),
+	})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx, ec2Region(region))
+		if err != nil {
+			return ids, fmt.Errorf("describing unencrypted EBS volumes under migration in region %s: %w", region, err)
+		}
+		for _, v := range out.Volumes {
+			if id := aws.ToString(v.VolumeId); !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
 	return ids, nil
 }
 

@@ -113,7 +113,7 @@ Usage: remediate <command> [flags]
 Commands:
 `)
 	for _, cmd := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", cmd.name, cmd.summary)
+		fmt.Fprintf(w, "  %-15s %s\n", cmd.name, cmd.summary)
 	}
 	fmt.Fprint(w, `
 Run "remediate <command> --help" for a command's flags, and
