@@ -338,6 +338,12 @@ func copyModule(t *testing.T, module, dir string) {
 		return strings.HasSuffix(name, ".go") || strings.HasSuffix(name, ".tfvars") || strings.HasPrefix(name, "terraform.tfstate") ||
 			strings.HasPrefix(name, ".") || name == "README.md"
 	}
+	// The walk creates subdirectories as it meets them, but never dir
+	// itself: a file sorted before the first subdirectory (archive.tf
+	// before cloudformation/) would have nowhere to go.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("copying the module to %s: %v", dir, err)
+	}
 	err := filepath.WalkDir(module, func(path string, e os.DirEntry, err error) error {
 		if err != nil {
 			return err
