@@ -52,9 +52,11 @@ const (
 	TagMigratedTo = "autoremediate:migrated-to"
 	// TagMigratedAt is when the migration finished (RFC 3339).
 	TagMigratedAt = "autoremediate:migrated-at"
+	// TagMigrationStep holds the step a migration under way is at.
+	TagMigrationStep = "autoremediate:migration-step"
 
 	tagMigrationPrefix = "autoremediate:migrat" // the tags not copied to the new volume
-	tagStep            = "autoremediate:migration-step"
+	tagStep            = TagMigrationStep
 	tagStartedAt       = "autoremediate:migration-started-at"
 	tagSeedSnapshot    = "autoremediate:migration-seed-snapshot"
 	tagSnapshot        = "autoremediate:migration-snapshot"

@@ -90,11 +90,6 @@ const migrateDefaultInterval = 5 * time.Second
 // managed rule that flags unencrypted volumes.
 const migrateRule = "encrypted-volumes"
 
-// migrationStepTag is the original volume's tag holding the migration's
-// step (remediators' tagStep, which is not exported); it is read only for
-// the progress display.
-const migrationStepTag = "autoremediate:migration-step"
-
 var (
 	volumeIDArg = regexp.MustCompile(`^vol-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	regionArg   = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
@@ -401,7 +396,7 @@ func (m *migrateRun) read(ctx context.Context) volumeState {
 		switch k {
 		case remediators.TagMigratedTo:
 			s.migratedTo = aws.ToString(t.Value)
-		case migrationStepTag:
+		case remediators.TagMigrationStep:
 			s.step = aws.ToString(t.Value)
 		}
 	}
