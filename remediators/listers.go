@@ -170,47 +170,43 @@ func AttachedUnencryptedVolumeLister() Lister {
 }
 
 func listAttachedUnencryptedVolumes(ctx context.Context, c ec2.DescribeVolumesAPIClient, region string) ([]string, error) {
-	var ids []string
-	p := ec2.NewDescribeVolumesPaginator(c, &ec2.DescribeVolumesInput{
-		Filters: []ec2types.Filter{
-			{Name: aws.String("encrypted"), Values: []string{"false"}},
-			{Name: aws.String("attachment.status"), Values: []string{"attached"}},
-		},
-		MaxResults: aws.Int32(500),
-	})
-	for p.HasMorePages() {
-		out, err := p.NextPage(ctx, ec2Region(region))
-		if err != nil {
-			return ids, fmt.Errorf("describing attached unencrypted EBS volumes in region %s: %w", region, err)
-		}
-		for _, v := range out.Volumes {
-			ids = append(ids, aws.ToString(v.VolumeId))
-		}
+	ids, err := describeVolumeIDs(ctx, c, region, "attached unencrypted EBS volumes",
+		ec2types.Filter{Name: aws.String("encrypted"), Values: []string{"false"}},
+		ec2types.Filter{Name: aws.String("attachment.status"), Values: []string{"attached"}})
+	if err != nil {
+		return ids, err
 	}
 	// A migration started from the terminal (EBS_MIGRATION off) detaches
 	// the original while its instance is stopped: the sweep must still find
 	// it, or an interrupted swap would leave the instance stopped.
+	migrating, err := describeVolumeIDs(ctx, c, region, "unencrypted EBS volumes under migration",
+		ec2types.Filter{Name: aws.String("encrypted"), Values: []string{"false"}},
+		ec2types.Filter{Name: aws.String("tag-key"), Values: []string{tagStep}})
 	seen := map[string]bool{}
 	for _, id := range ids {
 		seen[id] = true
 	}
-	p = ec2.NewDescribeVolumesPaginator(c, &ec2.DescribeVolumesInput{
-		Filters: []ec2types.Filter{
-			{Name: aws.String("encrypted"), Values: []string{"false"}},
-			{Name: aws.String("tag-key"), Values: []string{tagStep}},
-		},
-		MaxResults: aws.Int32(500),
-	})
+	for _, id := range migrating {
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	return ids, err
+}
+
+// describeVolumeIDs pages through DescribeVolumes with the filters; what
+// names the volumes in the error.
+func describeVolumeIDs(ctx context.Context, c ec2.DescribeVolumesAPIClient, region, what string, filters ...ec2types.Filter) ([]string, error) {
+	var ids []string
+	p := ec2.NewDescribeVolumesPaginator(c, &ec2.DescribeVolumesInput{Filters: filters, MaxResults: aws.Int32(500)})
 	for p.HasMorePages() {
 		out, err := p.NextPage(ctx, ec2Region(region))
 		if err != nil {
-			return ids, fmt.Errorf("describing unencrypted EBS volumes under migration in region %s: %w", region, err)
+			return ids, fmt.Errorf("describing %s in region %s: %w", what, region, err)
 		}
 		for _, v := range out.Volumes {
-			if id := aws.ToString(v.VolumeId); !seen[id] {
-				seen[id] = true
-				ids = append(ids, id)
-			}
+			ids = append(ids, aws.ToString(v.VolumeId))
 		}
 	}
 	return ids, nil
@@ -232,21 +228,8 @@ func UnencryptedVolumeLister() Lister {
 }
 
 func listUnencryptedVolumes(ctx context.Context, c ec2.DescribeVolumesAPIClient, region string) ([]string, error) {
-	var ids []string
-	p := ec2.NewDescribeVolumesPaginator(c, &ec2.DescribeVolumesInput{
-		Filters:    []ec2types.Filter{{Name: aws.String("encrypted"), Values: []string{"false"}}},
-		MaxResults: aws.Int32(500),
-	})
-	for p.HasMorePages() {
-		out, err := p.NextPage(ctx, ec2Region(region))
-		if err != nil {
-			return ids, fmt.Errorf("describing unencrypted EBS volumes in region %s: %w", region, err)
-		}
-		for _, v := range out.Volumes {
-			ids = append(ids, aws.ToString(v.VolumeId))
-		}
-	}
-	return ids, nil
+	return describeVolumeIDs(ctx, c, region, "unencrypted EBS volumes",
+		ec2types.Filter{Name: aws.String("encrypted"), Values: []string{"false"}})
 }
 
 // WithEBSMigration returns defs with the EBS remediator's volume listing
